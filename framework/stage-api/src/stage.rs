@@ -1,0 +1,251 @@
+#![allow(non_local_definitions)]
+//! The six stage kinds, one `#[sabi_trait]` each, and what a stage says
+//! about itself (name, kind, version, description, options, tensors).
+//!
+//! Conventions shared by all kinds:
+//! - a stage receives a [`Batch`] by value and returns it with its outputs
+//!   added (inputs pass through untouched, so nothing is copied);
+//! - errors are values; the host adds plugin and stage names.
+
+use crate::{Batch, DType, OptionSpec, StageError};
+use abi_stable::{
+    sabi_trait,
+    std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec},
+    StableAbi,
+};
+
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StageKind {
+    Decoder,
+    Flow,
+    Localizer,
+    Reconstructor,
+    Refiner,
+    Scorer,
+}
+
+impl StageKind {
+    pub const ALL: [StageKind; 6] = [
+        StageKind::Decoder,
+        StageKind::Flow,
+        StageKind::Localizer,
+        StageKind::Reconstructor,
+        StageKind::Refiner,
+        StageKind::Scorer,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StageKind::Decoder => "decoder",
+            StageKind::Flow => "flow",
+            StageKind::Localizer => "localizer",
+            StageKind::Reconstructor => "reconstructor",
+            StageKind::Refiner => "refiner",
+            StageKind::Scorer => "scorer",
+        }
+    }
+}
+
+impl std::fmt::Display for StageKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A named tensor a stage consumes or produces, with its dtype and rank.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct TensorSpec {
+    pub name: RString,
+    pub dtype: DType,
+    pub rank: u32,
+    pub doc: RString,
+}
+
+impl TensorSpec {
+    pub fn new(name: &str, dtype: DType, rank: u32, doc: &str) -> TensorSpec {
+        TensorSpec { name: name.into(), dtype, rank, doc: doc.into() }
+    }
+}
+
+/// What a stage is, independent of its options.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct StageInfo {
+    pub name: RString,
+    pub kind: StageKind,
+    pub version: RString,
+    pub description: RString,
+    pub options: RVec<OptionSpec>,
+}
+
+/// The tensors a configured stage consumes and produces. They may depend on
+/// its options (a reconstructor with `target = "flow"` needs flow cubes).
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq, Default)]
+pub struct StageIo {
+    pub inputs: RVec<TensorSpec>,
+    pub outputs: RVec<TensorSpec>,
+}
+
+impl StageIo {
+    pub fn new(inputs: Vec<TensorSpec>, outputs: Vec<TensorSpec>) -> StageIo {
+        StageIo { inputs: inputs.into(), outputs: outputs.into() }
+    }
+}
+
+/// Pipeline-wide settings a stage is created with.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct StageContext {
+    /// The id the user gave this stage in the pipeline file.
+    pub stage_id: RString,
+    pub seed: u64,
+    /// "cpu" or "gpu", from `[pipeline] device`.
+    pub device: RString,
+    /// A folder the stage may use for its own files (checkpoints, caches).
+    pub work_dir: RString,
+}
+
+/// Facts about one opened video.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct VideoInfo {
+    pub width: u32,
+    pub height: u32,
+    /// Frame count from the container or folder, when known before decoding.
+    pub frame_count: ROption<u64>,
+    pub fps: ROption<f64>,
+}
+
+/// Decoders turn a source (file or frame folder) into RGB u8 frames:
+/// `frames` u8 [N, H, W, 3] with one (video, frame) id per row.
+#[sabi_trait]
+pub trait Decoder: Send {
+    fn open(&mut self, source: RStr<'_>, video: u32) -> RResult<VideoInfo, StageError>;
+    /// The next at most `max_frames` frames, or none at the end of the video.
+    #[sabi(last_prefix_field)]
+    fn next_batch(&mut self, max_frames: u32) -> RResult<ROption<Batch>, StageError>;
+}
+
+/// Dense optical flow. Receives `frames` u8 [N, H, W, 3], consecutive frames
+/// of one video (N >= 2); adds `flow` f32 [N-1, H, W, 2], row i the forward
+/// flow from frame i to frame i+1 in (u, v) pixels.
+#[sabi_trait]
+pub trait Flow: Send {
+    #[sabi(last_prefix_field)]
+    fn process(&mut self, batch: Batch) -> RResult<Batch, StageError>;
+}
+
+/// Finds objects. Receives `frames` u8 [N, H, W, 3] and, when the pipeline
+/// has a flow stage, `flow` f32 [N, H, W, 2] (the flow of each frame); adds
+/// `boxes` f32 [M, 7]: (row in batch, x1, y1, x2, y2, score, class), pixel
+/// coordinates, class -1 for boxes not from a classifier.
+#[sabi_trait]
+pub trait Localizer: Send {
+    #[sabi(last_prefix_field)]
+    fn process(&mut self, batch: Batch) -> RResult<Batch, StageError>;
+}
+
+/// How a reconstructor wants to be trained.
+#[repr(C)]
+#[derive(StableAbi, Clone, Debug, PartialEq)]
+pub struct FitPlan {
+    pub epochs: u32,
+    pub batch_size: u32,
+    /// Model (spatial band) of each cube, as given in `band`.
+    pub models: u32,
+}
+
+/// Training-error statistics of one model, used to z-normalize scores.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
+pub struct ModelStats {
+    pub model: u32,
+    pub count: u64,
+    pub mean: f64,
+    /// Population standard deviation (ddof 0).
+    pub std: f64,
+}
+
+/// A deep reconstructor. The runtime owns the epoch/step loop; the
+/// reconstructor receives all training cubes once (`fit_begin`) and keeps
+/// them on its device, then only index and per-sample vectors cross.
+#[sabi_trait]
+pub trait Reconstructor: Send {
+    /// Cubes: `appearance` u8 [M, 3D, S, S], `motion` f32 [M, 2D, S, S] when
+    /// present, `band` u32 [M] (which model each cube belongs to).
+    fn fit_begin(&mut self, cubes: Batch) -> RResult<FitPlan, StageError>;
+    /// Per-sample reconstruction SSE, model in eval mode, no gradients.
+    fn errors(&mut self, indices: RSlice<'_, u32>) -> RResult<RVec<f32>, StageError>;
+    /// One optimizer step on the weighted loss over `indices` (one model).
+    /// Returns the loss.
+    fn step(&mut self, indices: RSlice<'_, u32>, weights: RSlice<'_, f32>) -> RResult<f32, StageError>;
+    /// Training-error statistics per model over all fit cubes (eval mode).
+    fn statistics(&mut self) -> RResult<RVec<ModelStats>, StageError>;
+    /// Writes weights (and what resuming needs) into `dir`, atomically.
+    fn save(&mut self, dir: RStr<'_>) -> RResult<(), StageError>;
+    /// Loads what `save` wrote; false when `dir` holds no checkpoint.
+    #[sabi(last_prefix_field)]
+    fn load(&mut self, dir: RStr<'_>) -> RResult<bool, StageError>;
+}
+
+/// Turns per-sample errors into per-sample weights (self-paced refinement).
+#[sabi_trait]
+pub trait Refiner: Send {
+    /// Whether weighting is on in `epoch` (0-based); when off, all weights
+    /// are 1 and no errors are computed.
+    fn active(&mut self, epoch: u32) -> RResult<bool, StageError>;
+    fn weights(&mut self, model: u32, errors: RSlice<'_, f32>) -> RResult<RVec<f32>, StageError>;
+    /// Serialized state for checkpoints (e.g. iteration counters).
+    fn state(&mut self) -> RResult<RString, StageError>;
+    #[sabi(last_prefix_field)]
+    fn restore(&mut self, state: RStr<'_>) -> RResult<(), StageError>;
+}
+
+/// Turns per-cube errors into per-frame scores.
+#[sabi_trait]
+pub trait Scorer: Send {
+    #[sabi(last_prefix_field)]
+    fn score(&mut self, batch: Batch) -> RResult<Batch, StageError>;
+}
+
+pub type DecoderBox = Decoder_TO<'static, RBox<()>>;
+pub type FlowBox = Flow_TO<'static, RBox<()>>;
+pub type LocalizerBox = Localizer_TO<'static, RBox<()>>;
+pub type ReconstructorBox = Reconstructor_TO<'static, RBox<()>>;
+pub type RefinerBox = Refiner_TO<'static, RBox<()>>;
+pub type ScorerBox = Scorer_TO<'static, RBox<()>>;
+
+/// A created stage, as one of the six kinds.
+#[repr(u8)]
+#[derive(StableAbi)]
+pub enum StageObject {
+    Decoder(DecoderBox),
+    Flow(FlowBox),
+    Localizer(LocalizerBox),
+    Reconstructor(ReconstructorBox),
+    Refiner(RefinerBox),
+    Scorer(ScorerBox),
+}
+
+impl StageObject {
+    pub fn kind(&self) -> StageKind {
+        match self {
+            StageObject::Decoder(_) => StageKind::Decoder,
+            StageObject::Flow(_) => StageKind::Flow,
+            StageObject::Localizer(_) => StageKind::Localizer,
+            StageObject::Reconstructor(_) => StageKind::Reconstructor,
+            StageObject::Refiner(_) => StageKind::Refiner,
+            StageObject::Scorer(_) => StageKind::Scorer,
+        }
+    }
+}
+
+/// A created stage and the tensors it consumes and produces.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct StageInstance {
+    pub io: StageIo,
+    pub stage: StageObject,
+}

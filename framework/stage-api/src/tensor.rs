@@ -1,0 +1,305 @@
+//! A tensor descriptor laid out like DLPack's `DLManagedTensor`: the producer
+//! owns the memory and hands over a release callback, so a tensor can cross
+//! the plugin boundary (or be handed to another framework) without a copy.
+
+use abi_stable::{std_types::RVec, StableAbi};
+use std::ffi::c_void;
+
+/// DLPack's `DLDataTypeCode`.
+#[repr(u8)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DTypeCode {
+    Int = 0,
+    UInt = 1,
+    Float = 2,
+    Bool = 6,
+}
+
+/// DLPack's `DLDataType`: type code, bits per lane, lanes.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DType {
+    pub code: DTypeCode,
+    pub bits: u8,
+    pub lanes: u16,
+}
+
+impl DType {
+    pub const U8: DType = DType { code: DTypeCode::UInt, bits: 8, lanes: 1 };
+    pub const U32: DType = DType { code: DTypeCode::UInt, bits: 32, lanes: 1 };
+    pub const I32: DType = DType { code: DTypeCode::Int, bits: 32, lanes: 1 };
+    pub const I64: DType = DType { code: DTypeCode::Int, bits: 64, lanes: 1 };
+    pub const F32: DType = DType { code: DTypeCode::Float, bits: 32, lanes: 1 };
+    pub const F64: DType = DType { code: DTypeCode::Float, bits: 64, lanes: 1 };
+
+    /// Bytes of one element.
+    pub fn size(self) -> usize {
+        (self.bits as usize * self.lanes as usize).div_ceil(8)
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let code = match self.code {
+            DTypeCode::Int => "i",
+            DTypeCode::UInt => "u",
+            DTypeCode::Float => "f",
+            DTypeCode::Bool => "bool",
+        };
+        write!(f, "{code}{}", self.bits)?;
+        if self.lanes != 1 {
+            write!(f, "x{}", self.lanes)?;
+        }
+        Ok(())
+    }
+}
+
+/// DLPack's `DLDeviceType` subset Vigil uses.
+#[repr(i32)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeviceKind {
+    Cpu = 1,
+    Cuda = 2,
+}
+
+/// DLPack's `DLDevice`.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Device {
+    pub kind: DeviceKind,
+    pub ordinal: i32,
+}
+
+impl Device {
+    pub const CPU: Device = Device { kind: DeviceKind::Cpu, ordinal: 0 };
+    pub fn cuda(ordinal: i32) -> Device {
+        Device { kind: DeviceKind::Cuda, ordinal }
+    }
+}
+
+/// Rust element types that map to a [`DType`].
+pub trait Element: Copy + Send + 'static {
+    const DTYPE: DType;
+}
+macro_rules! element {
+    ($($t:ty => $d:ident),*) => { $(impl Element for $t { const DTYPE: DType = DType::$d; })* };
+}
+element!(u8 => U8, u32 => U32, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
+
+/// Errors of typed access to a tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TensorAccessError {
+    DType { expected: DType, found: DType },
+    NotOnCpu(Device),
+    NotContiguous,
+}
+
+impl std::fmt::Display for TensorAccessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::DType { expected, found } => write!(f, "expected dtype {expected}, found {found}"),
+            Self::NotOnCpu(d) => write!(f, "tensor lives on {:?}:{}, expected the CPU", d.kind, d.ordinal),
+            Self::NotContiguous => write!(f, "tensor is not contiguous (row-major)"),
+        }
+    }
+}
+
+/// An owned tensor. Dropping it calls the producer's release callback
+/// (DLPack's `deleter`), so memory is always freed by the allocator of the
+/// library that made it.
+#[repr(C)]
+#[derive(StableAbi)]
+pub struct Tensor {
+    data: *mut c_void,
+    device: Device,
+    dtype: DType,
+    shape: RVec<i64>,
+    /// Strides in elements, as in DLPack.
+    strides: RVec<i64>,
+    byte_offset: u64,
+    manager_ctx: *mut c_void,
+    deleter: Option<unsafe extern "C" fn(*mut c_void)>,
+}
+
+// The descriptor owns its memory exclusively; moving it between threads moves
+// that ownership.
+unsafe impl Send for Tensor {}
+unsafe impl Sync for Tensor {}
+
+unsafe extern "C" fn drop_boxed_vec<T>(ctx: *mut c_void) {
+    drop(unsafe { Box::from_raw(ctx as *mut Vec<T>) });
+}
+
+fn contiguous_strides(shape: &[i64]) -> RVec<i64> {
+    let mut strides = vec![0i64; shape.len()];
+    let mut step = 1i64;
+    for (s, &d) in strides.iter_mut().zip(shape).rev() {
+        *s = step;
+        step *= d.max(1);
+    }
+    strides.into()
+}
+
+impl Tensor {
+    /// Takes ownership of `data` without copying it.
+    ///
+    /// Panics if `shape` does not describe exactly `data.len()` elements
+    /// (a programming error on the producer's side).
+    pub fn from_vec<T: Element>(data: Vec<T>, shape: &[usize]) -> Tensor {
+        let count: usize = shape.iter().product();
+        assert_eq!(count, data.len(), "tensor shape {shape:?} does not match {} elements", data.len());
+        let mut boxed = Box::new(data);
+        let data_ptr = boxed.as_mut_ptr() as *mut c_void;
+        let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        Tensor {
+            data: data_ptr,
+            device: Device::CPU,
+            dtype: T::DTYPE,
+            strides: contiguous_strides(&shape),
+            shape: shape.into(),
+            byte_offset: 0,
+            manager_ctx: Box::into_raw(boxed) as *mut c_void,
+            deleter: Some(drop_boxed_vec::<T>),
+        }
+    }
+
+    /// Wraps foreign memory (e.g. a CUDA allocation) described DLPack-style.
+    ///
+    /// # Safety
+    /// `data` must stay valid until `deleter(manager_ctx)` is called, and
+    /// shape/strides/dtype must describe it.
+    pub unsafe fn from_raw_parts(
+        data: *mut c_void,
+        device: Device,
+        dtype: DType,
+        shape: Vec<i64>,
+        strides: Vec<i64>,
+        byte_offset: u64,
+        manager_ctx: *mut c_void,
+        deleter: Option<unsafe extern "C" fn(*mut c_void)>,
+    ) -> Tensor {
+        Tensor { data, device, dtype, shape: shape.into(), strides: strides.into(), byte_offset, manager_ctx, deleter }
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+    pub fn device(&self) -> Device {
+        self.device
+    }
+    pub fn shape(&self) -> Vec<usize> {
+        self.shape.iter().map(|&d| d as usize).collect()
+    }
+    pub fn rank(&self) -> usize {
+        self.shape.len()
+    }
+    pub fn strides(&self) -> &[i64] {
+        &self.strides
+    }
+    pub fn len(&self) -> usize {
+        self.shape.iter().product::<i64>() as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Address of the first element, for identity checks and foreign consumers.
+    pub fn data_ptr(&self) -> *const c_void {
+        (self.data as *const u8).wrapping_add(self.byte_offset as usize) as *const c_void
+    }
+    pub fn is_contiguous(&self) -> bool {
+        self.strides == contiguous_strides(&self.shape)
+    }
+
+    fn check<T: Element>(&self) -> Result<(), TensorAccessError> {
+        if self.dtype != T::DTYPE {
+            return Err(TensorAccessError::DType { expected: T::DTYPE, found: self.dtype });
+        }
+        if self.device.kind != DeviceKind::Cpu {
+            return Err(TensorAccessError::NotOnCpu(self.device));
+        }
+        if !self.is_contiguous() {
+            return Err(TensorAccessError::NotContiguous);
+        }
+        Ok(())
+    }
+
+    /// The elements as a slice, for a contiguous CPU tensor of type `T`.
+    pub fn as_slice<T: Element>(&self) -> Result<&[T], TensorAccessError> {
+        self.check::<T>()?;
+        if self.is_empty() {
+            return Ok(&[]);
+        }
+        Ok(unsafe { std::slice::from_raw_parts(self.data_ptr() as *const T, self.len()) })
+    }
+
+    pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T], TensorAccessError> {
+        self.check::<T>()?;
+        if self.is_empty() {
+            return Ok(&mut []);
+        }
+        Ok(unsafe { std::slice::from_raw_parts_mut(self.data_ptr() as *mut T, self.len()) })
+    }
+}
+
+impl Drop for Tensor {
+    fn drop(&mut self) {
+        if let Some(deleter) = self.deleter.take() {
+            unsafe { deleter(self.manager_ctx) }
+        }
+    }
+}
+
+impl std::fmt::Debug for Tensor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tensor({} {:?} on {:?})", self.dtype, self.shape.as_slice(), self.device.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_vec_keeps_the_allocation() {
+        let data = vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let ptr = data.as_ptr() as *const c_void;
+        let t = Tensor::from_vec(data, &[2, 3]);
+        assert_eq!(t.data_ptr(), ptr);
+        assert_eq!(t.strides(), &[3, 1]);
+        assert_eq!(t.as_slice::<f32>().unwrap()[4], 5.0);
+    }
+
+    #[test]
+    fn typed_access_checks_dtype() {
+        let t = Tensor::from_vec(vec![1u8, 2], &[2]);
+        assert_eq!(
+            t.as_slice::<f32>().unwrap_err(),
+            TensorAccessError::DType { expected: DType::F32, found: DType::U8 }
+        );
+        assert_eq!(DType::U8.to_string(), "u8");
+    }
+
+    #[test]
+    fn drop_calls_the_deleter_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static RELEASED: AtomicUsize = AtomicUsize::new(0);
+        unsafe extern "C" fn release(_: *mut c_void) {
+            RELEASED.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut backing = [0u8; 4];
+        let t = unsafe {
+            Tensor::from_raw_parts(
+                backing.as_mut_ptr() as *mut c_void,
+                Device::CPU,
+                DType::U8,
+                vec![4],
+                vec![1],
+                0,
+                std::ptr::null_mut(),
+                Some(release),
+            )
+        };
+        drop(t);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 1);
+    }
+}

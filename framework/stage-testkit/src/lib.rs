@@ -1,0 +1,80 @@
+//! Run a Vigil stage in-process, without building or loading its library:
+//! what plugin unit tests use. Options go through the same validation the
+//! host applies, and outputs can be checked against the stage's declared
+//! tensor contract.
+
+use serde_json::Value;
+use vigil_stage_api::{
+    complete_options, Batch, DecoderBox, FlowBox, FrameId, LocalizerBox, ReconstructorBox, RefinerBox,
+    ScorerBox, StageContext, StageFactory, StageInstance, StageIo, StageObject, Tensor,
+};
+
+/// A context like the host's, with a fresh temporary work folder.
+pub fn context(stage_id: &str) -> StageContext {
+    let dir = std::env::temp_dir().join(format!("vigil-testkit-{}-{stage_id}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create testkit work dir");
+    StageContext { stage_id: stage_id.into(), seed: 0, device: "cpu".into(), work_dir: dir.display().to_string().into() }
+}
+
+/// Creates stage `F` from a JSON object of options, validated and completed
+/// with defaults exactly as the host does.
+pub fn create<F: StageFactory>(options: Value) -> Result<StageInstance, String> {
+    let map = options.as_object().cloned().unwrap_or_default();
+    let info = F::info();
+    let opts = complete_options(&info.options, &map).map_err(|problems| {
+        problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")
+    })?;
+    F::create(&opts, &context(info.name.as_str())).map_err(|e| e.to_string())
+}
+
+macro_rules! accessor {
+    ($fn:ident, $variant:ident, $ty:ty) => {
+        /// The stage object, when the instance is of this kind.
+        pub fn $fn(instance: StageInstance) -> $ty {
+            match instance.stage {
+                StageObject::$variant(s) => s,
+                other => panic!("expected a {} stage, got a {}", stringify!($variant), other.kind()),
+            }
+        }
+    };
+}
+accessor!(into_decoder, Decoder, DecoderBox);
+accessor!(into_flow, Flow, FlowBox);
+accessor!(into_localizer, Localizer, LocalizerBox);
+accessor!(into_reconstructor, Reconstructor, ReconstructorBox);
+accessor!(into_refiner, Refiner, RefinerBox);
+accessor!(into_scorer, Scorer, ScorerBox);
+
+/// A batch of RGB frames `frames` u8 [N, H, W, 3] from video 0.
+pub fn frames_batch(frames: Vec<Vec<u8>>, height: usize, width: usize) -> Batch {
+    let n = frames.len();
+    let ids = (0..n as u32).map(|frame| FrameId { video: 0, frame }).collect();
+    let data: Vec<u8> = frames.into_iter().flatten().collect();
+    Batch::new(ids).with("frames", Tensor::from_vec(data, &[n, height, width, 3]))
+}
+
+/// Checks that `batch` holds every output `io` declares, with its dtype and
+/// rank; returns a description of each mismatch.
+pub fn contract_violations(io: &StageIo, batch: &Batch) -> Vec<String> {
+    io.outputs
+        .iter()
+        .filter_map(|spec| match batch.get(spec.name.as_str()) {
+            None => Some(format!("output `{}` is missing", spec.name)),
+            Some(t) if t.dtype() != spec.dtype || t.rank() != spec.rank as usize => Some(format!(
+                "output `{}`: declared {} rank {}, produced {} rank {}",
+                spec.name,
+                spec.dtype,
+                spec.rank,
+                t.dtype(),
+                t.rank()
+            )),
+            Some(_) => None,
+        })
+        .collect()
+}
+
+/// Panics with every contract violation, for use in tests.
+pub fn assert_contract(io: &StageIo, batch: &Batch) {
+    let problems = contract_violations(io, batch);
+    assert!(problems.is_empty(), "stage broke its declared contract: {}", problems.join("; "));
+}
