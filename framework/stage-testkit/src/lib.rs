@@ -78,3 +78,19 @@ pub fn assert_contract(io: &StageIo, batch: &Batch) {
     let problems = contract_violations(io, batch);
     assert!(problems.is_empty(), "stage broke its declared contract: {}", problems.join("; "));
 }
+
+/// The shared real-data folder (`../shared/data` beside the checkout, or
+/// `$VIGIL_DATA`), or `None` with the reason printed, so a test can skip
+/// loudly: `let Some(data) = shared_data("ped2/testing") else { return };`
+pub fn shared_data(needed: &str) -> Option<std::path::PathBuf> {
+    let root = std::env::var_os("VIGIL_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
+    });
+    let path = root.join(needed);
+    if path.exists() {
+        Some(path)
+    } else {
+        println!("SKIPPED: real data {} is not present (set VIGIL_DATA to the shared data folder)", path.display());
+        None
+    }
+}
