@@ -1,1 +1,84 @@
+//! Helpers for Vigil's end-to-end tests: find the `vigil` binary built by
+//! `cargo build --release --workspace`, build the plugin libraries that live
+//! outside the workspace, and run commands.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+/// `target/<profile>`, the folder of the running test binary's parent.
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test binary>
+    exe.parent().and_then(Path::parent).expect("target/<profile>").to_path_buf()
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("repo root").to_path_buf()
+}
+
+/// The `vigil` binary next to the stock plugins.
+pub fn vigil_bin() -> PathBuf {
+    let bin = profile_dir().join(format!("vigil{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (`cargo build --release --workspace`), as scripts/test.sh does",
+        bin.display()
+    );
+    bin
+}
+
+pub fn vigil(args: &[&str]) -> Output {
+    vigil_with_env(args, &[])
+}
+
+pub fn vigil_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(vigil_bin());
+    command.args(args).env_remove("VIGIL_PLUGIN_PATH").env("NO_COLOR", "1");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run vigil")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+static CARGO_LOCK: Mutex<()> = Mutex::new(());
+
+/// Builds a cargo project outside the workspace (release) into a target
+/// folder shared by all tests, and returns `<that target>/release`.
+pub fn build_external(manifest_dir: &Path) -> PathBuf {
+    let _guard = CARGO_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let target = profile_dir().parent().expect("target dir").join("external");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["build", "--release", "--quiet"])
+        .current_dir(manifest_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .expect("run cargo");
+    assert!(output.status.success(), "building {} failed:\n{}", manifest_dir.display(), text(&output.stderr));
+    target.join("release")
+}
+
+/// A dynamic library's file name on this platform: `lib<name>.so` on Linux.
+pub fn dylib(dir: &Path, crate_name: &str) -> PathBuf {
+    dir.join(format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        crate_name.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    ))
+}
+
+/// The fixture plugins (probe, old-api, not-a-plugin), built once.
+pub fn fixture_plugins() -> PathBuf {
+    build_external(&repo_root().join("tests/fixtures/plugins"))
+}
+
+/// The third-party example plugin, built once.
+pub fn third_party_plugin() -> PathBuf {
+    dylib(&build_external(&repo_root().join("docs/examples/third-party-plugin")), "vigil-framediff")
+}

@@ -1,1 +1,6 @@
-
+pub mod diagnostic;
+pub mod document;
+pub mod pipeline;
+pub mod registry;
+pub mod stage;
+pub mod check;

@@ -1,0 +1,92 @@
+//! `vigil`: a thin binary over vigil-runtime.
+
+mod plugins;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use vigil_runtime::check::check;
+use vigil_runtime::pipeline::Pipeline;
+use vigil_runtime::registry::{Registry, SearchPath};
+
+#[derive(Parser)]
+#[command(name = "vigil", version, about = "Find anomalies in unlabeled surveillance video (LBR-SPR) with plugin pipelines")]
+struct Cli {
+    /// Show debug logs and full error reports (e.g. abi_stable's layout report).
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List plugin stages, or show one stage's options (like gst-inspect).
+    Plugins {
+        /// A stage name, e.g. `detector`: show its options, types, defaults and docs.
+        name: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Extra folders or library files to search (after VIGIL_PLUGIN_PATH).
+        #[arg(long = "plugin-path", value_name = "PATH")]
+        plugin_paths: Vec<PathBuf>,
+    },
+    /// Validate a pipeline file: plugins, options and tensor contracts. Exit 0 when valid, 1 when not.
+    Check {
+        file: PathBuf,
+        /// Override any value by dotted path, e.g. `--set data.test=/videos`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = if cli.verbose { "debug" } else { "info" };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).without_time().init();
+
+    let result = match cli.command {
+        Command::Plugins { name, json, plugin_paths } => plugins::run(name.as_deref(), json, &plugin_paths, cli.verbose),
+        Command::Check { file, sets } => run_check(&file, &sets),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Loads a pipeline, finds its plugins and checks it; prints every problem.
+fn load_checked(file: &std::path::Path, sets: &[String], work_dir: &std::path::Path) -> Result<vigil_runtime::check::Checked, ExitCode> {
+    let pipeline = Pipeline::load(file, sets).map_err(|report| {
+        eprintln!("{report}");
+        ExitCode::FAILURE
+    })?;
+    let extra: Vec<PathBuf> = pipeline.plugin_paths.iter().map(|p| p.path.clone()).collect();
+    let registry = Registry::discover(SearchPath::standard(&extra));
+    check(pipeline, &registry, work_dir).map_err(|report| {
+        eprintln!("{report}");
+        let count = report.diagnostics.len();
+        eprintln!("{}: {count} error{}", file.display(), if count == 1 { "" } else { "s" });
+        ExitCode::FAILURE
+    })
+}
+
+fn run_check(file: &std::path::Path, sets: &[String]) -> anyhow::Result<ExitCode> {
+    let work = std::env::temp_dir().join(format!("vigil-check-{}", std::process::id()));
+    let result = load_checked(file, sets, &work);
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(match result {
+        Ok(checked) => {
+            let chain: Vec<String> = checked.stages.iter().map(|s| format!("{} ({})", s.id(), s.spec.plugin)).collect();
+            println!("{}: ok: {} stages: {}", file.display(), checked.stages.len(), chain.join(" -> "));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    })
+}

@@ -1,0 +1,218 @@
+//! `vigil check`: resolve every stage's plugin, validate its options against
+//! the options it declares, create it (so that e.g. a missing model file is
+//! found now, not mid-run), and check the tensor contracts along the data
+//! path. Every problem is reported at once, at the user's own text.
+
+use crate::diagnostic::{Diagnostic, Origin, Report};
+use crate::document::Node;
+use crate::pipeline::{Pipeline, StageSpec};
+use crate::registry::Registry;
+use crate::stage::Stage;
+use serde_json::{Map, Value};
+use std::path::Path;
+use vigil_stage_api::{complete_options, DType, OptionType, RResult, StageContext, StageKind, TensorSpec};
+
+/// Tensors the runtime itself produces between the localizer and the
+/// reconstructors (the cube builder) and for the later stages.
+pub fn cube_outputs(with_flow: bool) -> Vec<TensorSpec> {
+    let mut specs = vec![
+        TensorSpec::new("appearance", DType::U8, 4, "appearance cubes [M, 3(2c+1), S, S]"),
+        TensorSpec::new("band", DType::U32, 1, "spatial band (model) of each cube"),
+    ];
+    if with_flow {
+        specs.push(TensorSpec::new("motion", DType::F32, 4, "flow cubes [M, 2(2c+1), S, S]"));
+    }
+    specs
+}
+
+/// What the runtime hands the refiner and the scorer, per reconstructor `id`.
+pub fn scoring_inputs(reconstructor_ids: &[&str]) -> Vec<TensorSpec> {
+    let mut specs = vec![
+        TensorSpec::new("errors", DType::F32, 1, "per-sample errors of the guiding reconstructor"),
+        TensorSpec::new("boxes", DType::F32, 2, "boxes of all scored cubes"),
+        TensorSpec::new("band", DType::U32, 1, "band of each scored cube"),
+        TensorSpec::new("frame_size", DType::U32, 2, "frame height and width per scored frame"),
+    ];
+    for id in reconstructor_ids {
+        specs.push(TensorSpec::new(&format!("errors.{id}"), DType::F32, 1, "per-cube errors"));
+        specs.push(TensorSpec::new(&format!("stats.{id}"), DType::F32, 2, "per-model (count, mean, std)"));
+    }
+    specs
+}
+
+/// A pipeline whose stages all exist, accept their options and fit together.
+pub struct Checked {
+    pub pipeline: Pipeline,
+    pub stages: Vec<Stage>,
+}
+
+impl Checked {
+    pub fn of_kind(&self, kind: StageKind) -> impl Iterator<Item = &Stage> {
+        self.stages.iter().filter(move |s| s.kind() == kind)
+    }
+}
+
+/// Where each stage may keep files while being checked or run.
+pub fn check(pipeline: Pipeline, registry: &Registry, work_dir: &Path) -> Result<Checked, Report> {
+    let mut diags = Vec::new();
+    let mut stages = Vec::new();
+    for spec in &pipeline.stages {
+        if let Some(stage) = create_stage(&pipeline, spec, registry, work_dir, &mut diags) {
+            stages.push(stage);
+        }
+    }
+    if diags.is_empty() {
+        check_kinds(&stages, &mut diags);
+    }
+    if diags.is_empty() {
+        check_contracts(&stages, &mut diags);
+    }
+    if diags.is_empty() {
+        Ok(Checked { pipeline, stages })
+    } else {
+        Err(pipeline.report(diags))
+    }
+}
+
+fn create_stage(
+    pipeline: &Pipeline,
+    spec: &StageSpec,
+    registry: &Registry,
+    work_dir: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Stage> {
+    let Some((library, info)) = registry.find(&spec.plugin) else {
+        diags.push(Diagnostic::new(&spec.plugin_origin, format!("stage `{}`: {}", spec.id, registry.explain_missing(&spec.plugin))));
+        return None;
+    };
+    let given = resolve_path_options(pipeline, &spec.options, info);
+    let options = match complete_options(&info.options, &given) {
+        Ok(options) => options,
+        Err(problems) => {
+            for problem in problems {
+                let origin = spec
+                    .options
+                    .entry(&problem.option)
+                    .map(|e| e.key_origin.clone())
+                    .unwrap_or_else(|| spec.id_origin.clone());
+                diags.push(Diagnostic::new(&origin, format!("stage `{}` ({}): {}", spec.id, spec.plugin, problem.message)));
+            }
+            return None;
+        }
+    };
+    let stage_dir = work_dir.join(&spec.id);
+    let context = StageContext {
+        stage_id: spec.id.as_str().into(),
+        seed: pipeline.seed,
+        device: pipeline.device.as_str().into(),
+        work_dir: stage_dir.display().to_string().into(),
+    };
+    let created = (library.module.create())(spec.plugin.as_str().into(), options.to_json().as_str().into(), context);
+    match created {
+        RResult::ROk(instance) => Some(Stage {
+            spec: spec.clone(),
+            info: info.clone(),
+            library: library.path.clone(),
+            library_version: library.version.clone(),
+            options,
+            io: instance.io,
+            object: instance.stage,
+        }),
+        RResult::RErr(e) => {
+            diags.push(Diagnostic::new(&spec.plugin_origin, format!("stage `{}` ({}): {e}", spec.id, spec.plugin)));
+            None
+        }
+    }
+}
+
+/// Path options written in the file are relative to the file's folder.
+fn resolve_path_options(pipeline: &Pipeline, options: &Node, info: &vigil_stage_api::StageInfo) -> Map<String, Value> {
+    let base = pipeline.file.parent().unwrap_or(Path::new(""));
+    let mut map = Map::new();
+    for entry in options.entries() {
+        let mut value = entry.node.to_json();
+        let is_path = info.options.iter().any(|o| o.name.as_str() == entry.key && o.ty == OptionType::Path);
+        if let (true, Value::String(text), Origin::File(_)) = (is_path, &value, &entry.node.origin) {
+            if Path::new(text).is_relative() {
+                value = Value::from(base.join(text).display().to_string());
+            }
+        }
+        map.insert(entry.key.clone(), value);
+    }
+    map
+}
+
+fn check_kinds(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
+    let rules: [(StageKind, usize, usize, &str); 6] = [
+        (StageKind::Decoder, 1, 1, "e.g. `frames` or `video`"),
+        (StageKind::Flow, 0, 1, "e.g. `flow`"),
+        (StageKind::Localizer, 1, 1, "e.g. `motion` or `detector`"),
+        (StageKind::Reconstructor, 1, usize::MAX, "e.g. `cae`"),
+        (StageKind::Refiner, 0, 1, "e.g. `spr`"),
+        (StageKind::Scorer, 1, 1, "e.g. `zscore`"),
+    ];
+    for (kind, min, max, example) in rules {
+        let of_kind: Vec<&Stage> = stages.iter().filter(|s| s.kind() == kind).collect();
+        if of_kind.len() < min {
+            diags.push(Diagnostic::new(
+                &Origin::Unknown,
+                format!("the pipeline needs a {kind} stage ({example}), and has none"),
+            ));
+        }
+        for extra in of_kind.iter().skip(max) {
+            diags.push(Diagnostic::new(
+                &extra.spec.plugin_origin,
+                format!("stage `{}`: a pipeline has at most {max} {kind} stage(s); `{}` is one already", extra.id(), of_kind[0].id()),
+            ));
+        }
+    }
+}
+
+fn matches(spec: &TensorSpec, name: &str) -> bool {
+    match spec.name.as_str().strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => spec.name.as_str() == name,
+    }
+}
+
+fn check_contracts(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
+    // (tensor, who produces it)
+    let mut available: Vec<(TensorSpec, String)> = Vec::new();
+    let by_kind = |kind| stages.iter().filter(move |s: &&Stage| s.kind() == kind);
+    let has_flow = by_kind(StageKind::Flow).next().is_some();
+    let reconstructor_ids: Vec<&str> = by_kind(StageKind::Reconstructor).map(|s| s.id()).collect();
+    for kind in StageKind::ALL {
+        if kind == StageKind::Reconstructor {
+            available.extend(cube_outputs(has_flow).into_iter().map(|t| (t, "the cube builder".to_string())));
+        }
+        if kind == StageKind::Refiner {
+            available.extend(scoring_inputs(&reconstructor_ids).into_iter().map(|t| (t, "the runtime".to_string())));
+        }
+        for stage in by_kind(kind) {
+            for input in stage.io.inputs.iter() {
+                let candidates: Vec<&(TensorSpec, String)> =
+                    available.iter().filter(|(t, _)| matches(input, t.name.as_str())).collect();
+                let fits = candidates.iter().any(|(t, _)| t.dtype == input.dtype && t.rank == input.rank);
+                if fits {
+                    continue;
+                }
+                let message = match candidates.first() {
+                    Some((t, producer)) => format!(
+                        "stage `{}` ({}) needs input `{}` as {} rank {}, but {producer} produces it as {} rank {}",
+                        stage.id(), stage.spec.plugin, input.name, input.dtype, input.rank, t.dtype, t.rank
+                    ),
+                    None => {
+                        let names: Vec<String> = available.iter().map(|(t, _)| format!("{}:{}[{}]", t.name, t.dtype, t.rank)).collect();
+                        format!(
+                            "stage `{}` ({}) needs input `{}` ({} rank {}), which no earlier stage produces (available: {})",
+                            stage.id(), stage.spec.plugin, input.name, input.dtype, input.rank,
+                            if names.is_empty() { "nothing".into() } else { names.join(", ") }
+                        )
+                    }
+                };
+                diags.push(Diagnostic::new(&stage.spec.plugin_origin, message));
+            }
+            available.extend(stage.io.outputs.iter().map(|t| (t.clone(), format!("stage `{}`", stage.id()))));
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! A created stage as the host holds it. Every call into a plugin goes
+//! through [`Stage::call`], which names the stage and plugin in any error
+//! (including a panic the plugin's guard caught).
+
+use crate::pipeline::StageSpec;
+use std::path::PathBuf;
+use vigil_stage_api::{Options, RResult, StageError, StageInfo, StageIo, StageKind, StageObject};
+
+pub struct Stage {
+    pub spec: StageSpec,
+    pub info: StageInfo,
+    pub library: PathBuf,
+    pub library_version: String,
+    pub options: Options,
+    pub io: StageIo,
+    pub object: StageObject,
+}
+
+impl Stage {
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    pub fn kind(&self) -> StageKind {
+        self.info.kind
+    }
+
+    /// Describes this stage for messages: ``stage `boxes` (plugin `detector`)``.
+    pub fn label(&self) -> String {
+        format!("stage `{}` (plugin `{}`)", self.spec.id, self.spec.plugin)
+    }
+
+    /// Turns a plugin's result into an error that says which stage failed.
+    pub fn call<T>(label: &str, result: RResult<T, StageError>) -> anyhow::Result<T> {
+        match result {
+            RResult::ROk(value) => Ok(value),
+            RResult::RErr(error) => Err(anyhow::anyhow!("{label}: {error}")),
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Loading plugin libraries: good ones list their stages; broken ones fail
+//! with a short error that names the library and what was wrong.
+
+use vigil_tests::*;
+
+#[test]
+fn stock_plugins_are_found_next_to_the_binary() {
+    let out = vigil(&["plugins", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    for stage in ["frames", "video", "flow", "motion", "detector", "cae", "spr", "zscore"] {
+        assert!(listing.contains(&format!("\"name\": \"{stage}\"")), "stage {stage} missing from:\n{listing}");
+    }
+}
+
+#[test]
+fn a_third_party_plugin_is_listed_and_inspectable() {
+    let lib = third_party_plugin();
+    let lib = lib.to_str().unwrap();
+    let out = vigil(&["plugins", "--plugin-path", lib]);
+    assert!(text(&out.stdout).contains("framediff"), "{}", text(&out.stdout));
+    let out = vigil(&["plugins", "framediff", "--plugin-path", lib]);
+    let shown = text(&out.stdout);
+    assert!(out.status.success());
+    assert!(shown.contains("threshold") && shown.contains("default 20"), "{shown}");
+    assert!(shown.contains("boxes f32[rank 2]"), "{shown}");
+}
+
+fn load_error(library: &std::path::Path) -> String {
+    let out = vigil(&["plugins", "--plugin-path", library.to_str().unwrap()]);
+    assert!(out.status.success(), "listing must still work with a broken library");
+    let stderr = text(&out.stderr);
+    let start = stderr.find("warning: cannot load plugin library").unwrap_or_else(|| panic!("no load error in:\n{stderr}"));
+    let error: String = stderr[start..].lines().take_while(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+    assert!(error.lines().count() <= 10, "error longer than 10 lines:\n{error}");
+    assert!(error.contains(&library.display().to_string()), "error does not name the path:\n{error}");
+    error
+}
+
+#[test]
+fn a_plugin_built_against_another_stage_api_is_refused_with_both_versions() {
+    let error = load_error(&dylib(&fixture_plugins(), "vigil-old-api"));
+    assert!(error.contains("found 0.0.7"), "{error}");
+    assert!(error.contains(&format!("expected {}", vigil_stage_api::API_VERSION)), "{error}");
+}
+
+#[test]
+fn a_library_that_is_not_a_plugin_is_refused() {
+    let error = load_error(&dylib(&fixture_plugins(), "vigil-not-a-plugin"));
+    assert!(error.contains("not a Vigil plugin"), "{error}");
+}
+
+#[test]
+fn a_missing_library_file_is_refused() {
+    let error = load_error(std::path::Path::new("/nonexistent/libvigil_gone.so"));
+    assert!(error.contains("does not exist"), "{error}");
+}
+
+#[test]
+fn a_pipeline_needing_a_broken_plugin_says_why_it_is_missing() {
+    let dir = vigil_stage_testkit::context("broken-pipeline").work_dir.to_string();
+    let file = std::path::Path::new(&dir).join("p.toml");
+    let old = dylib(&fixture_plugins(), "vigil-old-api");
+    std::fs::write(
+        &file,
+        format!("[data]\ntest = \"v\"\n[plugins]\npaths = [{:?}]\n[[stage]]\nid = \"d\"\nplugin = \"old\"\n", old.display().to_string()),
+    )
+    .unwrap();
+    let out = vigil(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("p.toml:7:10: error: stage `d`: no plugin provides a stage named `old`"), "{stderr}");
+    assert!(stderr.contains("libvigil_old_api.so failed to load: built against another stage-api version"), "{stderr}");
+}
