@@ -1,0 +1,195 @@
+//! The extract phase, streaming one video at a time: decode, optical flow,
+//! localize. Each finished video is handed to the caller (the cube builder).
+
+use crate::stage::Stage;
+use anyhow::{bail, Context};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use vigil_stage_api::{Batch, FrameId, ROption, StageObject, Tensor};
+
+/// Frames per batch handed to flow and localizer stages.
+const CHUNK: usize = 16;
+
+/// Everything extracted from one video.
+pub struct VideoProducts {
+    pub video: u32,
+    pub frames: Vec<u8>,
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+    /// Per-frame flow [T, H, W, 2] (method.md 2.2 border rule applied).
+    pub flows: Option<Vec<f32>>,
+    /// (frame in video, x1, y1, x2, y2, score, class).
+    pub boxes: Vec<[f32; 7]>,
+}
+
+/// Wall time spent in each stage, by stage id.
+#[derive(Default, Debug, Clone)]
+pub struct Timings(pub BTreeMap<String, Duration>);
+
+impl Timings {
+    pub fn add(&mut self, id: &str, elapsed: Duration) {
+        *self.0.entry(id.to_string()).or_default() += elapsed;
+    }
+    pub fn seconds(&self) -> BTreeMap<String, f64> {
+        self.0.iter().map(|(k, v)| (k.clone(), v.as_secs_f64())).collect()
+    }
+}
+
+pub struct Extractor<'a> {
+    pub decoder: &'a mut Stage,
+    pub flow: Option<&'a mut Stage>,
+    pub localizer: &'a mut Stage,
+    pub timings: Timings,
+}
+
+impl Extractor<'_> {
+    /// Decodes, computes flow and localizes one video.
+    pub fn video(&mut self, source: &Path, video: u32, progress: &dyn Fn(usize)) -> anyhow::Result<VideoProducts> {
+        let (frames, count, height, width) = self.decode(source, video, progress)?;
+        let flows = match self.flow.as_deref_mut() {
+            Some(flow) => {
+                let started = Instant::now();
+                let pairs = pair_flows(flow, &frames, video, count, height, width)?;
+                self.timings.add(flow.id(), started.elapsed());
+                Some(per_frame_flow(&pairs, count, height, width))
+            }
+            None => None,
+        };
+        let started = Instant::now();
+        let boxes = localize(self.localizer, &frames, flows.as_deref(), video, count, height, width)?;
+        self.timings.add(self.localizer.id(), started.elapsed());
+        Ok(VideoProducts { video, frames, count, height, width, flows, boxes })
+    }
+
+    fn decode(&mut self, source: &Path, video: u32, progress: &dyn Fn(usize)) -> anyhow::Result<(Vec<u8>, usize, usize, usize)> {
+        let started = Instant::now();
+        let label = self.decoder.label();
+        let StageObject::Decoder(decoder) = &mut self.decoder.object else { bail!("{label} is not a decoder") };
+        let source_text = source.display().to_string();
+        Stage::call(&label, decoder.open(source_text.as_str().into(), video))
+            .with_context(|| format!("opening {}", source.display()))?;
+        let (mut frames, mut count, mut size) = (Vec::new(), 0usize, None);
+        loop {
+            let next = Stage::call(&label, decoder.next_batch(CHUNK as u32))
+                .with_context(|| format!("decoding {} after frame {count}", source.display()))?;
+            let ROption::RSome(batch) = next else { break };
+            let tensor = batch.require("frames").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+            let shape = tensor.shape();
+            if shape.len() != 4 || shape[3] != 3 {
+                bail!("{label}: `frames` of {} must be [N, H, W, 3], found {shape:?}", source.display());
+            }
+            match size {
+                None => size = Some((shape[1], shape[2])),
+                Some(s) if s != (shape[1], shape[2]) => bail!(
+                    "{}: frame {count} is {}x{}, earlier frames were {}x{}: all frames of a video must have one size",
+                    source.display(), shape[2], shape[1], s.1, s.0
+                ),
+                Some(_) => {}
+            }
+            frames.extend_from_slice(tensor.as_slice::<u8>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?);
+            count += shape[0];
+            progress(shape[0]);
+        }
+        self.timings.add(self.decoder.id(), started.elapsed());
+        let Some((height, width)) = size else { bail!("{}: no frames could be decoded", source.display()) };
+        Ok((frames, count, height, width))
+    }
+}
+
+fn frame_ids(video: u32, start: usize, count: usize) -> Vec<FrameId> {
+    (start..start + count).map(|f| FrameId { video, frame: f as u32 }).collect()
+}
+
+/// Flow of every consecutive pair (t, t+1), computed in chunks that overlap
+/// by one frame so no pair is missed.
+fn pair_flows(flow: &mut Stage, frames: &[u8], video: u32, count: usize, height: usize, width: usize) -> anyhow::Result<Vec<f32>> {
+    let label = flow.label();
+    let StageObject::Flow(stage) = &mut flow.object else { bail!("{label} is not a flow stage") };
+    let frame_len = height * width * 3;
+    let mut pairs = Vec::with_capacity(count.saturating_sub(1) * height * width * 2);
+    let mut start = 0;
+    while start + 1 < count {
+        let end = (start + CHUNK + 1).min(count);
+        let n = end - start;
+        let chunk = frames[start * frame_len..end * frame_len].to_vec();
+        let batch = Batch::new(frame_ids(video, start, n)).with("frames", Tensor::from_vec(chunk, &[n, height, width, 3]));
+        let out = Stage::call(&label, stage.process(batch))?;
+        let field = out.require("flow").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        if field.shape() != [n - 1, height, width, 2] {
+            bail!("{label}: `flow` must be [{}, {height}, {width}, 2] for {n} frames, found {:?}", n - 1, field.shape());
+        }
+        pairs.extend_from_slice(field.as_slice::<f32>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?);
+        start = end - 1;
+    }
+    Ok(pairs)
+}
+
+/// The flow stored for each frame, with the original code's video-border
+/// rule (method.md 2.2): the first frame gets zero flow (the pair (t, t)),
+/// the last frame the flow of (t-1, t), every other frame that of (t, t+1).
+pub fn per_frame_flow(pairs: &[f32], count: usize, height: usize, width: usize) -> Vec<f32> {
+    let plane = height * width * 2;
+    let mut out = vec![0f32; count * plane];
+    for t in 1..count {
+        let pair = if t + 1 == count { t - 1 } else { t };
+        out[t * plane..(t + 1) * plane].copy_from_slice(&pairs[pair * plane..(pair + 1) * plane]);
+    }
+    out
+}
+
+fn localize(
+    localizer: &mut Stage,
+    frames: &[u8],
+    flows: Option<&[f32]>,
+    video: u32,
+    count: usize,
+    height: usize,
+    width: usize,
+) -> anyhow::Result<Vec<[f32; 7]>> {
+    let label = localizer.label();
+    let StageObject::Localizer(stage) = &mut localizer.object else { bail!("{label} is not a localizer") };
+    let (frame_len, flow_len) = (height * width * 3, height * width * 2);
+    let mut boxes = Vec::new();
+    for start in (0..count).step_by(CHUNK) {
+        let n = CHUNK.min(count - start);
+        let mut batch = Batch::new(frame_ids(video, start, n)).with(
+            "frames",
+            Tensor::from_vec(frames[start * frame_len..(start + n) * frame_len].to_vec(), &[n, height, width, 3]),
+        );
+        if let Some(flows) = flows {
+            let chunk = flows[start * flow_len..(start + n) * flow_len].to_vec();
+            batch.insert("flow", Tensor::from_vec(chunk, &[n, height, width, 2]));
+        }
+        let out = Stage::call(&label, stage.process(batch))?;
+        let found = out.require("boxes").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let shape = found.shape();
+        if shape.len() != 2 || shape[1] != 7 {
+            bail!("{label}: `boxes` must be [M, 7], found {shape:?}");
+        }
+        for row in found.as_slice::<f32>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?.chunks_exact(7) {
+            let in_batch = row[0];
+            if !(in_batch >= 0.0 && (in_batch as usize) < n) {
+                bail!("{label}: a box names batch row {in_batch}, but the batch has {n} frames");
+            }
+            let mut b: [f32; 7] = row.try_into().expect("chunks of 7");
+            b[0] = (start + in_batch as usize) as f32;
+            boxes.push(b);
+        }
+    }
+    Ok(boxes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_frame_flow_follows_the_original_border_rule() {
+        // 4 frames of 1x1 pixels: pairs (0,1), (1,2), (2,3) have u = 1, 2, 3.
+        let pairs = [1.0, 0.0, 2.0, 0.0, 3.0, 0.0];
+        let flows = per_frame_flow(&pairs, 4, 1, 1);
+        assert_eq!(flows, vec![0.0, 0.0, 2.0, 0.0, 3.0, 0.0, 3.0, 0.0]);
+    }
+}
