@@ -1,6 +1,7 @@
 //! The extract phase, streaming one video at a time: decode, optical flow,
 //! localize. Each finished video is handed to the caller (the cube builder).
 
+use crate::cache::{source_identity, Cache};
 use crate::stage::Stage;
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -37,29 +38,68 @@ impl Timings {
     }
 }
 
+/// How many videos reused cached products.
+#[derive(Default, Debug, Clone, Copy, serde::Serialize)]
+pub struct CacheUse {
+    pub videos: usize,
+    pub flow_reused: usize,
+    pub boxes_reused: usize,
+}
+
 pub struct Extractor<'a> {
     pub decoder: &'a mut Stage,
     pub flow: Option<&'a mut Stage>,
     pub localizer: &'a mut Stage,
+    pub cache: Cache,
     pub timings: Timings,
+    pub cache_use: CacheUse,
 }
 
 impl Extractor<'_> {
-    /// Decodes, computes flow and localizes one video.
+    /// Decodes, computes flow and localizes one video, reusing cached flow
+    /// and boxes when their inputs and stages are unchanged.
     pub fn video(&mut self, source: &Path, video: u32, progress: &dyn Fn(usize)) -> anyhow::Result<VideoProducts> {
         let (frames, count, height, width) = self.decode(source, video, progress)?;
-        let flows = match self.flow.as_deref_mut() {
+        let decoded = source_identity(source)
+            .with_context(|| format!("reading the identity (size, time) of {}", source.display()))?
+            .stage(self.decoder);
+        self.cache_use.videos += 1;
+        let plane = height * width * 2;
+        let (flows, boxes_key) = match self.flow.as_deref_mut() {
             Some(flow) => {
-                let started = Instant::now();
-                let pairs = pair_flows(flow, &frames, video, count, height, width)?;
-                self.timings.add(flow.id(), started.elapsed());
-                Some(per_frame_flow(&pairs, count, height, width))
+                let key = decoded.clone().stage(flow);
+                let flows = match self.cache.load("flow", &key).filter(|f| f.len() == count * plane) {
+                    Some(cached) => {
+                        self.cache_use.flow_reused += 1;
+                        cached
+                    }
+                    None => {
+                        let started = Instant::now();
+                        let pairs = pair_flows(flow, &frames, video, count, height, width)?;
+                        self.timings.add(flow.id(), started.elapsed());
+                        let flows = per_frame_flow(&pairs, count, height, width);
+                        self.cache.store("flow", &key, &flows);
+                        flows
+                    }
+                };
+                (Some(flows), key)
             }
-            None => None,
+            None => (None, decoded),
         };
-        let started = Instant::now();
-        let boxes = localize(self.localizer, &frames, flows.as_deref(), video, count, height, width)?;
-        self.timings.add(self.localizer.id(), started.elapsed());
+        let boxes_key = boxes_key.stage(self.localizer);
+        let boxes = match self.cache.load("boxes", &boxes_key).filter(|b| b.len() % 7 == 0) {
+            Some(cached) => {
+                self.cache_use.boxes_reused += 1;
+                cached.chunks_exact(7).map(|c| c.try_into().expect("chunks of 7")).collect()
+            }
+            None => {
+                let started = Instant::now();
+                let boxes = localize(self.localizer, &frames, flows.as_deref(), video, count, height, width)?;
+                self.timings.add(self.localizer.id(), started.elapsed());
+                self.cache.store("boxes", &boxes_key, &boxes.concat());
+                boxes
+            }
+        };
         Ok(VideoProducts { video, frames, count, height, width, flows, boxes })
     }
 

@@ -3,5 +3,7 @@ pub mod document;
 pub mod pipeline;
 pub mod registry;
 pub mod stage;
+pub mod atomic;
+pub mod cache;
 pub mod check;
 pub mod extract;

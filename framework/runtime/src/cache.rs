@@ -1,0 +1,146 @@
+//! On-disk cache of extraction products (per-frame flow and boxes), keyed by
+//! what they depend on: the input's identity (path, size, modification time
+//! of every file), and the name, version and options of every stage that
+//! produced them. A second run of a pipeline reuses them; changing a
+//! localizer option recomputes the boxes but keeps the flow.
+
+use crate::stage::Stage;
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+
+/// A 128-bit key from two independent 64-bit FNV-1a hashes.
+#[derive(Clone)]
+pub struct KeyBuilder {
+    a: u64,
+    b: u64,
+}
+
+impl Default for KeyBuilder {
+    fn default() -> Self {
+        KeyBuilder { a: 0xcbf2_9ce4_8422_2325, b: 0x6c62_272e_07bb_0142 }
+    }
+}
+
+impl Hasher for KeyBuilder {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.a = (self.a ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3);
+            self.b = (self.b ^ byte as u64).wrapping_mul(0x0000_0100_0000_01b3).rotate_left(5);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.a
+    }
+}
+
+impl KeyBuilder {
+    pub fn text(mut self, text: &str) -> KeyBuilder {
+        self.write(text.as_bytes());
+        self.write(&[0xff]);
+        self
+    }
+    /// A stage's identity: plugin, version and (complete) options.
+    pub fn stage(self, stage: &Stage) -> KeyBuilder {
+        self.text(&stage.spec.plugin).text(&stage.info.version).text(&stage.options.to_json())
+    }
+    pub fn hex(&self) -> String {
+        format!("{:016x}{:016x}", self.a, self.b)
+    }
+}
+
+/// Identity of an input file or folder: its path, and the size and
+/// modification time of it or of every file in it.
+pub fn source_identity(path: &Path) -> std::io::Result<KeyBuilder> {
+    let canonical = path.canonicalize()?;
+    let mut key = KeyBuilder::default().text(&canonical.display().to_string());
+    let mut files = if canonical.is_dir() {
+        std::fs::read_dir(&canonical)?.filter_map(|e| e.ok().map(|e| e.path())).collect()
+    } else {
+        vec![canonical.clone()]
+    };
+    files.sort();
+    for file in files {
+        let meta = std::fs::metadata(&file)?;
+        let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
+        key = key.text(&format!("{}:{}:{}", file.display(), meta.len(), modified.as_nanos()));
+    }
+    Ok(key)
+}
+
+#[derive(Debug, Clone)]
+pub struct Cache {
+    root: Option<PathBuf>,
+}
+
+impl Cache {
+    pub fn disabled() -> Cache {
+        Cache { root: None }
+    }
+
+    /// `$VIGIL_CACHE_DIR`, else `$XDG_CACHE_HOME/vigil`, else `~/.cache/vigil`.
+    pub fn default_location() -> Cache {
+        let root = std::env::var_os("VIGIL_CACHE_DIR")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("vigil")))
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/vigil")));
+        Cache { root }
+    }
+
+    pub fn at(root: PathBuf) -> Cache {
+        Cache { root: Some(root) }
+    }
+
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    fn path(&self, kind: &str, key: &KeyBuilder) -> Option<PathBuf> {
+        Some(self.root.as_ref()?.join(kind).join(format!("{}.f32", key.hex())))
+    }
+
+    /// The cached f32 values, if present and complete.
+    pub fn load(&self, kind: &str, key: &KeyBuilder) -> Option<Vec<f32>> {
+        let bytes = std::fs::read(self.path(kind, key)?).ok()?;
+        if bytes.len() % 4 != 0 {
+            return None;
+        }
+        Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    }
+
+    /// Stores values atomically; a failure only costs the reuse, so it is
+    /// logged, not returned.
+    pub fn store(&self, kind: &str, key: &KeyBuilder, values: &[f32]) {
+        let Some(path) = self.path(kind, key) else { return };
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        if let Err(e) = crate::atomic::write(&path, &bytes) {
+            tracing::warn!("could not write the cache entry {}: {e}", path.display());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_differ_when_any_part_differs_and_values_round_trip() {
+        let a = KeyBuilder::default().text("video").text("opts");
+        assert_eq!(a.hex(), KeyBuilder::default().text("video").text("opts").hex());
+        assert_ne!(a.hex(), KeyBuilder::default().text("videoo").text("pts").hex());
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::at(dir.path().to_path_buf());
+        assert!(cache.load("flow", &a).is_none());
+        cache.store("flow", &a, &[1.5, -2.0]);
+        assert_eq!(cache.load("flow", &a).unwrap(), vec![1.5, -2.0]);
+        assert!(Cache::disabled().load("flow", &a).is_none());
+    }
+
+    #[test]
+    fn source_identity_changes_when_a_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("000.jpg"), b"a").unwrap();
+        let before = source_identity(dir.path()).unwrap().hex();
+        std::fs::write(dir.path().join("001.jpg"), b"bb").unwrap();
+        assert_ne!(before, source_identity(dir.path()).unwrap().hex());
+    }
+}
