@@ -6,4 +6,5 @@ pub mod stage;
 pub mod atomic;
 pub mod cache;
 pub mod check;
+pub mod cubes;
 pub mod extract;

@@ -1,0 +1,225 @@
+//! The outputs of `vigil run`, all written atomically: `report.json`,
+//! `scores.csv`, and PNG plots (ROC curve, one score timeline per video with
+//! the ground truth shaded, heatmaps of the most anomalous frames).
+
+use crate::cubes::CubeSet;
+use crate::extract::{CacheUse, Timings};
+use crate::fit::FitSummary;
+use crate::pipeline::Pipeline;
+use crate::run::{Scored, VideoRecord};
+use crate::stage::Stage;
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Map, Value};
+use std::path::Path;
+use std::time::Instant;
+use vigil_datasets::VideoSource;
+use vigil_eval::{Metrics, PixelAuroc, RankedCounts, RgbFrame, ScoreMap, VideoSeries};
+use vigil_stage_api::{ROption, StageObject};
+
+pub struct Outputs<'a> {
+    pub out: &'a Path,
+    pub pipeline: &'a Pipeline,
+    /// From [`stage_summary`].
+    pub plugins: Value,
+    pub sources: &'a [(VideoSource, bool)],
+    pub videos: &'a [VideoRecord],
+    pub cubes: &'a CubeSet,
+    pub scored: &'a Scored,
+    pub fit: &'a FitSummary,
+    pub timings: &'a Timings,
+    pub cache_use: CacheUse,
+    pub started: Instant,
+}
+
+/// Every stage: id, plugin, kind, version, library and complete options.
+pub fn stage_summary(stages: &[Stage]) -> Value {
+    Value::Array(
+        stages
+            .iter()
+            .map(|s| {
+                json!({
+                    "id": s.id(), "plugin": s.spec.plugin, "kind": s.kind().as_str(),
+                    "version": s.info.version.as_str(), "library": s.library, "library_version": s.library_version,
+                    "options": Value::Object(s.options.map().clone()),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// Decodes frame `frame` of a video again (for heatmap overlays).
+pub fn decode_frame(decoder: &mut Stage, source: &Path, video: u32, frame: usize) -> Result<Vec<u8>> {
+    let label = decoder.label();
+    let StageObject::Decoder(object) = &mut decoder.object else { bail!("{label} is not a decoder") };
+    let path = source.display().to_string();
+    Stage::call(&label, object.open(path.as_str().into(), video))?;
+    let mut seen = 0usize;
+    loop {
+        let ROption::RSome(batch) = Stage::call(&label, object.next_batch(64))? else {
+            bail!("{}: frame {frame} is past the end ({seen} frames)", source.display());
+        };
+        let frames = batch.require("frames").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let n = frames.shape()[0];
+        if frame < seen + n {
+            let all = frames.as_slice::<u8>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+            let len = all.len() / n;
+            return Ok(all[(frame - seen) * len..(frame - seen + 1) * len].to_vec());
+        }
+        seen += n;
+    }
+}
+
+/// Frame labels and (optionally) pixel masks of the scored videos.
+fn load_labels(o: &Outputs) -> Result<Option<(vigil_datasets::GroundTruth, Vec<Vec<bool>>)>> {
+    let Some(labels) = &o.pipeline.data.labels else { return Ok(None) };
+    let scored: Vec<VideoSource> = o.sources.iter().filter(|(_, s)| *s).map(|(v, _)| v.clone()).collect();
+    let counts: Vec<usize> = o.scored.videos.iter().map(|&v| o.videos[v].frames).collect();
+    let truth = vigil_datasets::load_ground_truth(&labels.path, &scored)
+        .with_context(|| format!("reading the labels {}", labels.path.display()))?;
+    let frame_labels = vigil_datasets::validate(&truth, &counts)
+        .with_context(|| format!("checking the labels {} against the decoded videos", labels.path.display()))?;
+    Ok(Some((truth, frame_labels)))
+}
+
+/// Box regions and fused scores of each scored frame, keyed by (scored video, frame).
+fn frame_boxes(o: &Outputs) -> std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)> {
+    let mut position = vec![usize::MAX; o.videos.len()];
+    for (i, &v) in o.scored.videos.iter().enumerate() {
+        position[v] = i;
+    }
+    let mut map: std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)> = Default::default();
+    for (&cube, &score) in o.scored.cubes.iter().zip(&o.scored.box_scores) {
+        let r = &o.cubes.records[cube];
+        let entry = map.entry((position[r.id.video as usize], r.id.frame as usize)).or_default();
+        entry.0.push(r.bbox);
+        entry.1.push(score);
+    }
+    map
+}
+
+fn pixel_auroc(o: &Outputs, truth: &vigil_datasets::GroundTruth, boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>) -> Result<f64> {
+    // Pixels outside every box rank below all box scores.
+    let floor = o.scored.box_scores.iter().copied().fold(f32::INFINITY, f32::min) - 1.0;
+    let mut auroc = PixelAuroc::new();
+    for (i, &v) in o.scored.videos.iter().enumerate() {
+        let (h, w) = (o.videos[v].height, o.videos[v].width);
+        for frame in 0..o.videos[v].frames {
+            let Some(mask) = truth.mask(i, frame)? else { continue };
+            let (regions, scores) = boxes.get(&(i, frame)).cloned().unwrap_or_default();
+            let map = ScoreMap::paint(h as u32, w as u32, &regions, &scores)?;
+            let truth_pixels: Vec<bool> = (0..h * w).map(|p| mask.get(p % w, p / w)).collect();
+            auroc.add_frame(&map.filled(floor), &truth_pixels)?;
+        }
+    }
+    Ok(auroc.auroc()?)
+}
+
+/// Writes everything; returns the metrics when labels were given.
+pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec<u8>>) -> Result<Option<Metrics>> {
+    let plots = o.out.join("plots");
+    std::fs::create_dir_all(&plots).with_context(|| format!("creating {}", plots.display()))?;
+    let labels = load_labels(o)?;
+    let series: Vec<VideoSeries> = o
+        .scored
+        .videos
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| VideoSeries {
+            name: &o.videos[v].name,
+            scores: &o.scored.scores[i],
+            labels: labels.as_ref().map(|(_, l)| l[i].as_slice()),
+        })
+        .collect();
+    let boxes = frame_boxes(o);
+    let metrics = match &labels {
+        Some((truth, _)) => {
+            let mut metrics = vigil_eval::frame_metrics(&series)?;
+            if truth.has_masks() {
+                metrics.pixel_auroc = Some(pixel_auroc(o, truth, &boxes)?);
+            }
+            let scores: Vec<f32> = series.iter().flat_map(|s| s.scores.iter().copied()).collect();
+            let flags: Vec<bool> = series.iter().flat_map(|s| s.labels.unwrap_or(&[]).iter().copied()).collect();
+            let curve = RankedCounts::from_samples(&scores, &flags)?.roc_curve()?;
+            vigil_eval::plot_roc(plots.join("roc.png"), &format!("{}: frame-level ROC", o.pipeline.name), &curve, metrics.auroc)?;
+            Some(metrics)
+        }
+        None => None,
+    };
+    for s in &series {
+        let title = format!("{}: video {}", o.pipeline.name, s.name);
+        vigil_eval::plot_timeline(plots.join(format!("timeline-{}.png", file_safe(s.name))), &title, s.scores, s.labels)?;
+    }
+    write_heatmaps(o, &series, &boxes, &plots, read_frame)?;
+    vigil_eval::write_scores_csv(o.out.join("scores.csv"), &series)?;
+    vigil_eval::write_report(o.out.join("report.json"), metrics.as_ref(), report_fields(o))?;
+    Ok(metrics)
+}
+
+fn file_safe(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
+}
+
+fn write_heatmaps(
+    o: &Outputs,
+    series: &[VideoSeries],
+    boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>,
+    plots: &Path,
+    read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec<u8>>,
+) -> Result<()> {
+    let count = o.pipeline.report.heatmaps as usize;
+    if count == 0 || o.scored.box_scores.is_empty() {
+        return Ok(());
+    }
+    let low = o.scored.box_scores.iter().copied().fold(f32::INFINITY, f32::min);
+    let high = o.scored.box_scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for (rank, (i, frame, score)) in vigil_eval::most_anomalous_frames(series, count).into_iter().enumerate() {
+        let v = o.scored.videos[i];
+        let (h, w) = (o.videos[v].height as u32, o.videos[v].width as u32);
+        let pixels = read_frame(v, frame)?;
+        let (regions, scores) = boxes.get(&(i, frame)).cloned().unwrap_or_default();
+        let map = ScoreMap::paint(h, w, &regions, &scores)?;
+        let name = format!("heatmap-{:02}-{}-{frame:04}.png", rank + 1, file_safe(&o.videos[v].name));
+        let title = format!("video {} frame {frame}: score {score:.2}", o.videos[v].name);
+        vigil_eval::plot_heatmap(plots.join(name), &title, RgbFrame { width: w, height: h, pixels: &pixels }, &map, (low, high))?;
+    }
+    Ok(())
+}
+
+fn report_fields(o: &Outputs) -> Map<String, Value> {
+    let p = o.pipeline;
+    let data = json!({
+        "test": p.data.test.as_ref().map(|t| &t.path),
+        "extra": p.data.extra.iter().map(|e| &e.path).collect::<Vec<_>>(),
+        "labels": p.data.labels.as_ref().map(|l| &l.path),
+        "videos": o.videos,
+    });
+    let cubes = json!({
+        "count": o.cubes.len(),
+        "skipped_empty_boxes": o.cubes.skipped,
+        "context": o.cubes.config.context, "size": o.cubes.config.size,
+        "h_block": o.cubes.config.h_block, "w_block": o.cubes.config.w_block,
+    });
+    let mut timings = o.timings.seconds();
+    timings.insert("total".into(), o.started.elapsed().as_secs_f64());
+    let mut fields = Map::new();
+    fields.insert("pipeline".into(), json!({ "name": p.name, "file": p.file, "device": p.device }));
+    fields.insert("seed".into(), json!(p.seed));
+    fields.insert("vigil_version".into(), json!(env!("CARGO_PKG_VERSION")));
+    fields.insert("stages".into(), o.plugins.clone());
+    fields.insert("data".into(), data);
+    fields.insert("cubes".into(), cubes);
+    fields.insert("cache".into(), serde_json::to_value(o.cache_use).unwrap_or_default());
+    fields.insert("timings_s".into(), serde_json::to_value(timings).unwrap_or_default());
+    fields.insert(
+        "fit".into(),
+        json!({
+            "members": o.fit.members,
+            "resumed_after_epoch": o.fit.resumed_after,
+            "epochs": o.fit.epochs,
+            "statistics": o.fit.statistics.iter().map(|s| s.iter().map(|m| json!({
+                "model": m.model, "count": m.count, "mean": m.mean, "std": m.std
+            })).collect::<Vec<_>>()).collect::<Vec<_>>(),
+        }),
+    );
+    fields
+}
