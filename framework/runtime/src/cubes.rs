@@ -15,6 +15,17 @@ pub struct CubeConfig {
     pub w_block: usize,
 }
 
+impl From<&crate::pipeline::CubeSpec> for CubeConfig {
+    fn from(spec: &crate::pipeline::CubeSpec) -> CubeConfig {
+        CubeConfig {
+            context: spec.context as usize,
+            size: spec.size as usize,
+            h_block: spec.h_block as usize,
+            w_block: spec.w_block as usize,
+        }
+    }
+}
+
 /// Which box a cube was cut from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CubeRecord {

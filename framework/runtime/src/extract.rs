@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vigil_stage_api::{Batch, FrameId, ROption, StageObject, Tensor};
+use vigil_stage_api::{Batch, FrameId, ROption, StageKind, StageObject, Tensor};
 
 /// Frames per batch handed to flow and localizer stages.
 const CHUNK: usize = 16;
@@ -55,7 +55,24 @@ pub struct Extractor<'a> {
     pub cache_use: CacheUse,
 }
 
-impl Extractor<'_> {
+impl<'a> Extractor<'a> {
+    /// The extraction stages of a checked pipeline.
+    pub fn from_stages(stages: &'a mut [Stage], cache: Cache) -> anyhow::Result<Extractor<'a>> {
+        let (mut decoder, mut flow, mut localizer) = (None, None, None);
+        for stage in stages.iter_mut() {
+            match stage.kind() {
+                StageKind::Decoder => decoder = Some(stage),
+                StageKind::Flow => flow = Some(stage),
+                StageKind::Localizer => localizer = Some(stage),
+                _ => {}
+            }
+        }
+        let (Some(decoder), Some(localizer)) = (decoder, localizer) else {
+            bail!("the pipeline needs a decoder and a localizer (see `vigil check`)")
+        };
+        Ok(Extractor { decoder, flow, localizer, cache, timings: Timings::default(), cache_use: CacheUse::default() })
+    }
+
     /// Decodes, computes flow and localizes one video, reusing cached flow
     /// and boxes when their inputs and stages are unchanged.
     pub fn video(&mut self, source: &Path, video: u32, progress: &dyn Fn(usize)) -> anyhow::Result<VideoProducts> {

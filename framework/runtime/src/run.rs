@@ -131,12 +131,7 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating the output folder {}", out.display()))?;
     let sources = sources(&checked)?;
     let pipeline = checked.pipeline.clone();
-    let cube_config = CubeConfig {
-        context: pipeline.cubes.context as usize,
-        size: pipeline.cubes.size as usize,
-        h_block: pipeline.cubes.h_block as usize,
-        w_block: pipeline.cubes.w_block as usize,
-    };
+    let cube_config = CubeConfig::from(&pipeline.cubes);
     let plugins = crate::report::stage_summary(&checked.stages);
     let Roles { decoder, flow, localizer, mut reconstructors, mut refiner, scorer } = roles(&mut checked.stages)?;
 

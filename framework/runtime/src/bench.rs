@@ -1,0 +1,100 @@
+//! `vigil bench`: throughput of a pipeline's own stages, measured through
+//! the plugin ABI exactly as `vigil run` calls them.
+
+use crate::cache::Cache;
+use crate::check::Checked;
+use crate::cubes::{CubeConfig, CubeSet};
+use crate::extract::Extractor;
+use crate::stage::Stage;
+use anyhow::{bail, Result};
+use std::time::{Duration, Instant};
+use vigil_stage_api::{StageKind, StageObject};
+
+/// Frames per second of each extraction stage and overall.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ExtractBench {
+    pub videos: usize,
+    pub frames: usize,
+    pub cubes: usize,
+    /// (stage id, plugin, seconds, frames per second)
+    pub stages: Vec<(String, String, f64, f64)>,
+    pub cube_seconds: f64,
+    pub total_seconds: f64,
+}
+
+impl ExtractBench {
+    pub fn overall_fps(&self) -> f64 {
+        self.frames as f64 / self.total_seconds
+    }
+}
+
+/// Runs decode, flow, localize and the cube builder over the pipeline's
+/// `data.test` (at most `max_videos` videos), without the cache.
+pub fn extract(checked: &mut Checked, max_videos: Option<usize>) -> Result<ExtractBench> {
+    let sources: Vec<_> =
+        crate::run::sources(checked)?.into_iter().filter(|(_, scored)| *scored).take(max_videos.unwrap_or(usize::MAX)).collect();
+    let mut cubes = CubeSet::new(CubeConfig::from(&checked.pipeline.cubes));
+    let plugins: std::collections::BTreeMap<String, String> =
+        checked.stages.iter().map(|s| (s.id().to_string(), s.spec.plugin.clone())).collect();
+    let mut extractor = Extractor::from_stages(&mut checked.stages, Cache::disabled())?;
+    let started = Instant::now();
+    let mut cube_time = Duration::ZERO;
+    let mut frames = 0;
+    for (index, (source, _)) in sources.iter().enumerate() {
+        let products = extractor.video(&source.path, index as u32, &|_| {})?;
+        frames += products.count;
+        let cut = Instant::now();
+        cubes.add_video(&products, true);
+        cube_time += cut.elapsed();
+    }
+    let total = started.elapsed().as_secs_f64();
+    let stages = extractor
+        .timings
+        .0
+        .iter()
+        .map(|(id, t)| (id.clone(), plugins.get(id).cloned().unwrap_or_default(), t.as_secs_f64(), frames as f64 / t.as_secs_f64()))
+        .collect();
+    Ok(ExtractBench { videos: sources.len(), frames, cubes: cubes.len(), stages, cube_seconds: cube_time.as_secs_f64(), total_seconds: total })
+}
+
+/// Seconds per training step of the first reconstructor at each batch size
+/// (median of `steps` steps after one warm-up step), on cubes extracted
+/// (through the cache) from as many videos of `data.test` as needed.
+pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> Result<Vec<(usize, f64)>> {
+    let largest = batch_sizes.iter().copied().max().unwrap_or(1);
+    let sources: Vec<_> = crate::run::sources(checked)?.into_iter().filter(|(_, scored)| *scored).collect();
+    let with_motion = checked.stages.iter().any(|s| s.kind() == StageKind::Flow);
+    let mut cubes = CubeSet::new(CubeConfig { h_block: 1, w_block: 1, ..CubeConfig::from(&checked.pipeline.cubes) });
+    {
+        let mut extractor = Extractor::from_stages(&mut checked.stages, Cache::default_location())?;
+        for (index, (source, _)) in sources.iter().enumerate() {
+            if cubes.len() >= largest {
+                break;
+            }
+            let products = extractor.video(&source.path, index as u32, &|_| {})?;
+            cubes.add_video(&products, true);
+        }
+    }
+    if cubes.len() < largest {
+        bail!("the data gives only {} cubes; batch size {largest} needs more", cubes.len());
+    }
+    let stage = checked.stages.iter_mut().find(|s| s.kind() == StageKind::Reconstructor).expect("checked pipeline");
+    let label = stage.label();
+    let StageObject::Reconstructor(object) = &mut stage.object else { bail!("{label} is not a reconstructor") };
+    Stage::call(&label, object.fit_begin(cubes.batch(with_motion)))?;
+    let mut results = Vec::new();
+    for &size in batch_sizes {
+        let indices: Vec<u32> = (0..size as u32).collect();
+        let weights = vec![1f32; size];
+        let mut times = Vec::new();
+        for _ in 0..=steps {
+            let t = Instant::now();
+            Stage::call(&label, object.step(indices.as_slice().into(), weights.as_slice().into()))?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.remove(0);
+        times.sort_by(f64::total_cmp);
+        results.push((size, times[times.len() / 2]));
+    }
+    Ok(results)
+}
