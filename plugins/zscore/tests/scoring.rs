@@ -28,9 +28,11 @@ fn batch(ids: &[(u32, u32)], boxes: &[[f32; 5]], bands: &[u32], recons: &[Recon<
     b
 }
 
-/// Runs the stage through the testkit (options validated as the host does)
-/// and returns (scores, raw_scores, box_scores).
-fn run(options: serde_json::Value, input: Batch) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>), String> {
+/// The stage's outputs: (scores, raw_scores, box_scores).
+type Outputs = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// Runs the stage through the testkit (options validated as the host does).
+fn run(options: serde_json::Value, input: Batch) -> Result<Outputs, String> {
     let instance = testkit::create::<ZScoreStage>(options)?;
     let io = instance.io.clone();
     let mut scorer = testkit::into_scorer(instance);

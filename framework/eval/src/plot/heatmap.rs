@@ -4,6 +4,7 @@
 use super::colormap::turbo;
 use super::*;
 use crate::pixel::ScoreMap;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// An RGB frame, u8 row-major (height x width x 3).
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +30,7 @@ const MARGIN: u32 = 20;
 const TITLE_BAND: u32 = 56;
 const BAR_GAP: u32 = 24;
 const BAR_WIDTH: u32 = 26;
-const BAR_LABELS: u32 = 120;
+const BAR_LABELS: u32 = 110;
 
 /// The colour a painted pixel gets: the heat colour of its score blended
 /// over the frame's pixel.
@@ -124,12 +125,19 @@ pub fn plot_heatmap(
             .disable_mesh()
             .disable_x_axis()
             .y_labels(6)
-            .y_desc("Box score (z)")
-            .axis_desc_style(font(LABEL_SIZE))
             .label_style(font(TICK_SIZE))
             .y_label_formatter(&|v| format!("{v:.1}"))
             .draw()
             .map_err(&err)?;
+        // The scale's name, rotated to read upwards beside the tick labels.
+        let centre = (
+            (bar_x + BAR_WIDTH + BAR_LABELS - LABEL_SIZE) as i32,
+            (at.origin.1 + frame.height * at.scale / 2) as i32,
+        );
+        let style = font(LABEL_SIZE)
+            .transform(FontTransform::Rotate270)
+            .pos(Pos::new(HPos::Center, VPos::Center));
+        root.draw(&Text::new("Box score (z)", centre, style)).map_err(&err)?;
         Ok(at)
     })
 }

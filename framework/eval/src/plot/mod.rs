@@ -39,8 +39,8 @@ impl PlotArea {
 
 /// Text sizes shared by all plots, in pixels.
 pub(crate) const TITLE_SIZE: u32 = 26;
-pub(crate) const LABEL_SIZE: u32 = 19;
-pub(crate) const TICK_SIZE: u32 = 15;
+pub(crate) const LABEL_SIZE: u32 = 20;
+pub(crate) const TICK_SIZE: u32 = 16;
 
 /// The palette: matplotlib's "tab10" blue and red, greys for structure.
 pub(crate) const CURVE: RGBColor = RGBColor(31, 119, 180);

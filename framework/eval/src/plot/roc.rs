@@ -22,7 +22,7 @@ pub fn plot_roc(path: impl AsRef<Path>, title: &str, curve: &RocCurve, auroc: f6
             .map_err(&err)?;
         chart
             .configure_mesh()
-            .light_line_style(GRID.mix(0.6))
+            .light_line_style(WHITE)
             .bold_line_style(GRID)
             .x_desc("False positive rate")
             .y_desc("True positive rate")

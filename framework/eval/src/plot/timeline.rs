@@ -60,7 +60,7 @@ pub fn plot_timeline(
             .map_err(&err)?;
         chart
             .configure_mesh()
-            .light_line_style(GRID.mix(0.6))
+            .light_line_style(WHITE)
             .bold_line_style(GRID)
             .x_desc("Frame")
             .y_desc("Anomaly score")
