@@ -186,3 +186,29 @@ fn declared_inputs_follow_the_weights() {
     let names: Vec<&str> = instance.io.inputs.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["frame_size", "boxes", "band", "errors.appearance", "stats.appearance", "errors.motion", "stats.motion"]);
 }
+
+#[test]
+fn a_set_without_boxes_is_all_normal() {
+    // Three frames at -20, pooled window 4 (rows i-2 ..= i+1, zero padded):
+    // (-20-20)/4, (-20*3)/4, (-20*3)/4.
+    let input = batch(&[(0, 0), (0, 1), (0, 2)], &[], &[], &[identity(vec![])]);
+    let (scores, raw, boxes) = run(json!({"window": 4, "smoothing": "pooled"}), input).unwrap();
+    assert!(boxes.is_empty());
+    assert_eq!(raw, [-20.0; 3]);
+    assert_eq!(scores, [-10.0, -15.0, -15.0]);
+}
+
+#[test]
+fn frame_sizes_per_row_clip_each_frame_on_its_own() {
+    // The same box x, y in [5, 8) paints on a 10 x 10 frame but falls
+    // outside a 4 x 4 one (clipped to [4, 4)).
+    let boxes = [[0., 5., 5., 8., 8.], [1., 5., 5., 8., 8.]];
+    let mut input = batch(&[(0, 0), (1, 0)], &boxes, &[0, 0], &[identity(vec![3.0, 3.0])]);
+    input.insert("frame_size", Tensor::from_vec(vec![10u32, 10, 4, 4], &[2, 2]));
+    let (_, raw, _) = run(json!({"window": 1}), input).unwrap();
+    assert_eq!(raw, [3.0, -20.0]);
+    let mut bad = batch(&[(0, 0), (1, 0)], &boxes, &[0, 0], &[identity(vec![3.0, 3.0])]);
+    bad.insert("frame_size", Tensor::from_vec(vec![10u32, 10, 4, 4, 4, 4], &[3, 2]));
+    let err = run(json!({}), bad).unwrap_err();
+    assert!(err.contains("`frame_size`: expected shape [2, 2] or [1, 2], found [3, 2]"), "{err}");
+}
