@@ -1,1 +1,134 @@
+//! `zscore`: the LBR-SPR scorer (method.md 5). Per-box reconstruction
+//! errors become z-scores with each band's training statistics, modalities
+//! are fused with weights, each frame takes the maximum of its boxes' scores
+//! painted over their pixels, and a moving average smooths the result.
+//!
+//! # Input batch (built by the runtime)
+//! - `ids`: one [`FrameId`](vigil_stage_api::FrameId) per frame of the
+//!   scored set: all videos in dataset order, each video's frames contiguous
+//!   and ascending. F = number of ids; frame row r is `ids[r]`.
+//! - `frame_size` u32 [F, 2]: (height, width) of each frame row, or [1, 2]
+//!   when all frames share one size.
+//! - `boxes` f32 [M, 5]: (frame row, x1, y1, x2, y2) in pixels of that frame,
+//!   one row per scored cube.
+//! - `band` u32 [M]: the model (spatial band) of each box.
+//! - for each reconstructor stage id R that takes part:
+//!   - `errors.R` f32 [M]: the box's reconstruction error (SSE);
+//!   - `stats.R` f64 [B, 3]: row b = (count, mean, std) of model b's training
+//!     errors, from `Reconstructor::statistics` (`ModelStats`, std with
+//!     ddof 0). Every band used in `band` needs a row; a model without
+//!     training boxes has count 0.
+//!
+//! With option `weights` set, exactly its ids take part (an `errors.X` in
+//! the batch without a weight is an error). With `weights` empty (default),
+//! every `errors.*` tensor takes part, with the paper's weights
+//! appearance = 0.5, motion = 1.0 when those two are present. A single
+//! reconstructor always scores with its z alone (weight 1).
+//!
+//! # Outputs
+//! - `scores` f32 [F]: smoothed frame scores, the final anomaly scores;
+//! - `raw_scores` f32 [F]: frame scores before smoothing;
+//! - `box_scores` f32 [M]: fused score of each box (for heat maps).
 
+pub mod frames;
+pub mod fuse;
+pub mod input;
+pub mod options;
+pub mod smooth;
+
+use options::ScoringOptions;
+use vigil_stage_api::{
+    stage_info, Batch, DType, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo,
+    StageInstance, StageIo, StageKind, Tensor, TensorSpec,
+};
+
+/// A configured scorer.
+pub struct ZScore {
+    options: ScoringOptions,
+}
+
+/// The three score vectors the scorer produces.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scores {
+    pub smoothed: Vec<f64>,
+    pub raw: Vec<f64>,
+    pub boxes: Vec<f64>,
+}
+
+impl ZScore {
+    pub fn new(options: ScoringOptions) -> ZScore {
+        ZScore { options }
+    }
+
+    /// Scores a batch laid out as described in the crate docs.
+    pub fn compute(&self, batch: &Batch) -> Result<Scores, StageError> {
+        let o = &self.options;
+        let input = input::read_input(batch, &o.weights)?;
+        let boxes = fuse::box_scores(input.bands, &input.modalities, o.untrained_score);
+        let raw = frames::frame_scores(&input.frame_sizes, &input.boxes, &boxes, o.no_box_score);
+        let smoothed = smooth::smooth(&raw, &input.videos, o.window, o.smoothing);
+        Ok(Scores { smoothed, raw, boxes })
+    }
+}
+
+fn to_tensor(values: &[f64]) -> Tensor {
+    let data: Vec<f32> = values.iter().map(|&v| v as f32).collect();
+    let n = data.len();
+    Tensor::from_vec(data, &[n])
+}
+
+impl Scorer for ZScore {
+    fn score(&mut self, mut batch: Batch) -> RResult<Batch, StageError> {
+        let scores = match self.compute(&batch) {
+            Ok(s) => s,
+            Err(e) => return RResult::RErr(e),
+        };
+        batch.insert("scores", to_tensor(&scores.smoothed));
+        batch.insert("raw_scores", to_tensor(&scores.raw));
+        batch.insert("box_scores", to_tensor(&scores.boxes));
+        RResult::ROk(batch)
+    }
+}
+
+/// The tensors a scorer with these weights consumes and produces. Inputs
+/// `errors.R` / `stats.R` are listed for explicitly weighted ids only; with
+/// empty weights they are found in the batch.
+pub fn stage_io(options: &ScoringOptions) -> StageIo {
+    let mut inputs = vec![
+        TensorSpec::new("frame_size", DType::U32, 2, "(height, width) per frame row [F, 2], or [1, 2] for all"),
+        TensorSpec::new("boxes", DType::F32, 2, "(frame row, x1, y1, x2, y2) per box [M, 5]"),
+        TensorSpec::new("band", DType::U32, 1, "model (band) of each box [M]"),
+    ];
+    for (id, _) in &options.weights {
+        inputs.push(TensorSpec::new(&format!("errors.{id}"), DType::F32, 1, "reconstruction error per box [M]"));
+        inputs.push(TensorSpec::new(&format!("stats.{id}"), DType::F64, 2, "(count, mean, std) per model [B, 3]"));
+    }
+    let outputs = vec![
+        TensorSpec::new("scores", DType::F32, 1, "smoothed anomaly score per frame row [F]"),
+        TensorSpec::new("raw_scores", DType::F32, 1, "frame score before smoothing [F]"),
+        TensorSpec::new("box_scores", DType::F32, 1, "fused score per box [M]"),
+    ];
+    StageIo::new(inputs, outputs)
+}
+
+/// The `zscore` stage.
+pub struct ZScoreStage;
+
+impl StageFactory for ZScoreStage {
+    fn info() -> StageInfo {
+        stage_info! {
+            name: "zscore",
+            kind: StageKind::Scorer,
+            description: "z-normalized, fused, max-over-boxes, smoothed frame scores (LBR-SPR)",
+            options: options::specs(),
+        }
+    }
+
+    fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
+        let options = ScoringOptions::from_options(options)?;
+        let io = stage_io(&options);
+        Ok(StageInstance::scorer(ZScore::new(options), io))
+    }
+}
+
+vigil_stage_api::export_plugin!(ZScoreStage);
