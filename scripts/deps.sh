@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Vigil builds against, if any are missing:
 # FFmpeg's libraries (video decoding through video-rs), clang for bindgen,
-# and fontconfig/freetype for the text in PNG plots.
+# and the DejaVu fonts for the text in PNG plots.
 set -euo pipefail
 packages=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev
-  libfontconfig1-dev libfreetype6-dev fonts-dejavu-core
+  fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

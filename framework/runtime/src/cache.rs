@@ -112,7 +112,7 @@ impl Cache {
     pub fn store(&self, kind: &str, key: &KeyBuilder, values: &[f32]) {
         let Some(path) = self.path(kind, key) else { return };
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        if let Err(e) = crate::atomic::write(&path, &bytes) {
+        if let Err(e) = vigil_eval::write_atomic(&path, &bytes) {
             tracing::warn!("could not write the cache entry {}: {e}", path.display());
         }
     }

@@ -35,7 +35,7 @@ pub fn scoring_inputs(reconstructor_ids: &[&str]) -> Vec<TensorSpec> {
     ];
     for id in reconstructor_ids {
         specs.push(TensorSpec::new(&format!("errors.{id}"), DType::F32, 1, "per-cube errors"));
-        specs.push(TensorSpec::new(&format!("stats.{id}"), DType::F32, 2, "per-model (count, mean, std)"));
+        specs.push(TensorSpec::new(&format!("stats.{id}"), DType::F64, 2, "per-model (count, mean, std)"));
     }
     specs
 }

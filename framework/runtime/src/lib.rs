@@ -3,7 +3,6 @@ pub mod document;
 pub mod pipeline;
 pub mod registry;
 pub mod stage;
-pub mod atomic;
 pub mod cache;
 pub mod check;
 pub mod cubes;
