@@ -112,7 +112,8 @@ impl Cache {
     pub fn store(&self, kind: &str, key: &KeyBuilder, values: &[f32]) {
         let Some(path) = self.path(kind, key) else { return };
         let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-        if let Err(e) = vigil_eval::write_atomic(&path, &bytes) {
+        let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| vigil_eval::write_atomic(&path, &bytes));
+        if let Err(e) = written {
             tracing::warn!("could not write the cache entry {}: {e}", path.display());
         }
     }
