@@ -5,7 +5,6 @@
 //! warning that names the file and where decoding stopped; a missing,
 //! non-video or undecodable file is an error naming the file.
 
-pub mod bench;
 mod reader;
 
 pub use reader::{Step, VideoFacts, VideoReader};
@@ -94,7 +93,7 @@ impl OpenVideo {
         if let Some(header) = self.reader.facts().header_frames {
             if (self.decoded as u64) < header {
                 tracing::warn!(
-                    "{}: the video stream ended after {} frames but its header says {header}; the file is probably truncated",
+                    "{}: the video stream ended after {} frames but its header says {header}; the file is probably truncated or damaged",
                     self.reader.path().display(),
                     self.decoded
                 );

@@ -1,7 +1,6 @@
 use super::*;
 use serde_json::json;
-use std::sync::{Arc, Mutex};
-use vigil_stage_testkit::{assert_contract, create, into_decoder, shared_data};
+use vigil_stage_testkit::{assert_contract, capture_warnings, create, into_decoder, shared_data};
 
 /// Decodes all of `path` with the stage in batches of `batch`; returns the
 /// video info, the frame count, the first frame's pixels and the warnings.
@@ -35,31 +34,6 @@ fn decode_all(path: &Path, batch: u32) -> Result<Decoded, StageError> {
         Ok(Decoded { info, frames, first, warnings: String::new() })
     });
     result.map(|d| Decoded { warnings, ..d })
-}
-
-/// Runs `f` with a subscriber that records warnings as text.
-fn capture_warnings<R>(f: impl FnOnce() -> R) -> (R, String) {
-    #[derive(Clone, Default)]
-    struct Sink(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Sink {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let sink = Sink::default();
-    let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
-    let result = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8_lossy(&sink.0.lock().unwrap()).into_owned();
-    (result, text)
 }
 
 #[test]
