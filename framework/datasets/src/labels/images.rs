@@ -1,0 +1,47 @@
+//! Pixel masks as images, one per frame: UCSD's `TestNNN_gt/NNN.bmp` and
+//! the synthetic scene's `masks/01/000.png`. Nonzero pixels are anomalous.
+
+use super::{FrameTruth, MaskSource, Named};
+use crate::error::{invalid, io, Result};
+use crate::layout::{is_image_file, list_frame_files};
+use crate::mask::Mask;
+use crate::natural::{file_name, sort_paths};
+use std::path::Path;
+
+pub(super) fn read_mask(path: &Path) -> Result<Mask> {
+    let image = match image::open(path) {
+        Ok(image) => image.into_luma8(),
+        Err(e) => return invalid(format!("cannot read mask image {}: {e}", path.display())),
+    };
+    let (w, h) = image.dimensions();
+    Ok(Mask::from_pixels(w as usize, h as usize, image.into_raw().into_iter().map(|p| p != 0)))
+}
+
+/// The per-video mask folders under `dir`, with frame labels. When any is
+/// named `*_gt` (UCSD, beside the frame folders) only those count.
+pub(super) fn read_mask_folders(dir: &Path) -> Result<Vec<Named>> {
+    let is_gt = |p: &std::path::PathBuf| file_name(p).to_lowercase().ends_with("_gt");
+    let mut folders: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir() && !file_name(p).starts_with('.'))
+        .collect();
+    if folders.iter().any(is_gt) {
+        folders.retain(is_gt);
+    }
+    sort_paths(&mut folders);
+    let mut out = Vec::new();
+    for folder in folders {
+        let has_images = std::fs::read_dir(&folder)
+            .map_err(io(&folder))?
+            .filter_map(|e| e.ok())
+            .any(|e| is_image_file(&e.path()));
+        if !has_images {
+            continue;
+        }
+        let files = list_frame_files(&folder)?;
+        let labels = files.iter().map(|f| read_mask(f).map(|m| m.any())).collect::<Result<Vec<_>>>()?;
+        out.push(Named { name: file_name(&folder), frames: FrameTruth::PerFrame(labels), masks: Some(MaskSource::Images(files)) });
+    }
+    Ok(out)
+}
