@@ -1,5 +1,7 @@
 //! `vigil`: a thin binary over vigil-runtime.
 
+mod bench;
+mod demo;
 mod plugins;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +41,31 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Run a pipeline: extract, fit, score, evaluate; writes report.json, scores.csv and plots.
+    Run {
+        file: PathBuf,
+        /// Output folder (created if missing). An interrupted fit resumes from its checkpoints here.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Override any value by dotted path, e.g. `--set data.test=/videos`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Recompute flow and boxes instead of reusing the extraction cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Measure stage throughput through the plugin ABI (see docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(bench::Bench),
+    /// Generate a synthetic scene with known anomalies and run pipelines/demo.toml on it.
+    Demo {
+        /// Output folder for the scene, the report and the plots.
+        #[arg(long, value_name = "DIR", default_value = "vigil-demo")]
+        out: PathBuf,
+        /// Seed of the scene and of training.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -51,6 +78,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plugins { name, json, plugin_paths } => plugins::run(name.as_deref(), json, &plugin_paths, cli.verbose),
         Command::Check { file, sets } => run_check(&file, &sets),
+        Command::Run { file, out, sets, no_cache } => run_pipeline(&file, &out, &sets, !no_cache),
+        Command::Demo { out, seed } => demo::run(&out, seed),
+        Command::Bench(what) => bench::run(what),
     };
     match result {
         Ok(code) => code,
@@ -62,7 +92,7 @@ fn main() -> ExitCode {
 }
 
 /// Loads a pipeline, finds its plugins and checks it; prints every problem.
-fn load_checked(file: &std::path::Path, sets: &[String], work_dir: &std::path::Path) -> Result<vigil_runtime::check::Checked, ExitCode> {
+pub fn load_checked(file: &std::path::Path, sets: &[String], work_dir: &std::path::Path) -> Result<vigil_runtime::check::Checked, ExitCode> {
     let pipeline = Pipeline::load(file, sets).map_err(|report| {
         eprintln!("{report}");
         ExitCode::FAILURE
@@ -75,6 +105,30 @@ fn load_checked(file: &std::path::Path, sets: &[String], work_dir: &std::path::P
         eprintln!("{}: {count} error{}", file.display(), if count == 1 { "" } else { "s" });
         ExitCode::FAILURE
     })
+}
+
+/// Runs a pipeline file and prints where the results are.
+pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[String], cache: bool) -> anyhow::Result<ExitCode> {
+    let checked = match load_checked(file, sets, &out.join("work")) {
+        Ok(checked) => checked,
+        Err(code) => return Ok(code),
+    };
+    let options = vigil_runtime::run::RunOptions {
+        out_dir: out.to_path_buf(),
+        cache: if cache { vigil_runtime::cache::Cache::default_location() } else { vigil_runtime::cache::Cache::disabled() },
+        progress: true,
+    };
+    let outcome = vigil_runtime::run::run(checked, &options)?;
+    let frames: usize = outcome.videos.iter().filter(|v| v.scored).map(|v| v.frames).sum();
+    println!("scored {frames} frames of {} videos from {} cubes", outcome.videos.iter().filter(|v| v.scored).count(), outcome.cubes);
+    if let Some(m) = &outcome.metrics {
+        let pixel = m.pixel_auroc.map(|p| format!(", pixel AUROC {:.4}", p)).unwrap_or_default();
+        let video_mean = m.auroc_video_mean.map(|a| format!(", mean per video {a:.4}")).unwrap_or_default();
+        println!("frame AUROC {:.4}{video_mean}, EER {:.4}, PR-AUC {:.4}{pixel}", m.auroc, m.eer, m.pr_auc);
+    }
+    println!("report: {}", outcome.out_dir.join("report.json").display());
+    println!("plots:  {}", outcome.out_dir.join("plots").display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(file: &std::path::Path, sets: &[String]) -> anyhow::Result<ExitCode> {

@@ -7,3 +7,8 @@ pub mod cache;
 pub mod check;
 pub mod cubes;
 pub mod extract;
+pub mod bench;
+pub mod fit;
+pub mod progress;
+pub mod report;
+pub mod run;

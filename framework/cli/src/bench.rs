@@ -1,0 +1,89 @@
+//! `vigil bench`: stage throughput through the plugin ABI, next to the
+//! reference tools when they are installed (ratios, measured in the same run).
+
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum Bench {
+    /// Decode, flow, localize and cube frames/s of a pipeline's `data.test` (no cache).
+    Extract {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Use only the first N videos.
+        #[arg(long)]
+        videos: Option<usize>,
+    },
+    /// Seconds per training step of the pipeline's first reconstructor, at batch 64 and 256.
+    Fit {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Steps timed per batch size (the median is reported).
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// PyTorch reference script (shared/bench/cae_pytorch.py); run when torch is importable.
+        #[arg(long, value_name = "SCRIPT")]
+        reference: Option<PathBuf>,
+        /// Python interpreter for the reference.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
+}
+
+pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
+    match bench {
+        Bench::Extract { file, sets, videos } => {
+            let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let result = vigil_runtime::bench::extract(&mut checked, videos)?;
+            println!("{} videos, {} frames, {} cubes", result.videos, result.frames, result.cubes);
+            println!("{:<12} {:<10} {:>9} {:>10}", "stage", "plugin", "seconds", "frames/s");
+            for (id, plugin, seconds, fps) in &result.stages {
+                println!("{id:<12} {plugin:<10} {seconds:>9.2} {fps:>10.1}");
+            }
+            println!("{:<12} {:<10} {:>9.2} {:>10.1}", "cubes", "(runtime)", result.cube_seconds, result.frames as f64 / result.cube_seconds);
+            println!("{:<12} {:<10} {:>9.2} {:>10.1}", "overall", "", result.total_seconds, result.overall_fps());
+        }
+        Bench::Fit { file, sets, steps, reference, python } => {
+            let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let ours = vigil_runtime::bench::fit_steps(&mut checked, &[64, 256], steps)?;
+            let theirs = reference.as_deref().and_then(|script| pytorch_reference(&python, script));
+            println!("{:<8} {:>14} {:>14} {:>8}", "batch", "vigil s/step", "pytorch s/step", "ratio");
+            for (batch, seconds) in ours {
+                match theirs.as_ref().and_then(|t| t.iter().find(|(b, _)| *b == batch)) {
+                    Some((_, reference)) => println!("{batch:<8} {seconds:>14.3} {reference:>14.3} {:>8.2}", seconds / reference),
+                    None => println!("{batch:<8} {seconds:>14.3} {:>14} {:>8}", "-", "-"),
+                }
+            }
+            if reference.is_some() && theirs.is_none() {
+                println!("(the PyTorch reference did not run: is torch installed for {python}?)");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the reference script and reads its "batch B: train step T s" lines.
+fn pytorch_reference(python: &str, script: &Path) -> Option<Vec<(usize, f64)>> {
+    let out = std::process::Command::new(python).arg(script).env("THREADS", "2").output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rows: Vec<(usize, f64)> = text
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("batch ")?;
+            let (batch, rest) = rest.split_once(": train step ")?;
+            let seconds = rest.split_whitespace().next()?;
+            Some((batch.trim().parse().ok()?, seconds.parse().ok()?))
+        })
+        .collect();
+    (!rows.is_empty()).then_some(rows)
+}

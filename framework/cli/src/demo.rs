@@ -1,0 +1,23 @@
+//! `vigil demo`: a synthetic scene with known anomalies, run through the
+//! demo pipeline (built into the binary, so no other file is needed).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+const DEMO_PIPELINE: &str = include_str!("../../../pipelines/demo.toml");
+
+pub fn run(out: &Path, seed: u64) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(out)?;
+    let config = vigil_scene::SceneConfig { seed, ..vigil_scene::SceneConfig::default() };
+    let scene = vigil_scene::generate(&config, &out.join("scene"))?;
+    println!("generated a synthetic scene: {} videos, {} frames, {} anomalous ({})",
+        scene.videos, scene.frames, scene.anomalous_frames, scene.frames_root.display());
+    let pipeline = out.join("demo.toml");
+    vigil_eval::write_atomic(&pipeline, DEMO_PIPELINE.as_bytes())?;
+    let sets = vec![
+        format!("data.test={}", scene.frames_root.display()),
+        format!("data.labels={}", scene.labels.display()),
+        format!("pipeline.seed={seed}"),
+    ];
+    crate::run_pipeline(&pipeline, &out.join("run"), &sets, true)
+}
