@@ -1,0 +1,40 @@
+//! `vigil demo` end to end: the synthetic scene, the demo pipeline, and
+//! every output a user looks at. Its ground truth is known, so the scores
+//! must actually find the anomalies.
+
+use serde_json::Value;
+use vigil_tests::*;
+
+#[test]
+fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output() {
+    let out = vigil_stage_testkit::context("demo-e2e").work_dir.to_string();
+    let _ = std::fs::remove_dir_all(&out);
+    let run = vigil(&["demo", "--out", &out]);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "vigil demo failed:\n{stdout}\n{}", text(&run.stderr));
+    assert!(stdout.contains("report: "), "{stdout}");
+
+    let dir = std::path::Path::new(&out).join("run");
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+    let auroc = report["metrics"]["auroc"].as_f64().expect("metrics.auroc");
+    println!("demo: frame AUROC {auroc:.4}, report: {}", dir.join("report.json").display());
+    assert!(auroc > 0.75, "the demo should find its planted anomalies, AUROC {auroc}");
+    assert!(report["metrics"]["pixel_auroc"].as_f64().is_some(), "the scene has pixel masks");
+    for key in ["eer", "pr_auc", "auroc_video_mean"] {
+        assert!(report["metrics"][key].is_number(), "metrics.{key} missing");
+    }
+    assert_eq!(report["stages"].as_array().unwrap().len(), 6);
+    assert!(report["fit"]["epochs"].as_array().unwrap().iter().any(|e| e["refined"] == true));
+
+    let frames = report["data"]["videos"].as_array().unwrap().iter().map(|v| v["frames"].as_u64().unwrap()).sum::<u64>();
+    let csv = std::fs::read_to_string(dir.join("scores.csv")).unwrap();
+    assert_eq!(csv.lines().next(), Some("video,frame,score,label"));
+    assert_eq!(csv.lines().count() as u64, frames + 1);
+
+    let plots = dir.join("plots");
+    let names: Vec<String> = std::fs::read_dir(&plots).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n == "roc.png"), "{names:?}");
+    assert!(names.iter().filter(|n| n.starts_with("timeline-")).count() >= 2, "{names:?}");
+    assert_eq!(names.iter().filter(|n| n.starts_with("heatmap-")).count(), 4, "{names:?}");
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "a temporary file was left behind: {names:?}");
+}
