@@ -126,3 +126,20 @@ fn next_batch_before_open_is_an_error() {
     let err = decoder.next_batch(4).into_result().err().unwrap();
     assert!(err.message.contains("before open"), "{err}");
 }
+
+#[test]
+fn rgb_matches_video_rs_own_conversion() {
+    let Some(path) = shared_data("videos/vtest.avi") else { return };
+    let mut reference = video_rs::Decoder::new(path.as_path()).unwrap();
+    let mut ours = VideoReader::open(&path).unwrap();
+    let (w, h) = (768usize, 576usize);
+    for frame in 0..5 {
+        let raw = reference.decode_raw().unwrap();
+        let (stride, data) = (raw.stride(0), raw.data(0));
+        let expected: Vec<u8> = (0..h).flat_map(|y| data[y * stride..y * stride + w * 3].to_vec()).collect();
+        let mut got = Vec::with_capacity(w * h * 3 + reader::WRITE_SLACK);
+        assert!(matches!(ours.read_frame(&mut got), Step::Frame));
+        let worst = got.iter().zip(&expected).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= 2, "frame {frame}: RGB differs from video-rs' by up to {worst}");
+    }
+}
