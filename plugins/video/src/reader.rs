@@ -41,8 +41,8 @@ pub struct VideoReader {
     stream: usize,
     decoder: ff::decoder::Video,
     decoded: ff::frame::Video,
-    /// Built for the first decoded frame's pixel format.
-    scaler: Option<ff::software::scaling::Context>,
+    /// Built for the decoded frames' pixel format and range (rebuilt if they change).
+    scaler: Option<(ff::software::scaling::Context, ff::format::Pixel, bool)>,
     draining: bool,
     facts: VideoFacts,
 }
@@ -59,6 +59,11 @@ fn init_ffmpeg() {
             tracing::warn!("FFmpeg initialisation reported: {e}");
         }
     });
+}
+
+#[cfg(test)]
+pub(crate) fn init_ffmpeg_for_tests() {
+    init_ffmpeg();
 }
 
 impl VideoReader {
@@ -162,16 +167,15 @@ impl VideoReader {
                 self.decoded.height()
             ));
         }
-        let format = self.decoded.format();
-        if self.scaler.as_ref().is_none_or(|s| s.input().format != format) {
-            let flags = ff::software::scaling::Flags::BILINEAR;
-            match ff::software::scaling::Context::get(format, width, height, ff::format::Pixel::RGB24, width, height, flags) {
-                Ok(s) => self.scaler = Some(s),
+        let (format, full_range) = source_format(&self.decoded);
+        if self.scaler.as_ref().is_none_or(|(_, f, r)| (*f, *r) != (format, full_range)) {
+            match rgb_scaler(format, full_range, width, height) {
+                Ok(s) => self.scaler = Some((s, format, full_range)),
                 Err(e) => return Step::Damaged(format!("cannot convert {format:?} frames to RGB: {e}")),
             }
         }
         let frame_bytes = self.frame_bytes();
-        let scaler = self.scaler.as_mut().expect("just built");
+        let (scaler, _, _) = self.scaler.as_mut().expect("just built");
         assert!(out.capacity() - out.len() >= frame_bytes + WRITE_SLACK, "buffer has no room for a frame");
         let row = (width * 3) as i32;
         // SAFETY: `out` has room for the frame plus slack (checked above);
@@ -199,4 +203,33 @@ impl VideoReader {
         unsafe { out.set_len(out.len() + frame_bytes) };
         Step::Frame
     }
+}
+
+/// The frame's pixel format with the deprecated full-range `YUVJ` formats
+/// (MJPEG) mapped to their `YUV` twins, and whether the range is full.
+fn source_format(frame: &ff::frame::Video) -> (ff::format::Pixel, bool) {
+    use ff::format::Pixel;
+    let full = frame.color_range() == ff::util::color::Range::JPEG;
+    match frame.format() {
+        Pixel::YUVJ420P => (Pixel::YUV420P, true),
+        Pixel::YUVJ422P => (Pixel::YUV422P, true),
+        Pixel::YUVJ444P => (Pixel::YUV444P, true),
+        Pixel::YUVJ440P => (Pixel::YUV440P, true),
+        Pixel::YUVJ411P => (Pixel::YUV411P, true),
+        other => (other, full),
+    }
+}
+
+/// A same-size converter to RGB24 that reads `full_range` YUV correctly.
+fn rgb_scaler(format: ff::format::Pixel, full_range: bool, width: u32, height: u32) -> Result<ff::software::scaling::Context, ff::Error> {
+    let flags = ff::software::scaling::Flags::BILINEAR;
+    let mut scaler = ff::software::scaling::Context::get(format, width, height, ff::format::Pixel::RGB24, width, height, flags)?;
+    if full_range {
+        // SAFETY: plain calls on a valid context with FFmpeg's own tables.
+        unsafe {
+            let table = ff::ffi::sws_getCoefficients(ff::ffi::SWS_CS_DEFAULT as i32);
+            ff::ffi::sws_setColorspaceDetails(scaler.as_mut_ptr(), table, 1, table, 1, 0, 1 << 16, 1 << 16);
+        }
+    }
+    Ok(scaler)
 }
