@@ -4,15 +4,14 @@
 //! hand (`$VIGIL_BENCH_PYTHON`, else `python3`).
 //!
 //! ```text
-//! cargo run --release -p vigil-plugin-frames --example bench_frames_decode [-- FRAMES_ROOT]
+//! cargo run --release -p vigil-plugin-frames --example bench_frames_decode [-- FRAMES_ROOT [BATCH]]
 //! ```
-//! Default: the shared data's `ped2/testing/frames` (12 folders, 2,010 JPEGs).
+//! Defaults: the shared data's `ped2/testing/frames` (12 folders, 2,010 JPEGs), batch 32.
 
 use std::path::PathBuf;
 use vigil_plugin_frames::FramesStage;
 use vigil_stage_testkit::{machine_description, run_python, shared_data, time_decoder};
 
-const BATCH: u32 = 32;
 const RUNS: usize = 3;
 
 const OPENCV: &str = r#"
@@ -27,6 +26,7 @@ print(len(files), best, cv2.__version__, cv2.getNumThreads())
 "#;
 
 fn main() {
+    let batch: u32 = std::env::args().nth(2).and_then(|b| b.parse().ok()).unwrap_or(32);
     let root = std::env::args().nth(1).map(PathBuf::from).or_else(|| shared_data("ped2/testing/frames"));
     let Some(root) = root else { std::process::exit(2) };
     let folders: Vec<PathBuf> = match vigil_datasets::resolve(&root) {
@@ -36,12 +36,13 @@ fn main() {
             std::process::exit(1)
         }
     };
-    let (frames, seconds) = time_decoder::<FramesStage>(&folders, BATCH, RUNS).unwrap_or_else(|e| {
+    let (frames, seconds) = time_decoder::<FramesStage>(&folders, batch, RUNS).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
     });
-    let name = format!("{} ({} folders)", root.display(), folders.len());
-    println!("Machine: {}; batch {BATCH}, best of {RUNS} runs", machine_description());
+    let shown = root.canonicalize().unwrap_or_else(|_| root.clone());
+    let name = format!("{} ({} folders)", shown.display(), folders.len());
+    println!("Machine: {}; batch {batch}, best of {RUNS} runs", machine_description());
     println!("| {name} | vigil `frames` (image crate, rayon) | {frames} frames | {seconds:.3} s | {:.0} frames/s |", frames as f64 / seconds);
     let args: Vec<&std::ffi::OsStr> = folders.iter().map(|f| f.as_os_str()).collect();
     match run_python(OPENCV, &args) {

@@ -4,15 +4,14 @@
 //! `python3`).
 //!
 //! ```text
-//! cargo run --release -p vigil-plugin-video --example bench_video_decode [-- VIDEO]
+//! cargo run --release -p vigil-plugin-video --example bench_video_decode [-- VIDEO [BATCH]]
 //! ```
-//! Default: the shared data's `videos/vtest.avi`.
+//! Defaults: the shared data's `videos/vtest.avi`, batch 32.
 
 use std::path::PathBuf;
 use vigil_plugin_video::VideoStage;
 use vigil_stage_testkit::{machine_description, run_python, shared_data, time_decoder};
 
-const BATCH: u32 = 32;
 const RUNS: usize = 3;
 
 const OPENCV: &str = r#"
@@ -26,14 +25,15 @@ print(k, best, cv2.__version__)
 "#;
 
 fn main() {
+    let batch: u32 = std::env::args().nth(2).and_then(|b| b.parse().ok()).unwrap_or(32);
     let video = std::env::args().nth(1).map(PathBuf::from).or_else(|| shared_data("videos/vtest.avi"));
     let Some(video) = video else { std::process::exit(2) };
-    let (frames, seconds) = time_decoder::<VideoStage>(std::slice::from_ref(&video), BATCH, RUNS).unwrap_or_else(|e| {
+    let (frames, seconds) = time_decoder::<VideoStage>(std::slice::from_ref(&video), batch, RUNS).unwrap_or_else(|e| {
         eprintln!("error: {e}");
         std::process::exit(1)
     });
     let name = video.file_name().map_or("video".into(), |n| n.to_string_lossy().into_owned());
-    println!("Machine: {}; batch {BATCH}, best of {RUNS} runs", machine_description());
+    println!("Machine: {}; batch {batch}, best of {RUNS} runs", machine_description());
     println!("| {name} | vigil `video` (FFmpeg via video-rs, pooled buffers) | {frames} frames | {seconds:.3} s | {:.0} frames/s |", frames as f64 / seconds);
     match run_python(OPENCV, &[video.as_os_str()]) {
         Ok(out) => {
