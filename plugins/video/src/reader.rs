@@ -227,7 +227,7 @@ fn rgb_scaler(format: ff::format::Pixel, full_range: bool, width: u32, height: u
     if full_range {
         // SAFETY: plain calls on a valid context with FFmpeg's own tables.
         unsafe {
-            let table = ff::ffi::sws_getCoefficients(ff::ffi::SWS_CS_DEFAULT as i32);
+            let table = ff::ffi::sws_getCoefficients(ff::ffi::SWS_CS_DEFAULT);
             ff::ffi::sws_setColorspaceDetails(scaler.as_mut_ptr(), table, 1, table, 1, 0, 1 << 16, 1 << 16);
         }
     }

@@ -169,7 +169,7 @@ fn encode_ramp(path: &Path, codec: &str, pixel: video_rs::ffmpeg::format::Pixel,
     stream.set_time_base(time_base);
     octx.write_header()?;
     let stream_time_base = octx.stream(0).expect("one stream").time_base();
-    let mut drain = |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<(), ff::Error> {
+    let drain = |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<(), ff::Error> {
         let mut packet = ff::Packet::empty();
         while encoder.receive_packet(&mut packet).is_ok() {
             packet.set_stream(0);
