@@ -42,6 +42,9 @@ fn io() -> StageIo {
     )
 }
 
+/// Frames a batch buffer is first sized for.
+const INITIAL_FRAMES: u64 = 64;
+
 #[derive(Default)]
 struct VideoDecoder {
     open: Option<OpenVideo>,
@@ -66,7 +69,9 @@ impl OpenVideo {
         }
         let facts = self.reader.facts().clone();
         let remaining = facts.header_frames.map_or(max_frames as u64, |n| n.saturating_sub(self.decoded as u64).max(1));
-        let frames = (max_frames as u64).min(remaining) as usize;
+        // Reserve for what the header promises, but not past a few dozen
+        // frames: a header can lie or be missing; the buffer grows if needed.
+        let frames = (max_frames as u64).min(remaining).min(INITIAL_FRAMES) as usize;
         let mut data = pool.take(frames * self.reader.frame_bytes() + reader::WRITE_SLACK);
         let first = self.decoded;
         while self.decoded - first < max_frames {
