@@ -154,7 +154,7 @@ fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> Result<()> {
 }
 
 fn skip(r: &mut impl Read, n: u64) -> Result<()> {
-    let copied = std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(|e| malformed(e))?;
+    let copied = std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(malformed)?;
     if copied < n {
         return Err(malformed("unexpected end of data"));
     }

@@ -116,10 +116,10 @@ pub fn simulate(config: &SceneConfig, index: usize, rng: &mut Rng) -> Vec<Vec<Pl
             m.walked += m.speed.abs();
         }
         // Walkers that left on the right come back on the left, on a new lane.
-        for i in 0..movers.len() {
-            if !movers[i].anomalous && movers[i].x > w + 12.0 {
+        for m in movers.iter_mut() {
+            if !m.anomalous && m.x > w + 12.0 {
                 let x = -12.0 - rng.range(0.0, 30.0);
-                movers[i] = walker(rng, x);
+                *m = walker(rng, x);
             }
         }
         movers.retain(|m| !m.anomalous || (m.x > -40.0 && m.x < w + 40.0));

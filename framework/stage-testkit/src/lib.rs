@@ -121,3 +121,53 @@ pub fn capture_warnings<R>(f: impl FnOnce() -> R) -> (R, String) {
     let text = String::from_utf8_lossy(&sink.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     (result, text)
 }
+
+/// Decodes every source with a fresh stage `F` in batches of `batch`,
+/// `runs` times; returns the frame count and the best wall time in seconds.
+/// What the decode benchmark examples of the decoder plugins measure.
+pub fn time_decoder<F: StageFactory>(sources: &[std::path::PathBuf], batch: u32, runs: usize) -> Result<(u64, f64), String> {
+    let mut best = f64::INFINITY;
+    let mut frames = 0;
+    for _ in 0..runs.max(1) {
+        let mut decoder = into_decoder(create::<F>(serde_json::json!({}))?);
+        let start = std::time::Instant::now();
+        frames = 0;
+        for (i, source) in sources.iter().enumerate() {
+            let path = source.to_str().ok_or_else(|| format!("{} is not UTF-8", source.display()))?;
+            decoder.open(path.into(), i as u32).into_result().map_err(|e| format!("{path}: {e}"))?;
+            while let Some(batch) = decoder.next_batch(batch).into_result().map_err(|e| format!("{path}: {e}"))?.into_option() {
+                frames += batch.ids.len() as u64;
+            }
+        }
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    Ok((frames, best))
+}
+
+/// "N cores (nproc), CPU model" of this machine, for benchmark reports.
+pub fn machine_description() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("model name").map(|r| r.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_else(|| "unknown CPU".into());
+    format!("{cores} cores (nproc), {model}")
+}
+
+/// Runs a Python snippet with `$VIGIL_BENCH_PYTHON` (else `python3`) and
+/// returns its stdout, or why it could not (e.g. no cv2), for benchmarks
+/// that compare against the established tools in the same run.
+pub fn run_python(script: &str, args: &[&std::ffi::OsStr]) -> Result<String, String> {
+    let python = std::env::var("VIGIL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let output = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !output.status.success() {
+        let err = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("{python} failed: {}", err.lines().last().unwrap_or("")));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}

@@ -5,14 +5,16 @@
 //! warning that names the file and where decoding stopped; a missing,
 //! non-video or undecodable file is an error naming the file.
 
+mod pool;
 mod reader;
 
+use pool::BufferPool;
 pub use reader::{Step, VideoFacts, VideoReader};
 
 use std::path::Path;
 use vigil_stage_api::{
     Batch, DType, Decoder, FrameId, OptionSpec, Options, RResult, ROption, RStr, StageContext, StageError,
-    StageFactory, StageInfo, StageInstance, StageIo, StageKind, Tensor, TensorSpec, VideoInfo,
+    StageFactory, StageInfo, StageInstance, StageIo, StageKind, TensorSpec, VideoInfo,
 };
 
 /// The `video` stage's factory.
@@ -40,9 +42,13 @@ fn io() -> StageIo {
     )
 }
 
+/// Frames a batch buffer is first sized for.
+const INITIAL_FRAMES: u64 = 64;
+
 #[derive(Default)]
 struct VideoDecoder {
     open: Option<OpenVideo>,
+    pool: BufferPool,
 }
 
 struct OpenVideo {
@@ -54,7 +60,7 @@ struct OpenVideo {
 }
 
 impl OpenVideo {
-    fn next_batch(&mut self, max_frames: u32) -> Result<Option<Batch>, StageError> {
+    fn next_batch(&mut self, max_frames: u32, pool: &BufferPool) -> Result<Option<Batch>, StageError> {
         if max_frames == 0 {
             return Err(StageError::invalid("next_batch was asked for 0 frames"));
         }
@@ -63,10 +69,13 @@ impl OpenVideo {
         }
         let facts = self.reader.facts().clone();
         let remaining = facts.header_frames.map_or(max_frames as u64, |n| n.saturating_sub(self.decoded as u64).max(1));
-        let capacity = (max_frames as u64).min(remaining) as usize * self.reader.frame_bytes();
-        let mut data = Vec::with_capacity(capacity);
+        // Reserve for what the header promises, but not past a few dozen
+        // frames: a header can lie or be missing; the buffer grows if needed.
+        let frames = (max_frames as u64).min(remaining).min(INITIAL_FRAMES) as usize;
+        let mut data = pool.take(frames * self.reader.frame_bytes() + reader::WRITE_SLACK);
         let first = self.decoded;
         while self.decoded - first < max_frames {
+            data.reserve(self.reader.frame_bytes() + reader::WRITE_SLACK);
             match self.reader.read_frame(&mut data) {
                 Step::Frame => self.decoded += 1,
                 Step::End => {
@@ -85,7 +94,7 @@ impl OpenVideo {
         }
         let ids = (first..self.decoded).map(|frame| FrameId { video: self.video, frame }).collect();
         let shape = [n, facts.height as usize, facts.width as usize, 3];
-        Ok(Some(Batch::new(ids).with("frames", Tensor::from_vec(data, &shape))))
+        Ok(Some(Batch::new(ids).with("frames", pool.tensor(data, &shape))))
     }
 
     fn finish_at_end(&mut self) {
@@ -135,7 +144,7 @@ impl Decoder for VideoDecoder {
     fn next_batch(&mut self, max_frames: u32) -> RResult<ROption<Batch>, StageError> {
         let result = match self.open.as_mut() {
             None => Err(StageError::invalid("next_batch called before open")),
-            Some(open) => open.next_batch(max_frames),
+            Some(open) => open.next_batch(max_frames, &self.pool),
         };
         result.map(ROption::from).into()
     }

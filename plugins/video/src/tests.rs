@@ -126,3 +126,112 @@ fn next_batch_before_open_is_an_error() {
     let err = decoder.next_batch(4).into_result().err().unwrap();
     assert!(err.message.contains("before open"), "{err}");
 }
+
+#[test]
+fn rgb_matches_video_rs_own_conversion() {
+    let Some(path) = shared_data("videos/vtest.avi") else { return };
+    let mut reference = video_rs::Decoder::new(path.as_path()).unwrap();
+    let mut ours = VideoReader::open(&path).unwrap();
+    let (w, h) = (768usize, 576usize);
+    for frame in 0..5 {
+        let raw = reference.decode_raw().unwrap();
+        let (stride, data) = (raw.stride(0), raw.data(0));
+        let expected: Vec<u8> = (0..h).flat_map(|y| data[y * stride..y * stride + w * 3].to_vec()).collect();
+        let mut got = Vec::with_capacity(w * h * 3 + reader::WRITE_SLACK);
+        assert!(matches!(ours.read_frame(&mut got), Step::Frame));
+        let worst = got.iter().zip(&expected).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= 2, "frame {frame}: RGB differs from video-rs' by up to {worst}");
+    }
+}
+
+/// Writes `frames` frames of a grey left-to-right ramp that drifts right,
+/// with FFmpeg's encoder `codec`, into `path` (container from the extension).
+fn encode_ramp(path: &Path, codec: &str, pixel: video_rs::ffmpeg::format::Pixel, frames: usize) -> Result<(), video_rs::ffmpeg::Error> {
+    use video_rs::ffmpeg as ff;
+    let (w, h) = (64u32, 48u32);
+    let rate = ff::Rational(25, 1);
+    let time_base = ff::Rational(1, 25);
+    let codec = ff::encoder::find_by_name(codec).ok_or(ff::Error::EncoderNotFound)?;
+    let mut octx = ff::format::output(path)?;
+    let global_header = octx.format().flags().contains(ff::format::Flags::GLOBAL_HEADER);
+    let mut encoder = ff::codec::context::Context::new_with_codec(codec).encoder().video()?;
+    encoder.set_width(w);
+    encoder.set_height(h);
+    encoder.set_format(pixel);
+    encoder.set_time_base(time_base);
+    encoder.set_frame_rate(Some(rate));
+    if global_header {
+        encoder.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    }
+    let mut encoder = encoder.open_as(codec)?;
+    let mut stream = octx.add_stream(codec)?;
+    stream.set_parameters(&encoder);
+    stream.set_time_base(time_base);
+    octx.write_header()?;
+    let stream_time_base = octx.stream(0).expect("one stream").time_base();
+    let drain = |encoder: &mut ff::encoder::Video, octx: &mut ff::format::context::Output| -> Result<(), ff::Error> {
+        let mut packet = ff::Packet::empty();
+        while encoder.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(0);
+            // Without a duration the mp4 muxer's edit list ends before the
+            // last frame and every reader (OpenCV included) loses it.
+            packet.set_duration(1);
+            packet.rescale_ts(time_base, stream_time_base);
+            packet.write_interleaved(octx)?;
+        }
+        Ok(())
+    };
+    for i in 0..frames {
+        let mut frame = ff::frame::Video::new(pixel, w, h);
+        let stride = frame.stride(0);
+        let luma = frame.data_mut(0);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                luma[y * stride + x] = (40 + (x + i) * 2).min(235) as u8;
+            }
+        }
+        for plane in 1..3 {
+            frame.data_mut(plane).fill(128);
+        }
+        frame.set_pts(Some(i as i64));
+        encoder.send_frame(&frame)?;
+        drain(&mut encoder, &mut octx)?;
+    }
+    encoder.send_eof()?;
+    drain(&mut encoder, &mut octx)?;
+    octx.write_trailer()
+}
+
+#[test]
+fn decodes_common_containers_and_codecs() {
+    use video_rs::ffmpeg::format::Pixel;
+    reader::init_ffmpeg_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("h264.mp4", "libx264", Pixel::YUV420P),
+        ("mpeg4.mkv", "mpeg4", Pixel::YUV420P),
+        ("mjpeg.mov", "mjpeg", Pixel::YUVJ420P),
+        ("mpeg4.avi", "mpeg4", Pixel::YUV420P),
+        ("msmpeg4.avi", "msmpeg4", Pixel::YUV420P),
+    ];
+    for (name, codec, pixel) in cases {
+        let path = dir.path().join(name);
+        if let Err(e) = encode_ramp(&path, codec, pixel, 30) {
+            println!("SKIPPED {name}: this FFmpeg cannot encode {codec}: {e}");
+            continue;
+        }
+        // One batch for the whole video, however many frames the caller allows.
+        let d = decode_all(&path, u32::MAX).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((d.info.width, d.info.height, d.frames), (64, 48, 30), "{name}");
+        assert_eq!(d.info.fps.into_option(), Some(25.0), "{name}");
+        assert!(!d.warnings.contains("vigil_plugin_video"), "{name}: {}", d.warnings);
+        assert!(!d.warnings.contains("deprecated pixel format"), "{name}: {}", d.warnings);
+        // Grey, and brighter to the right, as encoded.
+        let px = |x: usize| d.first[(24 * 64 + x) * 3..(24 * 64 + x) * 3 + 3].to_vec();
+        let (left, right) = (px(4), px(60));
+        assert!(right[0] as i32 - left[0] as i32 > 80, "{name}: ramp lost: {left:?} .. {right:?}");
+        for p in [&left, &right] {
+            assert!(p.iter().all(|&c| c.abs_diff(p[0]) <= 3), "{name}: not grey: {p:?}");
+        }
+    }
+}

@@ -33,7 +33,7 @@ fn ranges_of(n: &Numeric) -> Result<Vec<Range<usize>>, String> {
     if n.is_empty() {
         return Ok(vec![]);
     }
-    if n.len() % 2 != 0 {
+    if !n.len().is_multiple_of(2) {
         return Err(format!("{} values, expected [start; end] pairs", n.len()));
     }
     let pairs = n.len() / 2;

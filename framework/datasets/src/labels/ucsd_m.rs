@@ -81,7 +81,7 @@ mod tests {
         let text = "TestVideoFile = {};\n% comment gt_frame\nTestVideoFile{end+1}.gt_frame = [61:180];\n\
                     TestVideoFile{end+1}.gt_frame = [5:90, 140:200];\nTestVideoFile{end+1}.gt_frame = [1:10 20:20];\n";
         let v = parse(text).unwrap();
-        assert_eq!(v[0], FrameTruth::Ranges(vec![60..180]));
+        assert_eq!(v[0], FrameTruth::Ranges(vec![Range { start: 60, end: 180 }]));
         assert_eq!(v[1], FrameTruth::Ranges(vec![4..90, 139..200]));
         assert_eq!(v[2], FrameTruth::Ranges(vec![0..10, 19..20]));
     }
