@@ -78,5 +78,6 @@ fn motion_from_frame_differences_covers_most_anomalous_frames() {
     assert!((1.0..30.0).contains(&tally.boxes_per_frame()), "motion: {tally}");
 }
 
-/// Set from the measured figure (see docs/benchmarks.md), with a margin.
-const MOTION_MIN_SHARE: f64 = 0.0;
+/// Measured 98.8% on this subset (docs/benchmarks.md); the margin absorbs
+/// small changes to differencing or thresholds.
+const MOTION_MIN_SHARE: f64 = 0.90;

@@ -42,9 +42,12 @@ impl Ped2 {
         image.into_raw()
     }
 
-    /// Anomaly mask of frame `frame` (0-based; mask files are 1-based).
+    /// Anomaly mask of frame `frame` (0-based; mask files are 1-based and
+    /// named `NNN.bmp`, or `frameNNN.bmp` in videos 06, 09 and 12).
     pub fn mask(&self, video: u32, frame: u32) -> Vec<bool> {
-        let path = self.masks.join(format!("Test{video:03}_gt/{:03}.bmp", frame + 1));
+        let folder = self.masks.join(format!("Test{video:03}_gt"));
+        let plain = folder.join(format!("{:03}.bmp", frame + 1));
+        let path = if plain.exists() { plain } else { folder.join(format!("frame{:03}.bmp", frame + 1)) };
         let image = image::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).to_luma8();
         image.into_raw().into_iter().map(|v| v != 0).collect()
     }
