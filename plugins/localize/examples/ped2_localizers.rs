@@ -42,10 +42,16 @@ fn main() {
     let options = json!({"model": model, "motion_source": "frame_difference"});
     let (all, detections, seconds) = coverage::<DetectorLocalizer>(&ped2, options, stride, |b| b[4] >= 0.0);
     println!("detector only:                       {detections}");
-    println!("detector + motion (frame difference): {all}  [{:.1} ms/frame incl. JPEG and mask reading]", ms(seconds, all.frames));
+    println!(
+        "detector + motion (frame difference): {all}  [{:.1} ms/frame incl. JPEG and mask reading]",
+        ms(seconds, all.frames)
+    );
     let options = json!({"motion_source": "frame_difference"});
     let (motion, _, seconds) = coverage::<MotionLocalizer>(&ped2, options, stride, |_| true);
-    println!("motion (frame difference):           {motion}  [{:.1} ms/frame incl. JPEG and mask reading]", ms(seconds, motion.frames));
+    println!(
+        "motion (frame difference):           {motion}  [{:.1} ms/frame incl. JPEG and mask reading]",
+        ms(seconds, motion.frames)
+    );
 }
 
 /// Detector time per frame on the first 60 frames of video 01, with the
@@ -117,6 +123,10 @@ fn cpu_seconds() -> f64 {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }

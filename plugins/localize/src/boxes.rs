@@ -86,9 +86,7 @@ pub fn remove_covered(boxes: &[Bbox], threshold: f32) -> Vec<Bbox> {
     let mut keep = vec![true; boxes.len()];
     for (rank, &i) in order.iter().enumerate() {
         let area = boxes[i].inclusive_area();
-        let covered = order[rank + 1..]
-            .iter()
-            .any(|&j| boxes[i].inclusive_intersection(&boxes[j]) / area > threshold);
+        let covered = order[rank + 1..].iter().any(|&j| boxes[i].inclusive_intersection(&boxes[j]) / area > threshold);
         keep[i] = !covered;
     }
     boxes.iter().zip(keep).filter(|(_, k)| *k).map(|(b, _)| *b).collect()

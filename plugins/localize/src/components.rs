@@ -143,7 +143,13 @@ fn neighbours8(x: usize, y: usize, w: usize, h: usize) -> impl Iterator<Item = (
     offset(x, y, w, h, &STEPS)
 }
 
-fn offset(x: usize, y: usize, w: usize, h: usize, steps: &'static [(i64, i64)]) -> impl Iterator<Item = (usize, usize)> {
+fn offset(
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
+    steps: &'static [(i64, i64)],
+) -> impl Iterator<Item = (usize, usize)> {
     steps.iter().filter_map(move |&(dx, dy)| {
         let (nx, ny) = (x as i64 + dx, y as i64 + dy);
         (nx >= 0 && ny >= 0 && nx < w as i64 && ny < h as i64).then_some((nx as usize, ny as usize))
@@ -171,6 +177,7 @@ mod tests {
 
     #[test]
     fn diagonal_pixels_are_one_component() {
+        #[rustfmt::skip]
         let m = map(&[
             "..........",
             ".#........",
@@ -183,6 +190,7 @@ mod tests {
 
     #[test]
     fn a_blob_inside_a_hole_has_no_external_contour() {
+        #[rustfmt::skip]
         let m = map(&[
             "#######..",
             "#.....#..",
@@ -195,8 +203,9 @@ mod tests {
 
     #[test]
     fn a_gap_at_a_corner_is_no_hole_for_8_connected_foreground() {
-        // The ring is closed diagonally at its bottom-left corner, so the
-        // inner dot is enclosed (background is 4-connected).
+        // The ring lacks its top-left corner pixel; that gap touches the inside
+        // only diagonally, and background is 4-connected: the dot stays enclosed.
+        #[rustfmt::skip]
         let m = map(&[
             ".#####",
             "#....#",
@@ -206,6 +215,7 @@ mod tests {
         ]);
         assert_eq!(external_component_rects(&m), vec![rect(0, 0, 6, 5)]);
         // An open side lets the outside in: the dot is outermost too.
+        #[rustfmt::skip]
         let m = map(&[
             "######",
             "#.....",

@@ -32,8 +32,16 @@ impl StageFactory for DetectorLocalizer {
                 "YOLOX-style ONNX detector: input f32 [1, 3, H, W] (BGR 0..255), output [1, anchors, 5 + classes] \
                  undecoded, e.g. yolox_nano.onnx",
             ),
-            OptionSpec::float("score_threshold", 0.2, "keep detections whose objectness x class probability is above this"),
-            OptionSpec::float("nms_iou", 0.45, "per-class NMS drops a box overlapping a better one by more than this IoU"),
+            OptionSpec::float(
+                "score_threshold",
+                0.2,
+                "keep detections whose objectness x class probability is above this",
+            ),
+            OptionSpec::float(
+                "nms_iou",
+                0.45,
+                "per-class NMS drops a box overlapping a better one by more than this IoU",
+            ),
             OptionSpec::int_list("classes", &[], "class ids to keep (COCO: 0 = person); empty keeps every class"),
             cover_threshold_spec(),
             OptionSpec::bool(

@@ -3,8 +3,8 @@
 //! a flow stage, from the difference to a neighbouring frame (the authors'
 //! earlier VEC_VAD lineage: blurred absolute frame differences).
 
-use crate::components::BinaryMap;
 use crate::batch_io::FrameView;
+use crate::components::BinaryMap;
 
 /// Foreground iff u^2 + v^2 > `threshold` (squared magnitude, no root).
 /// `flow` is one frame's field, [H, W, 2] row-major.

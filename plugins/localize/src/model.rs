@@ -6,8 +6,7 @@ use crate::yolox::{AnchorGrid, BOX_COLUMNS, STRIDES};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tract_onnx::prelude::{
-    tract_ndarray, tvec, DatumType, Framework, InferenceModelExt, IntoRunnable, IntoTensor, TypedModel,
-    TypedSimplePlan,
+    tract_ndarray, tvec, DatumType, Framework, InferenceModelExt, IntoRunnable, IntoTensor, TypedModel, TypedSimplePlan,
 };
 use vigil_stage_api::StageError;
 

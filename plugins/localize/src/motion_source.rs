@@ -29,7 +29,11 @@ pub fn option_specs() -> Vec<OptionSpec> {
             "with motion_source = \"frame_difference\": a pixel moves when its 3x3-blurred grey level \
              changes by more than this (0..255)",
         ),
-        OptionSpec::float("min_area", 100.0, "smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections"),
+        OptionSpec::float(
+            "min_area",
+            100.0,
+            "smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections",
+        ),
         OptionSpec::float("max_aspect", 10.0, "motion boxes need w/h and h/w below this"),
         OptionSpec::int("box_growth", 2, "pixels added on each side of a motion box"),
     ]
@@ -49,10 +53,15 @@ pub fn box_rules(options: &Options) -> Result<MotionBoxRules, StageError> {
 
 /// Where the foreground map comes from.
 pub enum MotionSource {
-    Flow { threshold: f32 },
+    Flow {
+        threshold: f32,
+    },
     /// Remembers the last frame it saw, so the first frame of the next
     /// batch of the same video has its predecessor.
-    FrameDifference { threshold: f32, last: Option<(FrameId, SmoothedGrey)> },
+    FrameDifference {
+        threshold: f32,
+        last: Option<(FrameId, SmoothedGrey)>,
+    },
 }
 
 impl MotionSource {
@@ -82,13 +91,15 @@ impl MotionSource {
                 Ok((0..frames.count).map(|row| flow_foreground(flow.field(row), w, h, *threshold)).collect())
             }
             MotionSource::FrameDifference { threshold, last } => {
-                let grey: Vec<SmoothedGrey> = (0..frames.count).map(|row| SmoothedGrey::of(frames.frame(row))).collect();
+                let grey: Vec<SmoothedGrey> =
+                    (0..frames.count).map(|row| SmoothedGrey::of(frames.frame(row))).collect();
                 let ids = &batch.ids;
                 let maps = (0..frames.count)
                     .map(|row| {
                         // Compare with the previous frame (from this batch or the
                         // last one); a video's first frame uses the next instead.
-                        let previous_in_batch = (row > 0 && is_successor(ids[row - 1], ids[row])).then(|| &grey[row - 1]);
+                        let previous_in_batch =
+                            (row > 0 && is_successor(ids[row - 1], ids[row])).then(|| &grey[row - 1]);
                         let previous_batch =
                             last.as_ref().filter(|(l, _)| row == 0 && is_successor(*l, ids[row])).map(|(_, g)| g);
                         let next_in_batch =
