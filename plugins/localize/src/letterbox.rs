@@ -1,0 +1,126 @@
+//! YOLOX preprocessing (data/README.md section 4): resize keeping the aspect
+//! ratio with r = min(H_in / h, W_in / w), image at the top-left, the rest
+//! padded with 114; planar BGR float 0..255, no normalization.
+
+use crate::batch_io::FrameView;
+use crate::boxes::Bbox;
+
+pub const PAD_VALUE: f32 = 114.0;
+
+/// How a frame was placed into the model input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Letterbox {
+    /// Scale from image to input pixels.
+    pub ratio: f32,
+    pub image_width: usize,
+    pub image_height: usize,
+}
+
+impl Letterbox {
+    pub fn new(image_width: usize, image_height: usize, input_width: usize, input_height: usize) -> Letterbox {
+        let ratio = (input_height as f32 / image_height as f32).min(input_width as f32 / image_width as f32);
+        Letterbox { ratio, image_width, image_height }
+    }
+
+    /// Size of the resized image inside the input (truncated, as int()).
+    pub fn resized_size(&self) -> (usize, usize) {
+        ((self.image_width as f32 * self.ratio) as usize, (self.image_height as f32 * self.ratio) as usize)
+    }
+
+    /// A box from input to image coordinates, clipped to the image.
+    pub fn to_image(&self, b: &Bbox) -> Bbox {
+        let (w, h) = (self.image_width as f32, self.image_height as f32);
+        let r = self.ratio;
+        Bbox {
+            x1: (b.x1 / r).clamp(0.0, w),
+            y1: (b.y1 / r).clamp(0.0, h),
+            x2: (b.x2 / r).clamp(0.0, w),
+            y2: (b.y2 / r).clamp(0.0, h),
+            ..*b
+        }
+    }
+}
+
+/// Writes `frame` letterboxed into `input`, planar BGR [3, H_in, W_in].
+/// The resize is bilinear with pixel centres aligned (OpenCV's INTER_LINEAR).
+pub fn letterbox_into(frame: FrameView<'_>, input_width: usize, input_height: usize, input: &mut [f32]) -> Letterbox {
+    let placement = Letterbox::new(frame.width, frame.height, input_width, input_height);
+    let (rw, rh) = placement.resized_size();
+    let (rw, rh) = (rw.min(input_width), rh.min(input_height));
+    input.fill(PAD_VALUE);
+    let xs: Vec<(usize, usize, f32)> = (0..rw).map(|x| sample_axis(x, frame.width, rw)).collect();
+    let plane = input_width * input_height;
+    for y in 0..rh {
+        let (y0, y1, fy) = sample_axis(y, frame.height, rh);
+        for (x, &(x0, x1, fx)) in xs.iter().enumerate() {
+            let px = |xx: usize, yy: usize, c: usize| frame.rgb[(yy * frame.width + xx) * 3 + c] as f32;
+            for (plane_index, rgb_channel) in [2usize, 1, 0].into_iter().enumerate() {
+                let top = px(x0, y0, rgb_channel) * (1.0 - fx) + px(x1, y0, rgb_channel) * fx;
+                let bottom = px(x0, y1, rgb_channel) * (1.0 - fx) + px(x1, y1, rgb_channel) * fx;
+                input[plane_index * plane + y * input_width + x] = top * (1.0 - fy) + bottom * fy;
+            }
+        }
+    }
+    placement
+}
+
+/// Source pixels and weight of the second for output pixel `i` when `n_in`
+/// pixels are resized to `n_out`, with centres aligned and edges clamped.
+fn sample_axis(i: usize, n_in: usize, n_out: usize) -> (usize, usize, f32) {
+    let src = ((i as f32 + 0.5) * n_in as f32 / n_out as f32 - 0.5).max(0.0);
+    let i0 = (src.floor() as usize).min(n_in - 1);
+    let i1 = (i0 + 1).min(n_in - 1);
+    (i0, i1, if i1 == i0 { 0.0 } else { src - i0 as f32 })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pads_with_114_and_orders_channels_bgr() {
+        let (w, h) = (36, 24);
+        let rgb: Vec<u8> = (0..w * h).flat_map(|_| [10u8, 20, 30]).collect();
+        let mut input = vec![0.0f32; 3 * 416 * 416];
+        let lb = letterbox_into(FrameView { rgb: &rgb, width: w, height: h }, 416, 416, &mut input);
+        assert!((lb.ratio - 416.0 / 36.0).abs() < 1e-6);
+        assert_eq!(lb.resized_size(), (416, 277));
+        let at = |c: usize, y: usize, x: usize| input[c * 416 * 416 + y * 416 + x];
+        assert_eq!((at(0, 0, 0), at(1, 0, 0), at(2, 0, 0)), (30.0, 20.0, 10.0));
+        assert_eq!((at(0, 276, 415), at(2, 276, 415)), (30.0, 10.0));
+        assert_eq!((at(0, 277, 0), at(1, 415, 415)), (PAD_VALUE, PAD_VALUE));
+    }
+
+    #[test]
+    fn a_bright_square_maps_back_to_where_it_was() {
+        // Ped2's frame size: r = min(416/240, 416/360) = 1.1556.
+        let (w, h) = (360, 240);
+        let (x0, y0, x1, y1) = (200usize, 50usize, 260usize, 130usize); // inclusive pixel range
+        let mut rgb = vec![0u8; w * h * 3];
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                rgb[(y * w + x) * 3..(y * w + x) * 3 + 3].fill(255);
+            }
+        }
+        let mut input = vec![0.0f32; 3 * 416 * 416];
+        let lb = letterbox_into(FrameView { rgb: &rgb, width: w, height: h }, 416, 416, &mut input);
+        // Extent of the bright region in the input (at least half bright).
+        let (mut bx0, mut by0, mut bx1, mut by1) = (usize::MAX, usize::MAX, 0, 0);
+        for y in 0..416 {
+            for x in 0..416 {
+                if input[y * 416 + x] > 127.5 {
+                    (bx0, by0, bx1, by1) = (bx0.min(x), by0.min(y), bx1.max(x), by1.max(y));
+                }
+            }
+        }
+        // Pixel edges in input coordinates back to image coordinates.
+        let found = lb.to_image(&Bbox::new(bx0 as f32, by0 as f32, (bx1 + 1) as f32, (by1 + 1) as f32, 1.0, 0));
+        let expected = [x0 as f32, y0 as f32, (x1 + 1) as f32, (y1 + 1) as f32];
+        for (f, e) in [found.x1, found.y1, found.x2, found.y2].into_iter().zip(expected) {
+            assert!((f - e).abs() <= 1.0, "{found:?} vs {expected:?}");
+        }
+        // Clipping to the image.
+        let outside = lb.to_image(&Bbox::new(-20.0, -1.0, 430.0, 430.0, 1.0, 0));
+        assert_eq!([outside.x1, outside.y1, outside.x2, outside.y2], [0.0, 0.0, 360.0, 240.0]);
+    }
+}

@@ -1,0 +1,63 @@
+//! The `motion` localizer: no weights, boxes around moving regions
+//! (method.md 1.4 without detections), then cover removal (1.3).
+
+use crate::batch_io::{boxes_spec, boxes_tensor, frames_spec, Frames, BOXES};
+use crate::boxes::{cover_threshold_spec, remove_covered};
+use crate::completion::{motion_boxes, MotionBoxRules};
+use crate::motion_source::{self, MotionSource};
+use vigil_stage_api::{
+    stage_info, Batch, Localizer, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
+    StageIo, StageKind,
+};
+
+/// Factory of the `motion` localizer.
+pub struct MotionLocalizer;
+
+impl StageFactory for MotionLocalizer {
+    fn info() -> StageInfo {
+        let mut options = motion_source::option_specs();
+        options.push(cover_threshold_spec());
+        stage_info!(
+            name: "motion",
+            kind: StageKind::Localizer,
+            description: "boxes around moving regions (flow magnitude or frame differences), no detector",
+            options: options,
+        )
+    }
+
+    fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
+        let source = MotionSource::from_options(options)?;
+        let rules = motion_source::box_rules(options)?;
+        let cover_threshold = options.float("cover_threshold")? as f32;
+        let mut inputs = vec![frames_spec()];
+        inputs.extend(source.inputs());
+        let io = StageIo::new(inputs, vec![boxes_spec()]);
+        Ok(StageInstance::localizer(MotionStage { source, rules, cover_threshold }, io))
+    }
+}
+
+struct MotionStage {
+    source: MotionSource,
+    rules: MotionBoxRules,
+    cover_threshold: f32,
+}
+
+impl MotionStage {
+    fn localize(&mut self, batch: &Batch) -> Result<vigil_stage_api::Tensor, StageError> {
+        let frames = Frames::of(batch)?;
+        let maps = self.source.foreground(batch, &frames)?;
+        let per_row: Vec<_> =
+            maps.iter().map(|map| remove_covered(&motion_boxes(map, &self.rules), self.cover_threshold)).collect();
+        Ok(boxes_tensor(&per_row))
+    }
+}
+
+impl Localizer for MotionStage {
+    fn process(&mut self, mut batch: Batch) -> RResult<Batch, StageError> {
+        let result = self.localize(&batch).map(|boxes| {
+            batch.insert(BOXES, boxes);
+            batch
+        });
+        result.into()
+    }
+}

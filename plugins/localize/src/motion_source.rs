@@ -1,0 +1,123 @@
+//! The foreground map of each frame of a batch, from the batch's `flow`
+//! or from frame differences, plus the options both localizers share to
+//! choose and tune it.
+
+use crate::batch_io::{flow_spec, Frames};
+use crate::completion::MotionBoxRules;
+use crate::components::BinaryMap;
+use crate::foreground::{difference_foreground, flow_foreground, SmoothedGrey};
+use vigil_stage_api::{Batch, FrameId, OptionSpec, Options, StageError, TensorSpec};
+
+pub const FLOW: &str = "flow";
+pub const FRAME_DIFFERENCE: &str = "frame_difference";
+
+/// Options that choose and tune the foreground map and turn its blobs into
+/// boxes (method.md 1.4 defaults, Ped2 column).
+pub fn option_specs() -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::choice(
+            "motion_source",
+            &[FLOW, FRAME_DIFFERENCE],
+            FLOW,
+            "what tells motion: the pipeline's `flow` (needs a flow stage), or the difference to the \
+             previous frame (no flow stage needed)",
+        ),
+        OptionSpec::float("flow_threshold", 1.0, "a pixel moves when u^2 + v^2 > this (512x384-grid pixels)"),
+        OptionSpec::float(
+            "difference_threshold",
+            18.0,
+            "with motion_source = \"frame_difference\": a pixel moves when its 3x3-blurred grey level \
+             changes by more than this (0..255)",
+        ),
+        OptionSpec::float(
+            "min_area",
+            100.0,
+            "smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections",
+        ),
+        OptionSpec::float("max_aspect", 10.0, "motion boxes need w/h and h/w below this"),
+        OptionSpec::int("box_growth", 2, "pixels added on each side of a motion box"),
+    ]
+}
+
+pub fn box_rules(options: &Options) -> Result<MotionBoxRules, StageError> {
+    let growth = options.int("box_growth")?;
+    if growth < 0 {
+        return Err(StageError::invalid(format!("option `box_growth` must be >= 0, found {growth}")));
+    }
+    Ok(MotionBoxRules {
+        growth,
+        min_area: options.float("min_area")? as f32,
+        max_aspect: options.float("max_aspect")? as f32,
+    })
+}
+
+/// Where the foreground map comes from.
+pub enum MotionSource {
+    Flow {
+        threshold: f32,
+    },
+    /// Remembers the last frame it saw, so the first frame of the next
+    /// batch of the same video has its predecessor.
+    FrameDifference {
+        threshold: f32,
+        last: Option<(FrameId, SmoothedGrey)>,
+    },
+}
+
+impl MotionSource {
+    pub fn from_options(options: &Options) -> Result<MotionSource, StageError> {
+        Ok(match options.string("motion_source")?.as_str() {
+            FLOW => MotionSource::Flow { threshold: options.float("flow_threshold")? as f32 },
+            _ => MotionSource::FrameDifference { threshold: options.float("difference_threshold")? as f32, last: None },
+        })
+    }
+
+    /// The input tensors this source needs beyond `frames`.
+    pub fn inputs(&self) -> Vec<TensorSpec> {
+        match self {
+            MotionSource::Flow { .. } => vec![flow_spec()],
+            MotionSource::FrameDifference { .. } => vec![],
+        }
+    }
+
+    /// One foreground map per batch row.
+    pub fn foreground(&mut self, batch: &Batch, frames: &Frames<'_>) -> Result<Vec<BinaryMap>, StageError> {
+        let (w, h) = (frames.width, frames.height);
+        match self {
+            MotionSource::Flow { threshold } => {
+                let flow = frames.flow(batch).map_err(|e| {
+                    StageError::invalid(format!("{e} (set motion_source = \"frame_difference\" without a flow stage)"))
+                })?;
+                Ok((0..frames.count).map(|row| flow_foreground(flow.field(row), w, h, *threshold)).collect())
+            }
+            MotionSource::FrameDifference { threshold, last } => {
+                let grey: Vec<SmoothedGrey> =
+                    (0..frames.count).map(|row| SmoothedGrey::of(frames.frame(row))).collect();
+                let ids = &batch.ids;
+                let maps = (0..frames.count)
+                    .map(|row| {
+                        // Compare with the previous frame (from this batch or the
+                        // last one); a video's first frame uses the next instead.
+                        let previous_in_batch =
+                            (row > 0 && is_successor(ids[row - 1], ids[row])).then(|| &grey[row - 1]);
+                        let previous_batch =
+                            last.as_ref().filter(|(l, _)| row == 0 && is_successor(*l, ids[row])).map(|(_, g)| g);
+                        let next_in_batch =
+                            (row + 1 < frames.count && is_successor(ids[row], ids[row + 1])).then(|| &grey[row + 1]);
+                        match previous_in_batch.or(previous_batch).or(next_in_batch) {
+                            Some(neighbour) => difference_foreground(&grey[row], neighbour, *threshold),
+                            None => BinaryMap::new(w, h), // a lone frame: nothing moves
+                        }
+                    })
+                    .collect();
+                *last = ids.last().copied().zip(grey.into_iter().last());
+                Ok(maps)
+            }
+        }
+    }
+}
+
+/// Whether `b` is the frame right after `a` in the same video.
+fn is_successor(a: FrameId, b: FrameId) -> bool {
+    a.video == b.video && a.frame + 1 == b.frame
+}

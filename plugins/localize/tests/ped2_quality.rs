@@ -1,0 +1,83 @@
+//! Localizer quality on the real UCSD Ped2 test set: the share of anomalous
+//! frames where some box overlaps the ground-truth anomaly mask.
+//! To stay fast on 2 cores these tests use every 5th frame of all 12 videos
+//! (402 frames); `cargo run --release --example ped2_localizers` measures
+//! all 2,010.
+
+mod common;
+use common::{boxes_of_row, overlaps, Coverage, Ped2};
+use serde_json::json;
+use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
+use vigil_stage_testkit as kit;
+
+const STRIDE: u32 = 5;
+
+/// The Ped2 folder and the detector model, or `None` (skip, said loudly).
+fn data() -> Option<(Ped2, String)> {
+    let ped2 = kit::shared_data("ped2")?;
+    kit::shared_data("ped2/testing/frames")?;
+    kit::shared_data("ped2/UCSDped2/Test")?;
+    let model = kit::shared_data("models/yolox_nano.onnx")?;
+    Some((Ped2::new(&ped2), model.display().to_string()))
+}
+
+#[test]
+fn detector_finds_the_bicycle_of_video_01_frame_100() {
+    let Some((ped2, model)) = data() else { return };
+    let mut stage = kit::into_localizer(
+        kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap(),
+    );
+    let out = stage.process(ped2.batch(1, &[100])).into_result().unwrap();
+    let boxes = boxes_of_row(out.get("boxes").unwrap(), 0);
+    let mask = ped2.mask(1, 100);
+    let bicycles: Vec<_> = boxes.iter().filter(|b| b[4] == 1.0).collect();
+    assert!(!bicycles.is_empty(), "no bicycle among {boxes:?}");
+    assert!(bicycles.iter().all(|b| overlaps(b, &mask)), "bicycle off the mask: {bicycles:?}");
+    let people = boxes.iter().filter(|b| b[4] == 0.0).count();
+    assert!((5..=30).contains(&people), "{people} persons in a frame with about 12");
+}
+
+#[test]
+fn detector_covers_at_least_90_percent_of_anomalous_frames() {
+    let Some((ped2, model)) = data() else { return };
+    let mut stage = kit::into_localizer(
+        kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap(),
+    );
+    let mut tally = Coverage::default();
+    let started = std::time::Instant::now();
+    for (video, count) in ped2.videos() {
+        let frames: Vec<u32> = (0..count).step_by(STRIDE as usize).collect();
+        for chunk in frames.chunks(8) {
+            let out = stage.process(ped2.batch(video, chunk)).into_result().unwrap();
+            for (row, &frame) in chunk.iter().enumerate() {
+                tally.add(&boxes_of_row(out.get("boxes").unwrap(), row), &ped2.mask(video, frame));
+            }
+        }
+    }
+    println!("detector (every {STRIDE}th frame): {tally}; {:.1} s", started.elapsed().as_secs_f64());
+    assert!(tally.anomalous > 300, "expected about 330 anomalous frames, found {}", tally.anomalous);
+    assert!(tally.share() >= 0.90, "detector: {tally}");
+    assert!((5.0..30.0).contains(&tally.boxes_per_frame()), "detector: {tally}");
+}
+
+#[test]
+fn motion_from_frame_differences_covers_most_anomalous_frames() {
+    let Some((ped2, _)) = data() else { return };
+    let options = json!({"motion_source": "frame_difference"});
+    let mut stage = kit::into_localizer(kit::create::<MotionLocalizer>(options).unwrap());
+    let mut tally = Coverage::default();
+    for (video, count) in ped2.videos() {
+        for frame in (1..count).step_by(STRIDE as usize) {
+            // Each frame with its predecessor; only the second row is scored.
+            let out = stage.process(ped2.batch(video, &[frame - 1, frame])).into_result().unwrap();
+            tally.add(&boxes_of_row(out.get("boxes").unwrap(), 1), &ped2.mask(video, frame));
+        }
+    }
+    println!("motion, frame differences (every {STRIDE}th frame): {tally}");
+    assert!(tally.share() >= MOTION_MIN_SHARE, "motion: {tally}");
+    assert!((1.0..30.0).contains(&tally.boxes_per_frame()), "motion: {tally}");
+}
+
+/// Measured 98.8% on this subset (docs/benchmarks.md); the margin absorbs
+/// small changes to differencing or thresholds.
+const MOTION_MIN_SHARE: f64 = 0.90;
