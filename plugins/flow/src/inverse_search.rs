@@ -77,9 +77,24 @@ impl Template {
         let (fx0, fy0) = (self.x as f32 + u, self.y as f32 + v);
         let (bx, by) = (fx0.floor(), fy0.floor());
         let (ax, ay) = (fx0 - bx, fy0 - by);
+        let (bx, by) = (bx as isize, by as isize);
+        let inside = bx >= 0 && by >= 0 && bx as usize + size < i1.width && by as usize + size < i1.height;
+        if inside {
+            // Common case: no clamping, straight row slices.
+            let (bx, by) = (bx as usize, by as usize);
+            for (r, dst) in out.chunks_exact_mut(size).enumerate() {
+                let top = &i1.data[(by + r) * i1.width + bx..][..size + 1];
+                let bottom = &i1.data[(by + r + 1) * i1.width + bx..][..size + 1];
+                for c in 0..size {
+                    let t = top[c] + ax * (top[c + 1] - top[c]);
+                    let b = bottom[c] + ax * (bottom[c + 1] - bottom[c]);
+                    dst[c] = t + ay * (b - t);
+                }
+            }
+            return;
+        }
         let clamp_x = |i: isize| i.clamp(0, i1.width as isize - 1) as usize;
         let clamp_y = |i: isize| i.clamp(0, i1.height as isize - 1) as usize;
-        let (bx, by) = (bx as isize, by as isize);
         for r in 0..size {
             let row0 = clamp_y(by + r as isize) * i1.width;
             let row1 = clamp_y(by + r as isize + 1) * i1.width;

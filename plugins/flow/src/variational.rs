@@ -7,6 +7,7 @@
 use crate::image::{FlowField, GrayImage};
 use crate::level::Level;
 use crate::params::VariationalParams;
+use rayon::prelude::*;
 
 /// Keeps DeepFlow's normalization finite on flat regions (intensities 0..1).
 const ZETA2: f32 = 0.1 * 0.1;
@@ -56,16 +57,16 @@ impl DataTerms {
         let a: Vec<f32> = i0.data.iter().map(|v| v * scale).collect();
         let mut b = vec![0.0f32; w * h];
         let mut valid = vec![1.0f32; w * h];
-        for y in 0..h {
+        b.par_chunks_mut(w).zip(valid.par_chunks_mut(w)).enumerate().for_each(|(y, (b_row, valid_row))| {
             for x in 0..w {
                 let (u, v) = flow.at(x, y);
                 let (sx, sy) = (x as f32 + u, y as f32 + v);
-                b[y * w + x] = i1.sample(sx, sy) * scale;
+                b_row[x] = i1.sample(sx, sy) * scale;
                 if sx < 0.0 || sy < 0.0 || sx > (w - 1) as f32 || sy > (h - 1) as f32 {
-                    valid[y * w + x] = 0.0;
+                    valid_row[x] = 0.0;
                 }
             }
-        }
+        });
         let (ax, ay, bx, by) = (central_dx(&a, w, h), central_dy(&a, w, h), central_dx(&b, w, h), central_dy(&b, w, h));
         let ix: Vec<f32> = ax.iter().zip(&bx).map(|(p, q)| 0.5 * (p + q)).collect();
         let iy: Vec<f32> = ay.iter().zip(&by).map(|(p, q)| 0.5 * (p + q)).collect();
@@ -133,32 +134,48 @@ pub fn refine(level: &Level, flow: &mut FlowField, params: &VariationalParams) {
         let u: Vec<f32> = u0.iter().zip(&du).map(|(a, b)| a + b).collect();
         let v: Vec<f32> = v0.iter().zip(&dv).map(|(a, b)| a + b).collect();
         let smooth = smoothness_weights(&u, &v, w, h, params.alpha);
-        for (i, s) in systems.iter_mut().enumerate() {
-            *s = data.system(i, du[i], dv[i], params);
-        }
+        systems.par_iter_mut().enumerate().for_each(|(i, s)| *s = data.system(i, du[i], dv[i], params));
         for _ in 0..params.sor_iterations {
-            for y in 0..h {
-                for x in 0..w {
-                    let i = y * w + x;
-                    let [a11, a12, a22, b1, b2] = systems[i];
-                    // Neighbours with the weight of the edge between them.
-                    let edges = [
-                        (x > 0).then(|| (i - 1, smooth[i - 1])),
-                        (x + 1 < w).then(|| (i + 1, smooth[i])),
-                        (y > 0).then(|| (i - w, smooth[i - w])),
-                        (y + 1 < h).then(|| (i + w, smooth[i])),
-                    ];
-                    let (mut sum_w, mut su, mut sv) = (0.0f32, 0.0f32, 0.0f32);
-                    for (n, s) in edges.into_iter().flatten() {
-                        sum_w += s;
-                        su += s * (u0[n] + du[n] - u0[i]);
-                        sv += s * (v0[n] + dv[n] - v0[i]);
-                    }
-                    let new_du = (b1 + su - a12 * dv[i]) / (a11 + sum_w);
-                    du[i] += params.omega * (new_du - du[i]);
-                    let new_dv = (b2 + sv - a12 * du[i]) / (a22 + sum_w);
-                    dv[i] += params.omega * (new_dv - dv[i]);
-                }
+            // Red-black order: pixels of one colour only read neighbours of
+            // the other, so each half-sweep can run row-parallel.
+            for colour in 0..2 {
+                let updates: Vec<Vec<(f32, f32)>> = (0..h)
+                    .into_par_iter()
+                    .map(|y| {
+                        ((y + colour) % 2..w)
+                            .step_by(2)
+                            .map(|x| {
+                                let i = y * w + x;
+                                let [a11, a12, a22, b1, b2] = systems[i];
+                                // Neighbours with the weight of the edge between them.
+                                let edges = [
+                                    (x > 0).then(|| (i - 1, smooth[i - 1])),
+                                    (x + 1 < w).then(|| (i + 1, smooth[i])),
+                                    (y > 0).then(|| (i - w, smooth[i - w])),
+                                    (y + 1 < h).then(|| (i + w, smooth[i])),
+                                ];
+                                let (mut sum_w, mut su, mut sv) = (0.0f32, 0.0f32, 0.0f32);
+                                for (n, s) in edges.into_iter().flatten() {
+                                    sum_w += s;
+                                    su += s * (u0[n] + du[n] - u0[i]);
+                                    sv += s * (v0[n] + dv[n] - v0[i]);
+                                }
+                                let new_du = (b1 + su - a12 * dv[i]) / (a11 + sum_w);
+                                let du_i = du[i] + params.omega * (new_du - du[i]);
+                                let new_dv = (b2 + sv - a12 * du_i) / (a22 + sum_w);
+                                (du_i, dv[i] + params.omega * (new_dv - dv[i]))
+                            })
+                            .collect()
+                    })
+                    .collect();
+                du.par_chunks_mut(w).zip(dv.par_chunks_mut(w)).zip(updates).enumerate().for_each(
+                    |(y, ((du_row, dv_row), row))| {
+                        for (x, (a, b)) in ((y + colour) % 2..w).step_by(2).zip(row) {
+                            du_row[x] = a;
+                            dv_row[x] = b;
+                        }
+                    },
+                );
             }
         }
     }
