@@ -39,12 +39,15 @@ impl FlowStage {
         let pixels = frames.as_slice::<u8>()?;
         let gray: Vec<GrayImage> =
             pixels.par_chunks_exact(h * w * 3).map(|rgb| GrayImage::from_rgb(rgb, w, h)).collect();
-        let fields = (0..n - 1)
-            .into_par_iter()
-            .map(|i| estimate_flow_on_grid(&gray[i], &gray[i + 1], self.grid, &self.params))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StageError::new(format!("flow: {e}")))?;
-        let data: Vec<f32> = fields.into_iter().flat_map(|f| f.data).collect();
+        let mut data = vec![0.0f32; (n - 1) * h * w * 2];
+        data.par_chunks_mut(h * w * 2)
+            .enumerate()
+            .try_for_each(|(i, out)| {
+                let field = estimate_flow_on_grid(&gray[i], &gray[i + 1], self.grid, &self.params)?;
+                out.copy_from_slice(&field.data);
+                Ok(())
+            })
+            .map_err(|e: crate::FlowError| StageError::new(format!("flow: {e}")))?;
         batch.insert("flow", Tensor::from_vec(data, &[n - 1, h, w, 2]));
         Ok(batch)
     }

@@ -105,18 +105,35 @@ impl DataTerms {
     }
 }
 
-/// Robust smoothness weight of each pixel's right and lower edge.
-fn smoothness_weights(u: &[f32], v: &[f32], w: usize, h: usize, alpha: f32) -> Vec<f32> {
-    let mut out = vec![0.0f32; w * h];
-    for y in 0..h {
+/// Robust smoothness weight of each pixel's right and lower edge (0 where
+/// there is no neighbour).
+fn smoothness_weights(u: &[f32], v: &[f32], w: usize, h: usize, alpha: f32) -> (Vec<f32>, Vec<f32>) {
+    let mut right = vec![0.0f32; w * h];
+    let mut down = vec![0.0f32; w * h];
+    right.par_chunks_mut(w).zip(down.par_chunks_mut(w)).enumerate().for_each(|(y, (r_row, d_row))| {
         for x in 0..w {
             let i = y * w + x;
             let (r, d) = (if x + 1 < w { i + 1 } else { i }, if y + 1 < h { i + w } else { i });
             let g = (u[r] - u[i]).powi(2) + (u[d] - u[i]).powi(2) + (v[r] - v[i]).powi(2) + (v[d] - v[i]).powi(2);
-            out[i] = alpha / (g + EPS2).sqrt();
+            let weight = alpha / (g + EPS2).sqrt();
+            r_row[x] = if x + 1 < w { weight } else { 0.0 };
+            d_row[x] = if y + 1 < h { weight } else { 0.0 };
         }
-    }
-    out
+    });
+    (right, down)
+}
+
+/// One pixel's linear system for the increment, with the smoothness
+/// neighbours folded in: `du = (c1 + sum_n s_n du_n - a12 dv) / d11`, likewise dv.
+#[derive(Clone, Copy, Default)]
+struct PixelSystem {
+    /// Edge weights to the left, right, upper and lower neighbour.
+    s: [f32; 4],
+    a12: f32,
+    d11: f32,
+    d22: f32,
+    c1: f32,
+    c2: f32,
 }
 
 /// Refines `flow` in place; does nothing when `params.iterations` is 0.
@@ -129,50 +146,51 @@ pub fn refine(level: &Level, flow: &mut FlowField, params: &VariationalParams) {
     let u0: Vec<f32> = flow.data.iter().step_by(2).copied().collect();
     let v0: Vec<f32> = flow.data.iter().skip(1).step_by(2).copied().collect();
     let (mut du, mut dv) = (vec![0.0f32; w * h], vec![0.0f32; w * h]);
-    let mut systems = vec![[0.0f32; 5]; w * h];
+    let mut systems = vec![PixelSystem::default(); w * h];
+    let mut updates = vec![(0.0f32, 0.0f32); w * h];
+    // Neighbour indices, clamped at the border (where their weight is 0).
+    let neighbours = |x: usize, y: usize| {
+        let i = y * w + x;
+        [if x > 0 { i - 1 } else { i }, if x + 1 < w { i + 1 } else { i }, if y > 0 { i - w } else { i }, if y + 1 < h { i + w } else { i }]
+    };
     for _ in 0..params.iterations {
         let u: Vec<f32> = u0.iter().zip(&du).map(|(a, b)| a + b).collect();
         let v: Vec<f32> = v0.iter().zip(&dv).map(|(a, b)| a + b).collect();
-        let smooth = smoothness_weights(&u, &v, w, h, params.alpha);
-        systems.par_iter_mut().enumerate().for_each(|(i, s)| *s = data.system(i, du[i], dv[i], params));
+        let (right, down) = smoothness_weights(&u, &v, w, h, params.alpha);
+        systems.par_iter_mut().enumerate().for_each(|(i, sys)| {
+            let [a11, a12, a22, b1, b2] = data.system(i, du[i], dv[i], params);
+            let n = neighbours(i % w, i / w);
+            let s = [if n[0] != i { right[n[0]] } else { 0.0 }, right[i], if n[2] != i { down[n[2]] } else { 0.0 }, down[i]];
+            let sum: f32 = s.iter().sum();
+            let (mut c1, mut c2) = (b1, b2);
+            for (k, &j) in n.iter().enumerate() {
+                c1 += s[k] * (u0[j] - u0[i]);
+                c2 += s[k] * (v0[j] - v0[i]);
+            }
+            *sys = PixelSystem { s, a12, d11: a11 + sum, d22: a22 + sum, c1, c2 };
+        });
         for _ in 0..params.sor_iterations {
             // Red-black order: pixels of one colour only read neighbours of
             // the other, so each half-sweep can run row-parallel.
             for colour in 0..2 {
-                let updates: Vec<Vec<(f32, f32)>> = (0..h)
-                    .into_par_iter()
-                    .map(|y| {
-                        ((y + colour) % 2..w)
-                            .step_by(2)
-                            .map(|x| {
-                                let i = y * w + x;
-                                let [a11, a12, a22, b1, b2] = systems[i];
-                                // Neighbours with the weight of the edge between them.
-                                let edges = [
-                                    (x > 0).then(|| (i - 1, smooth[i - 1])),
-                                    (x + 1 < w).then(|| (i + 1, smooth[i])),
-                                    (y > 0).then(|| (i - w, smooth[i - w])),
-                                    (y + 1 < h).then(|| (i + w, smooth[i])),
-                                ];
-                                let (mut sum_w, mut su, mut sv) = (0.0f32, 0.0f32, 0.0f32);
-                                for (n, s) in edges.into_iter().flatten() {
-                                    sum_w += s;
-                                    su += s * (u0[n] + du[n] - u0[i]);
-                                    sv += s * (v0[n] + dv[n] - v0[i]);
-                                }
-                                let new_du = (b1 + su - a12 * dv[i]) / (a11 + sum_w);
-                                let du_i = du[i] + params.omega * (new_du - du[i]);
-                                let new_dv = (b2 + sv - a12 * du_i) / (a22 + sum_w);
-                                (du_i, dv[i] + params.omega * (new_dv - dv[i]))
-                            })
-                            .collect()
-                    })
-                    .collect();
-                du.par_chunks_mut(w).zip(dv.par_chunks_mut(w)).zip(updates).enumerate().for_each(
+                updates.par_chunks_mut(w).enumerate().for_each(|(y, row)| {
+                    for x in ((y + colour) % 2..w).step_by(2) {
+                        let i = y * w + x;
+                        let sys = &systems[i];
+                        let (mut su, mut sv) = (sys.c1, sys.c2);
+                        for (k, j) in neighbours(x, y).into_iter().enumerate() {
+                            su += sys.s[k] * du[j];
+                            sv += sys.s[k] * dv[j];
+                        }
+                        let du_i = du[i] + params.omega * ((su - sys.a12 * dv[i]) / sys.d11 - du[i]);
+                        let dv_i = dv[i] + params.omega * ((sv - sys.a12 * du_i) / sys.d22 - dv[i]);
+                        row[x] = (du_i, dv_i);
+                    }
+                });
+                du.par_chunks_mut(w).zip(dv.par_chunks_mut(w)).zip(updates.par_chunks(w)).enumerate().for_each(
                     |(y, ((du_row, dv_row), row))| {
-                        for (x, (a, b)) in ((y + colour) % 2..w).step_by(2).zip(row) {
-                            du_row[x] = a;
-                            dv_row[x] = b;
+                        for x in ((y + colour) % 2..w).step_by(2) {
+                            (du_row[x], dv_row[x]) = row[x];
                         }
                     },
                 );
