@@ -3,7 +3,7 @@
 
 use crate::cache::Cache;
 use crate::check::Checked;
-use crate::cubes::{CubeConfig, CubeSet};
+use vigil_cubes::{CubeConfig, CubeSet};
 use crate::extract::Extractor;
 use crate::stage::Stage;
 use anyhow::{bail, Result};
@@ -33,7 +33,8 @@ impl ExtractBench {
 pub fn extract(checked: &mut Checked, max_videos: Option<usize>) -> Result<ExtractBench> {
     let sources: Vec<_> =
         crate::run::sources(checked)?.into_iter().filter(|(_, scored)| *scored).take(max_videos.unwrap_or(usize::MAX)).collect();
-    let mut cubes = CubeSet::new(CubeConfig::from(&checked.pipeline.cubes));
+    let spill = std::env::temp_dir().join("vigil-bench-cubes");
+    let mut cubes = CubeSet::new(crate::run::cube_config(&checked.pipeline.cubes, &spill))?;
     let plugins: std::collections::BTreeMap<String, String> =
         checked.stages.iter().map(|s| (s.id().to_string(), s.spec.plugin.clone())).collect();
     let mut extractor = Extractor::from_stages(&mut checked.stages, Cache::disabled())?;
@@ -44,7 +45,8 @@ pub fn extract(checked: &mut Checked, max_videos: Option<usize>) -> Result<Extra
         let products = extractor.video(&source.path, index as u32, &|_| {})?;
         frames += products.count;
         let cut = Instant::now();
-        cubes.add_video(&products, true);
+        let shape = (products.count, products.height, products.width);
+        cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
         cube_time += cut.elapsed();
     }
     let total = started.elapsed().as_secs_f64();
@@ -63,8 +65,9 @@ pub fn extract(checked: &mut Checked, max_videos: Option<usize>) -> Result<Extra
 pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> Result<Vec<(usize, f64)>> {
     let largest = batch_sizes.iter().copied().max().unwrap_or(1);
     let sources: Vec<_> = crate::run::sources(checked)?.into_iter().filter(|(_, scored)| *scored).collect();
-    let with_motion = checked.stages.iter().any(|s| s.kind() == StageKind::Flow);
-    let mut cubes = CubeSet::new(CubeConfig { h_block: 1, w_block: 1, ..CubeConfig::from(&checked.pipeline.cubes) });
+    // One model: every cube in band 0.
+    let spill = std::env::temp_dir().join("vigil-bench-cubes");
+    let mut cubes = CubeSet::new(CubeConfig { h_block: 1, w_block: 1, ..crate::run::cube_config(&checked.pipeline.cubes, &spill) })?;
     {
         let mut extractor = Extractor::from_stages(&mut checked.stages, Cache::default_location())?;
         for (index, (source, _)) in sources.iter().enumerate() {
@@ -72,7 +75,8 @@ pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> 
                 break;
             }
             let products = extractor.video(&source.path, index as u32, &|_| {})?;
-            cubes.add_video(&products, true);
+            let shape = (products.count, products.height, products.width);
+            cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
         }
     }
     if cubes.len() < largest {
@@ -81,7 +85,7 @@ pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> 
     let stage = checked.stages.iter_mut().find(|s| s.kind() == StageKind::Reconstructor).expect("checked pipeline");
     let label = stage.label();
     let StageObject::Reconstructor(object) = &mut stage.object else { bail!("{label} is not a reconstructor") };
-    Stage::call(&label, object.fit_begin(cubes.batch(with_motion)))?;
+    Stage::call(&label, object.fit_begin(cubes.into_tensors()?.into_batch().0))?;
     let mut results = Vec::new();
     for &size in batch_sizes {
         let indices: Vec<u32> = (0..size as u32).collect();

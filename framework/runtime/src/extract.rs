@@ -3,6 +3,7 @@
 
 use crate::cache::{source_identity, Cache};
 use crate::stage::Stage;
+use vigil_cubes::{per_frame_flow, FrameBox};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -21,8 +22,7 @@ pub struct VideoProducts {
     pub width: usize,
     /// Per-frame flow [T, H, W, 2] (method.md 2.2 border rule applied).
     pub flows: Option<Vec<f32>>,
-    /// (frame in video, x1, y1, x2, y2, score, class).
-    pub boxes: Vec<[f32; 7]>,
+    pub boxes: Vec<FrameBox>,
 }
 
 /// Wall time spent in each stage, by stage id.
@@ -94,7 +94,7 @@ impl<'a> Extractor<'a> {
                         let started = Instant::now();
                         let pairs = pair_flows(flow, &frames, video, count, height, width)?;
                         self.timings.add(flow.id(), started.elapsed());
-                        let flows = per_frame_flow(&pairs, count, height, width);
+                        let flows = per_frame_flow(&pairs, count, height, width)?;
                         self.cache.store("flow", &key, &flows);
                         flows
                     }
@@ -107,13 +107,17 @@ impl<'a> Extractor<'a> {
         let boxes = match self.cache.load("boxes", &boxes_key).filter(|b| b.len() % 7 == 0) {
             Some(cached) => {
                 self.cache_use.boxes_reused += 1;
-                cached.chunks_exact(7).map(|c| c.try_into().expect("chunks of 7")).collect()
+                cached.chunks_exact(7).map(box_from_row).collect()
             }
             None => {
                 let started = Instant::now();
                 let boxes = localize(self.localizer, &frames, flows.as_deref(), video, count, height, width)?;
                 self.timings.add(self.localizer.id(), started.elapsed());
-                self.cache.store("boxes", &boxes_key, &boxes.concat());
+                let rows: Vec<f32> = boxes
+                    .iter()
+                    .flat_map(|b| [b.frame as f32, b.x1, b.y1, b.x2, b.y2, b.score, b.class as f32])
+                    .collect();
+                self.cache.store("boxes", &boxes_key, &rows);
                 boxes
             }
         };
@@ -183,17 +187,9 @@ fn pair_flows(flow: &mut Stage, frames: &[u8], video: u32, count: usize, height:
     Ok(pairs)
 }
 
-/// The flow stored for each frame, with the original code's video-border
-/// rule (method.md 2.2): the first frame gets zero flow (the pair (t, t)),
-/// the last frame the flow of (t-1, t), every other frame that of (t, t+1).
-pub fn per_frame_flow(pairs: &[f32], count: usize, height: usize, width: usize) -> Vec<f32> {
-    let plane = height * width * 2;
-    let mut out = vec![0f32; count * plane];
-    for t in 1..count {
-        let pair = if t + 1 == count { t - 1 } else { t };
-        out[t * plane..(t + 1) * plane].copy_from_slice(&pairs[pair * plane..(pair + 1) * plane]);
-    }
-    out
+/// A `boxes` row (row, x1, y1, x2, y2, score, class) as a box on frame `row`.
+fn box_from_row(row: &[f32]) -> FrameBox {
+    FrameBox { frame: row[0] as u32, x1: row[1], y1: row[2], x2: row[3], y2: row[4], score: row[5], class: row[6] as i32 }
 }
 
 fn localize(
@@ -204,7 +200,7 @@ fn localize(
     count: usize,
     height: usize,
     width: usize,
-) -> anyhow::Result<Vec<[f32; 7]>> {
+) -> anyhow::Result<Vec<FrameBox>> {
     let label = localizer.label();
     let StageObject::Localizer(stage) = &mut localizer.object else { bail!("{label} is not a localizer") };
     let (frame_len, flow_len) = (height * width * 3, height * width * 2);
@@ -230,23 +226,10 @@ fn localize(
             if !(in_batch >= 0.0 && (in_batch as usize) < n) {
                 bail!("{label}: a box names batch row {in_batch}, but the batch has {n} frames");
             }
-            let mut b: [f32; 7] = row.try_into().expect("chunks of 7");
-            b[0] = (start + in_batch as usize) as f32;
+            let mut b = box_from_row(row);
+            b.frame = (start + in_batch as usize) as u32;
             boxes.push(b);
         }
     }
     Ok(boxes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn per_frame_flow_follows_the_original_border_rule() {
-        // 4 frames of 1x1 pixels: pairs (0,1), (1,2), (2,3) have u = 1, 2, 3.
-        let pairs = [1.0, 0.0, 2.0, 0.0, 3.0, 0.0];
-        let flows = per_frame_flow(&pairs, 4, 1, 1);
-        assert_eq!(flows, vec![0.0, 0.0, 2.0, 0.0, 3.0, 0.0, 3.0, 0.0]);
-    }
 }

@@ -5,7 +5,6 @@ pub mod registry;
 pub mod stage;
 pub mod cache;
 pub mod check;
-pub mod cubes;
 pub mod extract;
 pub mod bench;
 pub mod fit;

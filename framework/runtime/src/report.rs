@@ -2,7 +2,6 @@
 //! `scores.csv`, and PNG plots (ROC curve, one score timeline per video with
 //! the ground truth shaded, heatmaps of the most anomalous frames).
 
-use crate::cubes::CubeSet;
 use crate::extract::{CacheUse, Timings};
 use crate::fit::FitSummary;
 use crate::pipeline::Pipeline;
@@ -23,7 +22,10 @@ pub struct Outputs<'a> {
     pub plugins: Value,
     pub sources: &'a [(VideoSource, bool)],
     pub videos: &'a [VideoRecord],
-    pub cubes: &'a CubeSet,
+    pub records: &'a [vigil_cubes::CubeRecord],
+    pub cube_config: &'a vigil_cubes::CubeConfig,
+    /// Boxes whose crop was empty.
+    pub skipped: usize,
     pub scored: &'a Scored,
     pub fit: &'a FitSummary,
     pub timings: &'a Timings,
@@ -89,9 +91,10 @@ fn frame_boxes(o: &Outputs) -> std::collections::HashMap<(usize, usize), (Vec<[f
     }
     let mut map: std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)> = Default::default();
     for (&cube, &score) in o.scored.cubes.iter().zip(&o.scored.box_scores) {
-        let r = &o.cubes.records[cube];
-        let entry = map.entry((position[r.id.video as usize], r.id.frame as usize)).or_default();
-        entry.0.push(r.bbox);
+        let r = &o.records[cube];
+        let b = &r.frame_box;
+        let entry = map.entry((position[r.video as usize], b.frame as usize)).or_default();
+        entry.0.push([b.x1, b.y1, b.x2, b.y2]);
         entry.1.push(score);
     }
     map
@@ -193,11 +196,11 @@ fn report_fields(o: &Outputs) -> Map<String, Value> {
         "labels": p.data.labels.as_ref().map(|l| &l.path),
         "videos": o.videos,
     });
+    let c = o.cube_config;
     let cubes = json!({
-        "count": o.cubes.len(),
-        "skipped_empty_boxes": o.cubes.skipped,
-        "context": o.cubes.config.context, "size": o.cubes.config.size,
-        "h_block": o.cubes.config.h_block, "w_block": o.cubes.config.w_block,
+        "count": o.records.len(),
+        "skipped_empty_boxes": o.skipped,
+        "context": c.context, "size": c.size, "h_block": c.h_block, "w_block": c.w_block,
     });
     let mut timings = o.timings.seconds();
     timings.insert("total".into(), o.started.elapsed().as_secs_f64());

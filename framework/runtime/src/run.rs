@@ -4,7 +4,6 @@
 
 use crate::cache::Cache;
 use crate::check::Checked;
-use crate::cubes::{CubeConfig, CubeSet};
 use crate::extract::{CacheUse, Extractor, Timings};
 use crate::fit::{self, FitMember, FitOptions, FitSummary};
 use crate::stage::Stage;
@@ -12,7 +11,8 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
 use vigil_datasets::{SourceKind, VideoSource};
-use vigil_stage_api::{Batch, FrameId, ReconstructorBox, RefinerBox, StageKind, StageObject, Tensor};
+use vigil_cubes::{CubeConfig, CubeRecord, CubeSet};
+use vigil_stage_api::{Batch, DType, FrameId, ReconstructorBox, RefinerBox, StageKind, StageObject, Tensor};
 
 pub struct RunOptions {
     pub out_dir: PathBuf,
@@ -131,12 +131,11 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
     std::fs::create_dir_all(&out).with_context(|| format!("creating the output folder {}", out.display()))?;
     let sources = sources(&checked)?;
     let pipeline = checked.pipeline.clone();
-    let cube_config = CubeConfig::from(&pipeline.cubes);
+    let cube_config = cube_config(&pipeline.cubes, &out.join("work"));
     let plugins = crate::report::stage_summary(&checked.stages);
     let Roles { decoder, flow, localizer, mut reconstructors, mut refiner, scorer } = roles(&mut checked.stages)?;
 
     // 1. Extract, one video at a time.
-    let with_motion = flow.is_some();
     let mut extractor = Extractor {
         decoder,
         flow,
@@ -145,13 +144,14 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
         timings: Timings::default(),
         cache_use: CacheUse::default(),
     };
-    let mut cubes = CubeSet::new(cube_config);
+    let mut cubes = CubeSet::new(cube_config.clone())?;
     let mut videos = Vec::new();
     let bar = crate::progress::bar(options.progress, sources.len() as u64, "extract");
     for (index, (source, scored)) in sources.iter().enumerate() {
         bar.set_message(source.name.clone());
         let products = extractor.video(&source.path, index as u32, &|_| {})?;
-        cubes.add_video(&products, *scored);
+        let shape = (products.count, products.height, products.width);
+        cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
         videos.push(VideoRecord {
             name: source.name.clone(),
             source: source.path.clone(),
@@ -175,11 +175,17 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
         bail!("the localizer found no boxes in any video: nothing to train on (check its options)");
     }
 
-    // 2. Fit.
+    // 2. Fit. The first reconstructor takes the cubes without a copy.
     let fit_started = Instant::now();
+    let skipped = cubes.skipped();
+    let (batch, records) = cubes.into_tensors()?.into_batch();
+    let bands: Vec<u32> = records.iter().map(|r| r.band).collect();
+    let mut batches: Vec<Batch> = (1..reconstructors.len()).map(|_| copy_batch(&batch)).collect();
+    batches.insert(0, batch);
     let members: Vec<FitMember> = reconstructors
         .iter_mut()
-        .map(|(id, stage)| FitMember { id: id.clone(), stage: &mut **stage, cubes: cubes.batch(with_motion) })
+        .zip(batches)
+        .map(|((id, stage), cubes)| FitMember { id: id.clone(), stage: &mut **stage, cubes })
         .collect();
     let fit_options = FitOptions {
         seed: pipeline.seed,
@@ -188,12 +194,12 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
         progress: options.progress,
     };
     let refiner_role = refiner.as_mut().map(|(id, r)| (id.as_str(), &mut **r));
-    let summary = fit::fit(members, refiner_role, &cubes.bands(), &fit_options)?;
+    let summary = fit::fit(members, refiner_role, &bands, &fit_options)?;
     timings.add("fit", fit_started.elapsed());
 
     // 3. Score.
     let score_started = Instant::now();
-    let scored = score(&mut reconstructors, scorer, &cubes, &videos, &summary)?;
+    let scored = score(&mut reconstructors, scorer, &records, &videos, &summary)?;
     timings.add("score", score_started.elapsed());
 
     // 4. Evaluate and write everything.
@@ -203,14 +209,16 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
         plugins,
         sources: &sources,
         videos: &videos,
-        cubes: &cubes,
+        records: &records,
+        cube_config: &cube_config,
+        skipped,
         scored: &scored,
         fit: &summary,
         timings: &timings,
         cache_use,
         started,
     }, &mut |video, frame| crate::report::decode_frame(decoder, &videos[video].source, video as u32, frame))?;
-    Ok(RunOutcome { out_dir: out, metrics, videos, cubes: cubes.len(), cache_use })
+    Ok(RunOutcome { out_dir: out, metrics, videos, cubes: records.len(), cache_use })
 }
 
 /// Per-cube errors of every reconstructor, then the scorer's frame scores
@@ -218,7 +226,7 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
 fn score(
     reconstructors: &mut [(String, &mut ReconstructorBox)],
     scorer: &mut Stage,
-    cubes: &CubeSet,
+    records: &[CubeRecord],
     videos: &[VideoRecord],
     summary: &FitSummary,
 ) -> Result<Scored> {
@@ -234,17 +242,17 @@ fn score(
             sizes.extend([videos[v].height as u32, videos[v].width as u32]);
         }
     }
-    let scored_cubes: Vec<usize> = (0..cubes.len()).filter(|&i| cubes.records[i].scored).collect();
+    let scored_cubes: Vec<usize> = (0..records.len()).filter(|&i| videos[records[i].video as usize].scored).collect();
     let indices: Vec<u32> = scored_cubes.iter().map(|&i| i as u32).collect();
     let mut boxes = Vec::with_capacity(scored_cubes.len() * 5);
     let mut bands = Vec::with_capacity(scored_cubes.len());
     for &i in &scored_cubes {
-        let r = &cubes.records[i];
-        boxes.push((first_row[r.id.video as usize] + r.id.frame as usize) as f32);
-        boxes.extend_from_slice(&r.bbox);
+        let r = &records[i];
+        let b = &r.frame_box;
+        boxes.extend([(first_row[r.video as usize] + b.frame as usize) as f32, b.x1, b.y1, b.x2, b.y2]);
         bands.push(r.band);
     }
-    let models = cubes.records.iter().map(|r| r.band + 1).max().unwrap_or(0) as usize;
+    let models = records.iter().map(|r| r.band + 1).max().unwrap_or(0) as usize;
     let (f, m) = (ids.len(), scored_cubes.len());
     let mut batch = Batch::new(ids)
         .with("frame_size", Tensor::from_vec(sizes, &[f, 2]))
@@ -281,4 +289,31 @@ fn score(
         scored_videos.iter().map(|&v| all[first_row[v]..first_row[v] + videos[v].frames].to_vec()).collect()
     };
     Ok(Scored { scores: split(&smoothed), raw_scores: split(&raw), videos: scored_videos, cubes: scored_cubes, box_scores })
+}
+
+/// The cube builder's settings from `[cubes]`; spilled cubes go to `spill_dir`.
+pub fn cube_config(spec: &crate::pipeline::CubeSpec, spill_dir: &std::path::Path) -> CubeConfig {
+    CubeConfig {
+        context: spec.context as usize,
+        size: spec.size as usize,
+        h_block: spec.h_block,
+        w_block: spec.w_block,
+        memory_budget: (spec.memory_budget_mb as usize).saturating_mul(1 << 20),
+        spill_dir: spill_dir.to_path_buf(),
+    }
+}
+
+/// A copy of a batch, for a second consumer of the same cubes.
+fn copy_batch(batch: &Batch) -> Batch {
+    let mut copy = Batch::new(batch.ids.to_vec());
+    for named in batch.tensors.iter() {
+        let t = &named.tensor;
+        let tensor = match t.dtype() {
+            DType::U8 => Tensor::from_vec(t.as_slice::<u8>().expect("cpu u8").to_vec(), &t.shape()),
+            DType::U32 => Tensor::from_vec(t.as_slice::<u32>().expect("cpu u32").to_vec(), &t.shape()),
+            _ => Tensor::from_vec(t.as_slice::<f32>().expect("cube tensors are u8, u32 or f32").to_vec(), &t.shape()),
+        };
+        copy.insert(&named.name, tensor);
+    }
+    copy
 }

@@ -1,0 +1,124 @@
+//! Resampling: bilinear resize with OpenCV's INTER_LINEAR geometry (pixel
+//! centres at +0.5, edge taps clamped) and the 2x2 box reduction that builds
+//! the pyramid (OpenCV's INTER_AREA at scale 1/2).
+
+use crate::image::{FlowField, GrayImage};
+use rayon::prelude::*;
+
+/// Source taps of one destination coordinate: lower index, upper index and
+/// the weight of the upper one.
+#[derive(Clone, Copy)]
+struct Tap {
+    lo: usize,
+    hi: usize,
+    frac: f32,
+}
+
+fn taps(src: usize, dst: usize) -> Vec<Tap> {
+    let scale = src as f64 / dst as f64;
+    (0..dst)
+        .map(|d| {
+            let s = ((d as f64 + 0.5) * scale - 0.5).max(0.0);
+            let lo = (s.floor() as usize).min(src - 1);
+            let hi = (lo + 1).min(src - 1);
+            let frac = if lo == hi { 0.0 } else { (s - lo as f64) as f32 };
+            Tap { lo, hi, frac }
+        })
+        .collect()
+}
+
+/// Bilinear resize of an interleaved `channels`-channel f32 raster.
+pub fn resize_bilinear(src: &[f32], width: usize, height: usize, channels: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
+    assert_eq!(src.len(), width * height * channels, "raster size does not match {width}x{height}x{channels}");
+    if (width, height) == (dst_w, dst_h) {
+        return src.to_vec();
+    }
+    let xs = taps(width, dst_w);
+    let ys = taps(height, dst_h);
+    let mut out = vec![0.0f32; dst_w * dst_h * channels];
+    let row_len = width * channels;
+    out.par_chunks_mut(dst_w * channels).zip(ys.par_iter()).for_each(|(row, ty)| {
+        let top = &src[ty.lo * row_len..][..row_len];
+        let bottom = &src[ty.hi * row_len..][..row_len];
+        for (x, tx) in xs.iter().enumerate() {
+            for c in 0..channels {
+                let lerp = |line: &[f32]| {
+                    let a = line[tx.lo * channels + c];
+                    a + tx.frac * (line[tx.hi * channels + c] - a)
+                };
+                let (t, b) = (lerp(top), lerp(bottom));
+                row[x * channels + c] = t + ty.frac * (b - t);
+            }
+        }
+    });
+    out
+}
+
+pub fn resize_gray(img: &GrayImage, width: usize, height: usize) -> GrayImage {
+    GrayImage::new(width, height, resize_bilinear(&img.data, img.width, img.height, 1, width, height))
+}
+
+/// Resizes a flow field to another grid. Vector values are kept as they are
+/// (not rescaled), as LBR-SPR does when it maps 512x384-grid flow back to
+/// the frame size.
+pub fn resize_flow(flow: &FlowField, width: usize, height: usize) -> FlowField {
+    FlowField::new(width, height, resize_bilinear(&flow.data, flow.width, flow.height, 2, width, height))
+}
+
+/// Halves an image by averaging 2x2 blocks (an odd last row or column is
+/// dropped, as in OpenCV's integer pyramid sizes).
+pub fn half(img: &GrayImage) -> GrayImage {
+    let (w, h) = (img.width / 2, img.height / 2);
+    let mut data = vec![0.0f32; w * h];
+    data.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
+        let r0 = &img.data[2 * y * img.width..][..img.width];
+        let r1 = &img.data[(2 * y + 1) * img.width..][..img.width];
+        for (x, out) in row.iter_mut().enumerate() {
+            *out = 0.25 * (r0[2 * x] + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1]);
+        }
+    });
+    GrayImage::new(w, h, data)
+}
+
+/// Doubles a coarse flow field onto a finer grid of the given size,
+/// doubling the vectors with it.
+pub fn upscale_flow(flow: &FlowField, width: usize, height: usize) -> FlowField {
+    let sx = width as f32 / flow.width as f32;
+    let sy = height as f32 / flow.height as f32;
+    let mut out = resize_flow(flow, width, height);
+    for uv in out.data.chunks_exact_mut(2) {
+        uv[0] *= sx;
+        uv[1] *= sy;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bilinear_matches_half_pixel_geometry() {
+        // 2 -> 4 pixels: destination centres map to -0.25, 0.25, 0.75, 1.25.
+        let out = resize_bilinear(&[0.0, 4.0], 2, 1, 1, 4, 1);
+        assert_eq!(out, vec![0.0, 1.0, 3.0, 4.0]);
+        // Downscale 4 -> 2: centres at 0.5 and 2.5.
+        let out = resize_bilinear(&[0.0, 2.0, 4.0, 6.0], 4, 1, 1, 2, 1);
+        assert_eq!(out, vec![1.0, 5.0]);
+    }
+
+    #[test]
+    fn flow_resize_keeps_values_and_upscale_scales_them() {
+        let flow = FlowField::new(1, 1, vec![1.5, -2.0]);
+        let same = resize_flow(&flow, 3, 2);
+        assert!(same.data.chunks(2).all(|uv| uv == [1.5, -2.0]));
+        let up = upscale_flow(&flow, 2, 2);
+        assert!(up.data.chunks(2).all(|uv| uv == [3.0, -4.0]));
+    }
+
+    #[test]
+    fn half_averages_blocks() {
+        let img = GrayImage::new(3, 2, vec![0.0, 4.0, 9.0, 8.0, 4.0, 9.0]);
+        assert_eq!(half(&img).data, vec![4.0]);
+    }
+}
