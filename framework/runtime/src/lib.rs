@@ -1,1 +1,4 @@
+//! Vigil's runtime: pipeline files, plugin registry, executor, fit loop,
+//! cache, metrics, report.
 
+pub mod fit;

@@ -1,0 +1,337 @@
+//! The fit loop (architecture.md, phase 2): the runtime owns epochs and
+//! steps; reconstructors receive their cubes once and then only index,
+//! weight and error vectors cross the plugin boundary.
+//!
+//! Per step, when the refiner is active in this epoch, the guide
+//! reconstructor (the first member: the appearance one, method.md 4.1)
+//! reports eval-mode errors of the batch, the refiner turns them into
+//! weights, and every member steps on the same indices with those weights.
+//! Batches are per model (band), shuffled each epoch with a seeded RNG, the
+//! last partial batch kept. After every epoch the state of all stages is
+//! checkpointed, so an interrupted fit resumes from the last whole epoch.
+
+use anyhow::{anyhow, bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, ReconstructorBox, RefinerBox, StageError};
+
+/// One reconstructor taking part in a fit, with the cubes it trains on.
+pub struct FitMember<'a> {
+    /// The stage id from the pipeline file (names errors and checkpoint folders).
+    pub id: String,
+    pub stage: &'a mut ReconstructorBox,
+    /// Handed to `fit_begin` once.
+    pub cubes: Batch,
+}
+
+/// How to run a fit.
+#[derive(Clone, Debug, Default)]
+pub struct FitOptions {
+    /// Seeds the per-epoch shuffles.
+    pub seed: u64,
+    /// Where to checkpoint after every epoch; `None`: no checkpoints.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Continue from the checkpoint in `checkpoint_dir` when there is one.
+    pub resume: bool,
+    /// Show a progress bar (still hidden when stderr is no terminal or CI=true).
+    pub progress: bool,
+}
+
+/// What one epoch did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochSummary {
+    pub epoch: u32,
+    /// Mean step loss of each member, in member order.
+    pub mean_loss: Vec<f64>,
+    pub steps: u64,
+    pub samples: u64,
+    /// Whether the refiner weighted this epoch.
+    pub refined: bool,
+    /// Samples given weight 0.
+    pub dropped: u64,
+    /// Samples given a weight strictly between 0 and 1.
+    pub down_weighted: u64,
+}
+
+/// What a fit did, for the report.
+#[derive(Clone, Debug)]
+pub struct FitSummary {
+    pub members: Vec<String>,
+    pub epochs: Vec<EpochSummary>,
+    /// The number of epochs found done in the checkpoint, when resumed.
+    pub resumed_after: Option<u32>,
+    /// Training-error statistics of each member after the last epoch.
+    pub statistics: Vec<Vec<ModelStats>>,
+}
+
+/// The checkpoint's own record, next to one folder per member.
+#[derive(Serialize, Deserialize)]
+struct FitRecord {
+    epochs_done: u32,
+    members: Vec<String>,
+    refiner_state: Option<String>,
+    epochs: Vec<EpochSummary>,
+}
+
+const RECORD_FILE: &str = "fit.json";
+
+/// Turns a plugin result into an error that names the stage and the call.
+fn call<T>(id: &str, what: &str, result: RResult<T, StageError>) -> Result<T> {
+    result.into_result().map_err(|e| anyhow!("stage `{id}`: {what}: {e}"))
+}
+
+/// Trains `members` (the first guides the refiner) and returns what happened.
+pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerBox)>, band: &[u32], options: &FitOptions) -> Result<FitSummary> {
+    if members.is_empty() {
+        bail!("fit: no reconstructor to train");
+    }
+    let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+    let mut stages = Vec::new();
+    let mut plan: Option<FitPlan> = None;
+    let models = band_members(band);
+    for m in members {
+        let FitMember { id, stage, cubes } = m;
+        let p = call(&id, "fit_begin", stage.fit_begin(cubes))?;
+        if p.models as usize != models.len() {
+            bail!("stage `{id}`: fit_begin reports {} models, the cubes have {} bands", p.models, models.len());
+        }
+        if p.batch_size == 0 {
+            bail!("stage `{id}`: fit_begin asks for batch size 0");
+        }
+        if let Some(first) = &plan {
+            if (first.epochs, first.batch_size) != (p.epochs, p.batch_size) {
+                bail!(
+                    "stages `{}` and `{id}` train together but want different schedules: {} vs {} epochs, batch {} vs {}",
+                    ids[0], first.epochs, p.epochs, first.batch_size, p.batch_size
+                );
+            }
+        }
+        plan.get_or_insert(p);
+        stages.push((id, stage));
+    }
+    let plan = plan.expect("at least one member");
+
+    let store = options.checkpoint_dir.as_deref().map(CheckpointStore::new);
+    let mut epochs: Vec<EpochSummary> = Vec::new();
+    let mut resumed_after = None;
+    if let (true, Some(store)) = (options.resume, &store) {
+        if let Some(record) = store.load(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)))? {
+            tracing::info!(epochs_done = record.epochs_done, "fit: resuming from {}", store.live().display());
+            resumed_after = Some(record.epochs_done);
+            epochs = record.epochs;
+        }
+    }
+    let start = resumed_after.unwrap_or(0);
+
+    let steps_per_epoch: u64 = models.values().map(|v| v.len().div_ceil(plan.batch_size as usize) as u64).sum();
+    let bar = progress_bar(options.progress, steps_per_epoch);
+    for epoch in start..plan.epochs {
+        let summary = run_epoch(&mut stages, &mut refiner, &models, &plan, epoch, options.seed, &bar)?;
+        tracing::info!(epoch, loss = ?summary.mean_loss, dropped = summary.dropped, down_weighted = summary.down_weighted, "fit: epoch done");
+        epochs.push(summary);
+        if let Some(store) = &store {
+            store.save(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), epoch + 1, &epochs)?;
+        }
+    }
+    bar.finish_and_clear();
+
+    let mut statistics = Vec::new();
+    for (id, stage) in stages.iter_mut() {
+        statistics.push(call(id, "statistics", stage.statistics())?.into_vec());
+    }
+    if let Some(store) = &store {
+        // Again, now that the statistics are known, so that scoring can start from the checkpoint.
+        store.save(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), plan.epochs, &epochs)?;
+    }
+    Ok(FitSummary { members: ids, epochs, resumed_after, statistics })
+}
+
+/// Cube indices of each band, in order.
+fn band_members(band: &[u32]) -> BTreeMap<u32, Vec<u32>> {
+    let mut out: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (i, &b) in band.iter().enumerate() {
+        out.entry(b).or_default().push(i as u32);
+    }
+    out
+}
+
+fn run_epoch(
+    stages: &mut [(String, &mut ReconstructorBox)],
+    refiner: &mut Option<(&str, &mut RefinerBox)>,
+    models: &BTreeMap<u32, Vec<u32>>,
+    plan: &FitPlan,
+    epoch: u32,
+    seed: u64,
+    bar: &ProgressBar,
+) -> Result<EpochSummary> {
+    let refined = match refiner {
+        Some((id, r)) => call(id, "active", r.active(epoch))?,
+        None => false,
+    };
+    let mut loss_sums = vec![0f64; stages.len()];
+    let mut s = EpochSummary { epoch, mean_loss: Vec::new(), steps: 0, samples: 0, refined, dropped: 0, down_weighted: 0 };
+    bar.set_position(0);
+    for (&model, indices) in models {
+        for batch in shuffled_batches(indices, plan.batch_size as usize, seed, epoch, model) {
+            let step = s.steps + 1;
+            let at = || format!("epoch {} step {step}", epoch + 1);
+            let weights: Vec<f32> = match refiner {
+                Some((rid, r)) if refined => {
+                    let (gid, guide) = &mut stages[0];
+                    let errors = call(gid, "errors", guide.errors(batch.as_slice().into())).with_context(at)?;
+                    let w = call(rid, "weights", r.weights(model, errors.as_slice().into())).with_context(at)?.into_vec();
+                    if w.len() != batch.len() {
+                        bail!("stage `{rid}`: {}: returned {} weights for {} samples", at(), w.len(), batch.len());
+                    }
+                    w
+                }
+                _ => vec![1.0; batch.len()],
+            };
+            s.dropped += weights.iter().filter(|&&w| w == 0.0).count() as u64;
+            s.down_weighted += weights.iter().filter(|&&w| w > 0.0 && w < 1.0).count() as u64;
+            for (k, (id, stage)) in stages.iter_mut().enumerate() {
+                let loss = call(id, "step", stage.step(batch.as_slice().into(), weights.as_slice().into())).with_context(at)?;
+                if !loss.is_finite() {
+                    bail!("stage `{id}`: {}: the loss is {loss}; the fit stops (the last good checkpoint is kept)", at());
+                }
+                loss_sums[k] += loss as f64;
+            }
+            s.steps += 1;
+            s.samples += batch.len() as u64;
+            bar.inc(1);
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.5} dropped {:.1}%",
+                epoch + 1,
+                plan.epochs,
+                loss_sums[0] / s.steps as f64,
+                100.0 * s.dropped as f64 / s.samples as f64
+            ));
+        }
+    }
+    s.mean_loss = loss_sums.iter().map(|l| l / s.steps.max(1) as f64).collect();
+    Ok(s)
+}
+
+fn progress_bar(wanted: bool, steps_per_epoch: u64) -> ProgressBar {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
+    if !wanted || ci || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(steps_per_epoch), ProgressDrawTarget::stderr());
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed}]").expect("valid template"));
+    bar
+}
+
+/// SplitMix64, for reproducible shuffles without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// `indices` shuffled (Fisher-Yates) and cut into batches, the last one
+/// partial. Depends only on (seed, epoch, model), so a resumed fit sees the
+/// same batches an uninterrupted one would.
+pub fn shuffled_batches(indices: &[u32], batch_size: usize, seed: u64, epoch: u32, model: u32) -> Vec<Vec<u32>> {
+    let mut rng = Rng(seed ^ (u64::from(epoch) << 32) ^ u64::from(model).wrapping_mul(0xA24B_AED4_963E_E407));
+    let mut order = indices.to_vec();
+    for i in (1..order.len()).rev() {
+        let j = (rng.next() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order.chunks(batch_size.max(1)).map(<[u32]>::to_vec).collect()
+}
+
+/// Checkpoints in `dir`: `ckpt/` is the last whole one. A new one is written
+/// to `ckpt.next/` and swapped in by renames, so a crash at any point leaves
+/// `ckpt/` or `ckpt.prev/` whole.
+struct CheckpointStore {
+    dir: PathBuf,
+}
+
+impl CheckpointStore {
+    fn new(dir: &Path) -> CheckpointStore {
+        CheckpointStore { dir: dir.to_path_buf() }
+    }
+    fn live(&self) -> PathBuf {
+        self.dir.join("ckpt")
+    }
+    fn next(&self) -> PathBuf {
+        self.dir.join("ckpt.next")
+    }
+    fn prev(&self) -> PathBuf {
+        self.dir.join("ckpt.prev")
+    }
+
+    fn save(
+        &self,
+        stages: &mut [(String, &mut ReconstructorBox)],
+        refiner: Option<(&str, &mut RefinerBox)>,
+        epochs_done: u32,
+        epochs: &[EpochSummary],
+    ) -> Result<()> {
+        let next = self.next();
+        if next.exists() {
+            std::fs::remove_dir_all(&next).with_context(|| format!("removing {}", next.display()))?;
+        }
+        std::fs::create_dir_all(&next).with_context(|| format!("creating {}", next.display()))?;
+        for (id, stage) in stages.iter_mut() {
+            let dir = next.join(id.as_str());
+            call(id, "save", stage.save(dir.to_string_lossy().as_ref().into()))?;
+        }
+        let refiner_state = match refiner {
+            Some((id, r)) => Some(call(id, "state", r.state())?.into_string()),
+            None => None,
+        };
+        let record = FitRecord { epochs_done, members: stages.iter().map(|(id, _)| id.clone()).collect(), refiner_state, epochs: epochs.to_vec() };
+        std::fs::write(next.join(RECORD_FILE), serde_json::to_vec_pretty(&record)?)
+            .with_context(|| format!("writing {}", next.join(RECORD_FILE).display()))?;
+        let (live, prev) = (self.live(), self.prev());
+        if prev.exists() {
+            std::fs::remove_dir_all(&prev).with_context(|| format!("removing {}", prev.display()))?;
+        }
+        if live.exists() {
+            std::fs::rename(&live, &prev).with_context(|| format!("moving {} aside", live.display()))?;
+        }
+        std::fs::rename(&next, &live).with_context(|| format!("moving {} into place", next.display()))?;
+        if prev.exists() {
+            std::fs::remove_dir_all(&prev).with_context(|| format!("removing {}", prev.display()))?;
+        }
+        Ok(())
+    }
+
+    /// Restores every stage from the last whole checkpoint, if any.
+    fn load(&self, stages: &mut [(String, &mut ReconstructorBox)], refiner: Option<(&str, &mut RefinerBox)>) -> Result<Option<FitRecord>> {
+        let Some(dir) = [self.live(), self.prev()].into_iter().find(|d| d.join(RECORD_FILE).exists()) else {
+            return Ok(None);
+        };
+        let path = dir.join(RECORD_FILE);
+        let record: FitRecord = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        let ids: Vec<&String> = stages.iter().map(|(id, _)| id).collect();
+        if record.members.iter().collect::<Vec<_>>() != ids {
+            bail!("{}: checkpoint of stages {:?}, this fit trains {:?}; remove it or change the output folder", dir.display(), record.members, ids);
+        }
+        for (id, stage) in stages.iter_mut() {
+            let member_dir = dir.join(id.as_str());
+            if !call(id, "load", stage.load(member_dir.to_string_lossy().as_ref().into()))? {
+                bail!("stage `{id}`: no checkpoint in {}", member_dir.display());
+            }
+        }
+        match (refiner, &record.refiner_state) {
+            (Some((id, r)), Some(state)) => call(id, "restore", r.restore(state.as_str().into()))?,
+            (Some((id, _)), None) => bail!("{}: the checkpoint has no state for refiner `{id}`", dir.display()),
+            (None, _) => {}
+        }
+        Ok(Some(record))
+    }
+}
