@@ -1,13 +1,17 @@
-pub mod diagnostic;
-pub mod document;
-pub mod pipeline;
-pub mod registry;
-pub mod stage;
+//! Vigil's runtime: pipeline files, plugin registry, check, executor, fit
+//! loop, cache, report. It never names a plugin: stages are found by the
+//! names in a pipeline file and driven through the stage-api traits.
+
+pub mod bench;
 pub mod cache;
 pub mod check;
+pub mod diagnostic;
+pub mod document;
 pub mod extract;
-pub mod bench;
 pub mod fit;
+pub mod pipeline;
 pub mod progress;
+pub mod registry;
 pub mod report;
 pub mod run;
+pub mod stage;

@@ -1,1 +1,57 @@
+//! Stage `cae`: the LBR-SPR convolutional autoencoder (method.md 3) on burn,
+//! a [`Reconstructor`](vigil_stage_api::Reconstructor).
+//!
+//! One model per band; the runtime's fit loop drives it with `fit_begin`,
+//! `errors`, `step`, `statistics`, `save` and `load`. Trains on the CPU
+//! (burn's `flex` backend) or, built with the `gpu` feature, on wgpu.
 
+pub mod checkpoint;
+pub mod config;
+pub mod cubes;
+pub mod init;
+pub mod model;
+pub mod net;
+pub mod stage;
+
+use config::{CaeConfig, Target};
+use vigil_stage_api::{
+    stage_info, DType, Options, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind,
+    TensorSpec,
+};
+
+pub use stage::CaeStage;
+
+/// The factory the plugin exports.
+pub struct Cae;
+
+impl StageFactory for Cae {
+    fn info() -> StageInfo {
+        stage_info!(
+            name: "cae",
+            kind: StageKind::Reconstructor,
+            description: "LBR-SPR convolutional autoencoder (one per band), trained with per-sample weights",
+            options: config::option_specs(),
+        )
+    }
+
+    fn create(options: &Options, context: &StageContext) -> Result<StageInstance, StageError> {
+        let config = CaeConfig::from_options(options, context)?;
+        let io = stage_io(config.target);
+        Ok(StageInstance::reconstructor(CaeStage::new(config)?, io))
+    }
+}
+
+/// Inputs depend on the target: the flow variant also needs the flow cubes.
+pub fn stage_io(target: Target) -> StageIo {
+    let mut inputs = vec![
+        TensorSpec::new("appearance", DType::U8, 4, "appearance cubes [M, 3D, S, S], 0..255"),
+        TensorSpec::new("band", DType::U32, 1, "model (spatial band) of each cube [M]"),
+    ];
+    if target == Target::Flow {
+        inputs.push(TensorSpec::new("motion", DType::F32, 4, "flow cubes [M, 2D, S, S], the reconstruction target"));
+    }
+    let outputs = vec![TensorSpec::new("errors", DType::F32, 1, "per-cube reconstruction SSE [M], eval mode")];
+    StageIo::new(inputs, outputs)
+}
+
+vigil_stage_api::export_plugin!(Cae);

@@ -1,0 +1,108 @@
+//! The stage's options, read once at creation, and the device they select.
+
+use burn::tensor::Device;
+use vigil_stage_api::{OptionSpec, Options, StageContext, StageError};
+
+/// What the network reconstructs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// The appearance cube itself (15 -> 15 channels).
+    Frames,
+    /// The flow cube, predicted from the appearance cube (15 -> 10).
+    Flow,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Frames => "frames",
+            Target::Flow => "flow",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CaeConfig {
+    pub target: Target,
+    pub features_root: usize,
+    pub epochs: u32,
+    pub batch_size: u32,
+    pub lr: f64,
+    pub seed: u64,
+    /// "cpu" or "gpu", resolved from the option and the pipeline.
+    pub device_name: String,
+}
+
+pub fn option_specs() -> Vec<OptionSpec> {
+    vec![
+        OptionSpec::choice(
+            "target",
+            &["frames", "flow"],
+            "frames",
+            "what to reconstruct: the appearance cube, or the flow cube predicted from it (needs `motion`)",
+        ),
+        OptionSpec::int("features_root", 32, "channels of the first DoubleConv (F); later blocks use 2F, 4F, 8F"),
+        OptionSpec::int("epochs", 30, "training epochs"),
+        OptionSpec::int("batch_size", 256, "cubes per training step"),
+        OptionSpec::float("lr", 1e-3, "Adam learning rate (betas 0.9/0.999, eps 1e-8)"),
+        OptionSpec::choice(
+            "device",
+            &["pipeline", "cpu", "gpu"],
+            "pipeline",
+            "where to train: `pipeline` follows `[pipeline] device`; `gpu` needs a build with the `gpu` feature",
+        ),
+    ]
+}
+
+impl CaeConfig {
+    pub fn from_options(options: &Options, context: &StageContext) -> Result<CaeConfig, StageError> {
+        let target = match options.string("target")?.as_str() {
+            "frames" => Target::Frames,
+            "flow" => Target::Flow,
+            other => return Err(StageError::invalid(format!("option `target`: expected \"frames\" or \"flow\", found \"{other}\""))),
+        };
+        let positive = |name: &str| -> Result<i64, StageError> {
+            let v = options.int(name)?;
+            if v < 1 {
+                return Err(StageError::invalid(format!("option `{name}`: expected a positive int, found {v}")));
+            }
+            Ok(v)
+        };
+        let features_root = positive("features_root")? as usize;
+        let epochs = positive("epochs")? as u32;
+        let batch_size = positive("batch_size")? as u32;
+        let lr = options.float("lr")?;
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(StageError::invalid(format!("option `lr`: expected a positive number, found {lr}")));
+        }
+        let device_name = match options.string("device")?.as_str() {
+            "pipeline" => context.device.to_string(),
+            explicit => explicit.to_string(),
+        };
+        let config = CaeConfig { target, features_root, epochs, batch_size, lr, seed: context.seed, device_name };
+        config.device()?; // fail at creation (what `vigil check` runs), not at the first step
+        Ok(config)
+    }
+
+    /// The plain (no autodiff) device the option selects.
+    pub fn device(&self) -> Result<Device, StageError> {
+        match self.device_name.as_str() {
+            "cpu" => Ok(Device::flex()),
+            "gpu" => gpu_device(),
+            other => Err(StageError::invalid(format!("device: expected \"cpu\" or \"gpu\", found \"{other}\""))),
+        }
+    }
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_device() -> Result<Device, StageError> {
+    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_device() -> Result<Device, StageError> {
+    Err(StageError::invalid(
+        "device \"gpu\" asked for, but this build of the `cae` plugin has no GPU backend; \
+         rebuild it with `cargo build --release -p vigil-plugin-cae --features gpu`, or set device = \"cpu\"",
+    ))
+}

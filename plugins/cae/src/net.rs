@@ -1,0 +1,168 @@
+//! The LBR-SPR autoencoder (method.md 3.1): a U-Net-shaped encoder-decoder
+//! without skip connections, F = `features_root`.
+//!
+//! BatchNorm is our own small layer rather than burn's: burn keeps the
+//! *biased* batch variance in its running statistics, PyTorch (the reference
+//! code) the unbiased one (n / (n - 1)), which changes eval-mode errors for
+//! small batches and at the 4x4 bottleneck.
+
+use crate::init::{pytorch_uniform, Rng};
+use burn::module::{Module, Param, RunningState};
+use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
+use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
+use burn::nn::PaddingConfig2d;
+use burn::tensor::activation::relu;
+use burn::tensor::module::{batch_norm, batch_norm_train};
+use burn::tensor::{Device, Tensor};
+
+const BN_EPSILON: f64 = 1e-5;
+const BN_MOMENTUM: f64 = 0.1;
+
+/// BatchNorm2d as PyTorch defines it (eps 1e-5, momentum 0.1, affine,
+/// running variance from the unbiased batch variance).
+#[derive(Module, Debug)]
+pub struct BatchNorm2d {
+    gamma: Param<Tensor<1>>,
+    beta: Param<Tensor<1>>,
+    running_mean: RunningState<Tensor<1>>,
+    running_var: RunningState<Tensor<1>>,
+}
+
+impl BatchNorm2d {
+    fn new(channels: usize, device: &Device) -> Self {
+        BatchNorm2d {
+            gamma: Param::from_tensor(Tensor::ones([channels], device)),
+            beta: Param::from_tensor(Tensor::zeros([channels], device)),
+            running_mean: RunningState::new(Tensor::zeros([channels], device)),
+            running_var: RunningState::new(Tensor::ones([channels], device)),
+        }
+    }
+
+    /// Batch statistics (and a running-statistics update) on an autodiff
+    /// device, running statistics otherwise.
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        if !x.device().is_autodiff() {
+            return batch_norm(
+                x,
+                self.gamma.val(),
+                self.beta.val(),
+                self.running_mean.value(),
+                self.running_var.value(),
+                BN_EPSILON,
+            );
+        }
+        let [b, _, h, w] = x.dims();
+        let n = (b * h * w) as f64;
+        let out = batch_norm_train(x, self.gamma.val(), self.beta.val(), BN_EPSILON);
+        let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
+        let mean = self.running_mean.value_sync().mul_scalar(1.0 - BN_MOMENTUM)
+            + out.mean.detach().mul_scalar(BN_MOMENTUM);
+        let var = self.running_var.value_sync().mul_scalar(1.0 - BN_MOMENTUM)
+            + out.variance.detach().mul_scalar(BN_MOMENTUM * unbiased);
+        self.running_mean.update(mean.detach());
+        self.running_var.update(var.detach());
+        out.output
+    }
+}
+
+/// Conv3x3, BN, ReLU, Conv3x3, BN, ReLU.
+#[derive(Module, Debug)]
+pub struct DoubleConv {
+    conv1: Conv2d,
+    bn1: BatchNorm2d,
+    conv2: Conv2d,
+    bn2: BatchNorm2d,
+}
+
+impl DoubleConv {
+    fn new(a: usize, b: usize, rng: &mut Rng, device: &Device) -> Self {
+        DoubleConv {
+            conv1: conv(a, b, 3, rng, device),
+            bn1: BatchNorm2d::new(b, device),
+            conv2: conv(b, b, 3, rng, device),
+            bn2: BatchNorm2d::new(b, device),
+        }
+    }
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.bn1.forward(self.conv1.forward(x)));
+        relu(self.bn2.forward(self.conv2.forward(x)))
+    }
+}
+
+/// The autoencoder: 3 poolings down to S/8, 3 transposed convolutions back.
+#[derive(Module, Debug)]
+pub struct Autoencoder {
+    enc1: DoubleConv,
+    enc2: DoubleConv,
+    enc3: DoubleConv,
+    enc4: DoubleConv,
+    pool: MaxPool2d,
+    up1: ConvTranspose2d,
+    dec1: DoubleConv,
+    up2: ConvTranspose2d,
+    dec2: DoubleConv,
+    up3: ConvTranspose2d,
+    dec3: DoubleConv,
+    head: Conv2d,
+}
+
+impl Autoencoder {
+    /// A freshly initialized network (PyTorch's default initialization,
+    /// drawn from `seed`, so a seed gives the same weights on any device).
+    pub fn new(in_channels: usize, out_channels: usize, features: usize, seed: u64, device: &Device) -> Self {
+        let f = features;
+        let rng = &mut Rng::new(seed);
+        Autoencoder {
+            enc1: DoubleConv::new(in_channels, f, rng, device),
+            enc2: DoubleConv::new(f, 2 * f, rng, device),
+            enc3: DoubleConv::new(2 * f, 4 * f, rng, device),
+            enc4: DoubleConv::new(4 * f, 8 * f, rng, device),
+            pool: MaxPool2dConfig::new([2, 2]).init(),
+            up1: up(8 * f, rng, device),
+            dec1: DoubleConv::new(8 * f, 4 * f, rng, device),
+            up2: up(4 * f, rng, device),
+            dec2: DoubleConv::new(4 * f, 2 * f, rng, device),
+            up3: up(2 * f, rng, device),
+            dec3: DoubleConv::new(2 * f, f, rng, device),
+            head: conv(f, out_channels, 1, rng, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = self.enc1.forward(x);
+        let x = self.enc2.forward(self.pool.forward(x));
+        let x = self.enc3.forward(self.pool.forward(x));
+        let x = self.enc4.forward(self.pool.forward(x));
+        let x = self.dec1.forward(self.up1.forward(x));
+        let x = self.dec2.forward(self.up2.forward(x));
+        let x = self.dec3.forward(self.up3.forward(x));
+        self.head.forward(x)
+    }
+}
+
+/// A k x k convolution, padding k/2, with bias.
+fn conv(a: usize, b: usize, k: usize, rng: &mut Rng, device: &Device) -> Conv2d {
+    let pad = k / 2;
+    let mut c = Conv2dConfig::new([a, b], [k, k])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .init(device);
+    // PyTorch: fan_in = in_channels * k * k for weight and bias.
+    let fan_in = a * k * k;
+    c.weight = Param::from_tensor(pytorch_uniform(rng, [b, a, k, k], fan_in, device));
+    c.bias = Some(Param::from_tensor(pytorch_uniform(rng, [b], fan_in, device)));
+    c
+}
+
+/// ConvTranspose2d(c -> c, k3, s2, p1, output_padding 1): doubles H and W.
+fn up(c: usize, rng: &mut Rng, device: &Device) -> ConvTranspose2d {
+    let mut t = ConvTranspose2dConfig::new([c, c], [3, 3])
+        .with_stride([2, 2])
+        .with_padding([1, 1])
+        .with_padding_out([1, 1])
+        .init(device);
+    // PyTorch computes fan_in from weight dim 1 (out_channels) for transposed convs.
+    let fan_in = c * 9;
+    t.weight = Param::from_tensor(pytorch_uniform(rng, [c, c, 3, 3], fan_in, device));
+    t.bias = Some(Param::from_tensor(pytorch_uniform(rng, [c], fan_in, device)));
+    t
+}

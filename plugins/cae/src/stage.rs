@@ -1,0 +1,221 @@
+//! The `cae` reconstructor: one autoencoder per band, trained step by step
+//! by the runtime's fit loop.
+
+use crate::checkpoint::{self, SavedStats, State};
+use crate::config::CaeConfig;
+use crate::cubes::Cubes;
+use crate::init::model_seed;
+use crate::model::{adam, BandModel};
+use crate::net::Autoencoder;
+use burn::module::Module;
+use burn::optim::OptimizerRecord;
+use burn::tensor::Device;
+use std::collections::BTreeMap;
+use std::path::Path;
+use vigil_stage_api::{
+    Batch, FitPlan, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ResultExt, StageError,
+};
+
+pub struct CaeStage {
+    config: CaeConfig,
+    /// Plain device (eval) and its autodiff twin (training).
+    device: Device,
+    train_device: Device,
+    cubes: Option<Cubes>,
+    models: BTreeMap<u32, BandModel>,
+    /// [in, out] channels of the models in `models`.
+    channels: Option<[usize; 2]>,
+    statistics: Option<BTreeMap<u32, SavedStats>>,
+}
+
+impl CaeStage {
+    pub fn new(config: CaeConfig) -> Result<CaeStage, StageError> {
+        let device = config.device()?;
+        let train_device = device.clone().autodiff();
+        Ok(CaeStage { config, device, train_device, cubes: None, models: BTreeMap::new(), channels: None, statistics: None })
+    }
+
+    fn cubes(&self) -> Result<&Cubes, StageError> {
+        self.cubes.as_ref().ok_or_else(|| StageError::invalid("no cubes yet: `fit_begin` must come before errors, steps and statistics"))
+    }
+
+    fn new_model(&self, band: u32, [cin, cout]: [usize; 2]) -> BandModel {
+        let seed = model_seed(self.config.seed, band);
+        BandModel::new(Autoencoder::new(cin, cout, self.config.features_root, seed, &self.train_device))
+    }
+
+    fn fit_begin_impl(&mut self, batch: Batch) -> Result<FitPlan, StageError> {
+        let cubes = Cubes::from_batch(batch, self.config.target)?;
+        let channels = [cubes.input_shape[0], cubes.target_shape[0]];
+        if self.channels.is_some_and(|c| c != channels) {
+            // Models loaded from a checkpoint of another shape cannot train on these cubes.
+            return Err(StageError::invalid(format!(
+                "the loaded models map {:?} channels, these cubes need {:?}",
+                self.channels.unwrap(),
+                channels
+            )));
+        }
+        let bands: Vec<u32> = cubes.bands().into_keys().collect();
+        // A checkpoint loaded before fit_begin is kept; bands it lacks start fresh.
+        for &band in &bands {
+            if !self.models.contains_key(&band) {
+                let model = self.new_model(band, channels);
+                self.models.insert(band, model);
+            }
+        }
+        self.channels = Some(channels);
+        self.cubes = Some(cubes);
+        self.statistics = None;
+        tracing::debug!(bands = bands.len(), "cae: fit begins");
+        Ok(FitPlan { epochs: self.config.epochs, batch_size: self.config.batch_size, models: bands.len() as u32 })
+    }
+
+    fn model(&self, band: u32) -> Result<&BandModel, StageError> {
+        self.models.get(&band).ok_or_else(|| StageError::invalid(format!("no model for band {band}")))
+    }
+
+    fn errors_impl(&self, indices: &[u32]) -> Result<Vec<f32>, StageError> {
+        let cubes = self.cubes()?;
+        let mut out = vec![0f32; indices.len()];
+        let chunk = self.config.batch_size as usize;
+        for (band, (positions, ids)) in cubes.group_by_band(indices)? {
+            let model = self.model(band)?;
+            for (pos, ids) in positions.chunks(chunk).zip(ids.chunks(chunk)) {
+                let input = cubes.input(ids, &self.device);
+                let target = cubes.target(ids, &input, &self.device);
+                for (&p, e) in pos.iter().zip(model.errors(input, target)?) {
+                    out[p] = e;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn step_impl(&mut self, indices: &[u32], weights: &[f32]) -> Result<f32, StageError> {
+        if indices.len() != weights.len() {
+            return Err(StageError::invalid(format!("{} cube indices but {} weights", indices.len(), weights.len())));
+        }
+        if let Some(w) = weights.iter().find(|w| !w.is_finite() || **w < 0.0) {
+            return Err(StageError::invalid(format!("sample weights must be finite and >= 0, found {w}")));
+        }
+        let cubes = self.cubes.as_ref().ok_or_else(|| StageError::invalid("`step` before `fit_begin`"))?;
+        let band = cubes.single_band(indices)?;
+        let input = cubes.input(indices, &self.train_device);
+        let target = cubes.target(indices, &input, &self.train_device);
+        let lr = self.config.lr;
+        let device = self.train_device.clone();
+        let model = self.models.get_mut(&band).ok_or_else(|| StageError::invalid(format!("no model for band {band}")))?;
+        let loss = model.step(input, target, weights, lr, &device).map_err(|e| StageError::new(format!("band {band}: {}", e.message)))?;
+        self.statistics = None;
+        Ok(loss)
+    }
+
+    fn statistics_impl(&mut self) -> Result<Vec<ModelStats>, StageError> {
+        if self.statistics.is_none() {
+            let mut stats = BTreeMap::new();
+            for (band, indices) in self.cubes()?.bands() {
+                let errors = self.errors_impl(&indices)?;
+                stats.insert(band, population_stats(&errors));
+            }
+            self.statistics = Some(stats);
+        }
+        let stats = self.statistics.as_ref().expect("just computed");
+        Ok(stats.iter().map(|(&model, s)| ModelStats { model, count: s.count, mean: s.mean, std: s.std }).collect())
+    }
+
+    fn save_impl(&mut self, dir: &Path) -> Result<(), StageError> {
+        let channels = self.channels.ok_or_else(|| StageError::invalid("nothing to save: no model was trained or loaded"))?;
+        std::fs::create_dir_all(dir).stage_context(format_args!("creating {}", dir.display()))?;
+        let save_id = checkpoint::new_save_id();
+        let mut tensors = Vec::new();
+        for (band, model) in &self.models {
+            checkpoint::collect(&model.net.valid(), &format!("band{band}"), &mut tensors);
+            let (tmp, dest) = checkpoint::temp_path(dir, &checkpoint::optimizer_file(*band));
+            model.optim.save(&tmp).stage_context(format_args!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &dest).stage_context(format_args!("renaming {}", tmp.display()))?;
+        }
+        checkpoint::write_atomic(dir, checkpoint::WEIGHTS_FILE, &checkpoint::to_safetensors(&tensors, &save_id)?)?;
+        let state = State {
+            format: "vigil-cae/1".into(),
+            save_id,
+            target: self.config.target.name().into(),
+            features_root: self.config.features_root,
+            in_channels: channels[0],
+            out_channels: channels[1],
+            steps: self.models.iter().map(|(&b, m)| (b, m.steps)).collect(),
+            statistics: self.statistics.clone().unwrap_or_default(),
+        };
+        let json = serde_json::to_vec_pretty(&state).stage_context("encoding state.json")?;
+        checkpoint::write_atomic(dir, checkpoint::STATE_FILE, &json)
+    }
+
+    fn load_impl(&mut self, dir: &Path) -> Result<bool, StageError> {
+        let state_path = dir.join(checkpoint::STATE_FILE);
+        if !state_path.exists() {
+            return Ok(false);
+        }
+        let text = std::fs::read(&state_path).stage_context(format_args!("reading {}", state_path.display()))?;
+        let state: State = serde_json::from_slice(&text).stage_context(format_args!("parsing {}", state_path.display()))?;
+        let mismatch = |what: &str, saved: String, now: String| {
+            StageError::invalid(format!("{}: checkpoint has {what} {saved}, this stage is configured with {now}", dir.display()))
+        };
+        if state.target != self.config.target.name() {
+            return Err(mismatch("target", state.target.clone(), self.config.target.name().into()));
+        }
+        if state.features_root != self.config.features_root {
+            return Err(mismatch("features_root", state.features_root.to_string(), self.config.features_root.to_string()));
+        }
+        let weights_path = dir.join(checkpoint::WEIGHTS_FILE);
+        let bytes = std::fs::read(&weights_path).stage_context(format_args!("reading {}", weights_path.display()))?;
+        let mut weights = checkpoint::from_safetensors(&bytes, &weights_path)?;
+        if weights.save_id != state.save_id {
+            return Err(StageError::invalid(format!(
+                "{}: weights and state.json come from different saves (an interrupted save?)",
+                dir.display()
+            )));
+        }
+        let channels = [state.in_channels, state.out_channels];
+        let mut models = BTreeMap::new();
+        for (&band, &steps) in &state.steps {
+            let fresh = self.new_model(band, channels);
+            let net = checkpoint::apply(fresh.net, &format!("band{band}"), &mut weights)?;
+            let opt_path = dir.join(checkpoint::optimizer_file(band));
+            let record = OptimizerRecord::load(&opt_path).stage_context(format_args!("reading {}", opt_path.display()))?;
+            models.insert(band, BandModel { net, optim: adam().load_record(record), steps });
+        }
+        self.models = models;
+        self.channels = Some(channels);
+        self.statistics = if state.statistics.is_empty() { None } else { Some(state.statistics) };
+        Ok(true)
+    }
+}
+
+/// Mean and population (ddof 0) standard deviation, accumulated in f64.
+pub fn population_stats(errors: &[f32]) -> SavedStats {
+    let n = errors.len() as f64;
+    let mean = errors.iter().map(|&e| e as f64).sum::<f64>() / n.max(1.0);
+    let var = errors.iter().map(|&e| (e as f64 - mean).powi(2)).sum::<f64>() / n.max(1.0);
+    SavedStats { count: errors.len() as u64, mean, std: var.sqrt() }
+}
+
+impl Reconstructor for CaeStage {
+    fn fit_begin(&mut self, cubes: Batch) -> RResult<FitPlan, StageError> {
+        self.fit_begin_impl(cubes).into()
+    }
+    fn errors(&mut self, indices: RSlice<'_, u32>) -> RResult<RVec<f32>, StageError> {
+        self.errors_impl(indices.as_slice()).map(RVec::from).into()
+    }
+    fn step(&mut self, indices: RSlice<'_, u32>, weights: RSlice<'_, f32>) -> RResult<f32, StageError> {
+        self.step_impl(indices.as_slice(), weights.as_slice()).into()
+    }
+    fn statistics(&mut self) -> RResult<RVec<ModelStats>, StageError> {
+        self.statistics_impl().map(RVec::from).into()
+    }
+    fn save(&mut self, dir: RStr<'_>) -> RResult<(), StageError> {
+        self.save_impl(Path::new(dir.as_str())).into()
+    }
+    fn load(&mut self, dir: RStr<'_>) -> RResult<bool, StageError> {
+        self.load_impl(Path::new(dir.as_str())).into()
+    }
+}
+
