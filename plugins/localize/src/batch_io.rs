@@ -43,6 +43,9 @@ impl<'a> Frames<'a> {
         let [count, height, width, 3] = shape[..] else {
             return Err(StageError::invalid(format!("`frames` must be [N, H, W, 3], found {shape:?}")));
         };
+        if height == 0 || width == 0 {
+            return Err(StageError::invalid(format!("`frames` must have a size, found {shape:?}")));
+        }
         if count != batch.ids.len() {
             return Err(StageError::invalid(format!(
                 "`frames` has {count} rows but the batch has {} frame ids",

@@ -10,27 +10,28 @@ pub const PAD_VALUE: f32 = 114.0;
 /// How a frame was placed into the model input.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Letterbox {
-    /// Scale from image to input pixels.
-    pub ratio: f32,
+    /// Scale from image to input pixels. In f64, as the Python reference
+    /// computes it: that decides whether 360 * (416 / 360) truncates to 415.
+    pub ratio: f64,
     pub image_width: usize,
     pub image_height: usize,
 }
 
 impl Letterbox {
     pub fn new(image_width: usize, image_height: usize, input_width: usize, input_height: usize) -> Letterbox {
-        let ratio = (input_height as f32 / image_height as f32).min(input_width as f32 / image_width as f32);
+        let ratio = (input_height as f64 / image_height as f64).min(input_width as f64 / image_width as f64);
         Letterbox { ratio, image_width, image_height }
     }
 
     /// Size of the resized image inside the input (truncated, as int()).
     pub fn resized_size(&self) -> (usize, usize) {
-        ((self.image_width as f32 * self.ratio) as usize, (self.image_height as f32 * self.ratio) as usize)
+        ((self.image_width as f64 * self.ratio) as usize, (self.image_height as f64 * self.ratio) as usize)
     }
 
     /// A box from input to image coordinates, clipped to the image.
     pub fn to_image(&self, b: &Bbox) -> Bbox {
         let (w, h) = (self.image_width as f32, self.image_height as f32);
-        let r = self.ratio;
+        let r = self.ratio as f32;
         Bbox {
             x1: (b.x1 / r).clamp(0.0, w),
             y1: (b.y1 / r).clamp(0.0, h),
@@ -57,7 +58,8 @@ pub fn letterbox_into(frame: FrameView<'_>, input_width: usize, input_height: us
             for (plane_index, rgb_channel) in [2usize, 1, 0].into_iter().enumerate() {
                 let top = px(x0, y0, rgb_channel) * (1.0 - fx) + px(x1, y0, rgb_channel) * fx;
                 let bottom = px(x0, y1, rgb_channel) * (1.0 - fx) + px(x1, y1, rgb_channel) * fx;
-                input[plane_index * plane + y * input_width + x] = top * (1.0 - fy) + bottom * fy;
+                // Rounded: the reference resizes in 8 bits.
+                input[plane_index * plane + y * input_width + x] = (top * (1.0 - fy) + bottom * fy).round();
             }
         }
     }
@@ -79,16 +81,17 @@ mod tests {
 
     #[test]
     fn pads_with_114_and_orders_channels_bgr() {
-        let (w, h) = (36, 24);
+        let (w, h) = (360, 240);
         let rgb: Vec<u8> = (0..w * h).flat_map(|_| [10u8, 20, 30]).collect();
         let mut input = vec![0.0f32; 3 * 416 * 416];
         let lb = letterbox_into(FrameView { rgb: &rgb, width: w, height: h }, 416, 416, &mut input);
-        assert!((lb.ratio - 416.0 / 36.0).abs() < 1e-6);
-        assert_eq!(lb.resized_size(), (416, 277));
+        assert_eq!(lb.ratio, 416.0 / 360.0);
+        // 360 * (416 / 360) is 415.99999999999994 in f64: 415 columns, as in the reference.
+        assert_eq!(lb.resized_size(), (415, 277));
         let at = |c: usize, y: usize, x: usize| input[c * 416 * 416 + y * 416 + x];
         assert_eq!((at(0, 0, 0), at(1, 0, 0), at(2, 0, 0)), (30.0, 20.0, 10.0));
-        assert_eq!((at(0, 276, 415), at(2, 276, 415)), (30.0, 10.0));
-        assert_eq!((at(0, 277, 0), at(1, 415, 415)), (PAD_VALUE, PAD_VALUE));
+        assert_eq!((at(0, 276, 414), at(2, 276, 414)), (30.0, 10.0));
+        assert_eq!((at(0, 277, 0), at(1, 0, 415), at(1, 415, 415)), (PAD_VALUE, PAD_VALUE, PAD_VALUE));
     }
 
     #[test]

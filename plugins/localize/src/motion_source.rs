@@ -35,7 +35,11 @@ pub fn option_specs() -> Vec<OptionSpec> {
             "smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections",
         ),
         OptionSpec::float("max_aspect", 10.0, "motion boxes need w/h and h/w below this"),
-        OptionSpec::int("box_growth", 2, "pixels added on each side of a motion box"),
+        OptionSpec::int(
+            "box_growth",
+            2,
+            "pixels added on each side of a motion box, and of a detection before it is cleared from the motion map",
+        ),
     ]
 }
 

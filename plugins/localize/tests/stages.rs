@@ -93,6 +93,14 @@ fn motion_reports_a_missing_flow_tensor() {
 }
 
 #[test]
+fn empty_frames_are_an_error_not_a_panic() {
+    let mut stage =
+        kit::into_localizer(kit::create::<MotionLocalizer>(json!({"motion_source": "frame_difference"})).unwrap());
+    let err = stage.process(kit::frames_batch(vec![vec![]], 0, 5)).into_result().unwrap_err();
+    assert!(err.message.contains("`frames` must have a size"), "{err}");
+}
+
+#[test]
 fn detector_rejects_missing_and_malformed_model_files_at_creation() {
     let err = creation_error::<DetectorLocalizer>(json!({"model": "/nonexistent/yolox.onnx"}));
     assert!(err.contains("/nonexistent/yolox.onnx") && err.contains("no such file"), "{err}");
