@@ -62,17 +62,21 @@ impl Flow for FlowStage {
 fn io() -> StageIo {
     StageIo::new(
         vec![TensorSpec::new("frames", DType::U8, 4, "consecutive RGB frames of one video [N, H, W, 3], N >= 2")],
-        vec![TensorSpec::new("flow", DType::F32, 4, "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels")],
+        vec![TensorSpec::new(
+            "flow",
+            DType::F32,
+            4,
+            "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels",
+        )],
     )
 }
 
 /// Grid option value: 0 means the frames' own size.
 fn grid_side(options: &Options, name: &str) -> Result<usize, StageError> {
     let v = options.int(name)?;
-    usize::try_from(v)
-        .ok()
-        .filter(|&s| s == 0 || s >= 2)
-        .ok_or_else(|| StageError::invalid(format!("option `{name}`: expected 0 (native size) or at least 2, found {v}")))
+    usize::try_from(v).ok().filter(|&s| s == 0 || s >= 2).ok_or_else(|| {
+        StageError::invalid(format!("option `{name}`: expected 0 (native size) or at least 2, found {v}"))
+    })
 }
 
 impl StageFactory for FlowStage {
@@ -92,7 +96,10 @@ impl StageFactory for FlowStage {
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
         let name = options.string("preset")?;
         let preset = Preset::parse(&name).ok_or_else(|| {
-            StageError::invalid(format!("option `preset`: expected one of {}, found \"{name}\"", Preset::NAMES.join(", ")))
+            StageError::invalid(format!(
+                "option `preset`: expected one of {}, found \"{name}\"",
+                Preset::NAMES.join(", ")
+            ))
         })?;
         let grid = match (grid_side(options, "grid_width")?, grid_side(options, "grid_height")?) {
             (0, 0) => None,
