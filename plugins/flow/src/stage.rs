@@ -23,9 +23,9 @@ impl FlowStage {
     fn run(&self, mut batch: Batch) -> Result<Batch, StageError> {
         let frames = batch.require("frames")?;
         let shape = frames.shape();
-        if frames.dtype() != DType::U8 || shape.len() != 4 || shape[3] != 3 {
+        if frames.dtype() != DType::U8 || shape.len() != 4 || shape[3] != 3 || shape[1] == 0 || shape[2] == 0 {
             return Err(StageError::invalid(format!(
-                "input `frames`: expected u8 [N, H, W, 3], found {} {:?}",
+                "input `frames`: expected u8 [N, H, W, 3] with H, W >= 1, found {} {:?}",
                 frames.dtype(),
                 shape
             )));
@@ -170,6 +170,9 @@ mod tests {
         let floats = Batch::new(vec![]).with("frames", Tensor::from_vec(vec![0.0f32; 2 * 4 * 4 * 3], &[2, 4, 4, 3]));
         let err = stage.process(floats).into_result().unwrap_err();
         assert!(err.message.contains("expected u8 [N, H, W, 3]"), "{err}");
+        let empty = Batch::new(vec![]).with("frames", Tensor::from_vec(Vec::<u8>::new(), &[2, 0, 4, 3]));
+        let err = stage.process(empty).into_result().unwrap_err();
+        assert!(err.message.contains("H, W >= 1, found u8 [2, 0, 4, 3]"), "{err}");
         let err = stage.process(Batch::new(vec![])).into_result().unwrap_err();
         assert!(err.message.contains("`frames` is missing"), "{err}");
     }
