@@ -38,7 +38,8 @@ pub fn resize_region<T: Copy + Into<f32>>(
 ) {
     let xs = taps(rect.x1 - rect.x0, size);
     let ys = taps(rect.y1 - rect.y0, size);
-    let at = |x: usize, y: usize, c: usize| -> f32 { image[((rect.y0 + y) * width + rect.x0 + x) * channels + c].into() };
+    let at =
+        |x: usize, y: usize, c: usize| -> f32 { image[((rect.y0 + y) * width + rect.x0 + x) * channels + c].into() };
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
         for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
             for c in 0..channels {
@@ -57,7 +58,7 @@ mod tests {
     #[test]
     fn upsamples_with_half_pixel_centres() {
         // Row 0, 10 (2 pixels, 1 channel) to 4: centres at -0.25, 0.25, 0.75, 1.25.
-        let mut out = vec![0.0; 16];
+        let mut out = [0.0; 16];
         resize_region(&[0u8, 10], 2, 1, Rect { x0: 0, y0: 0, x1: 2, y1: 1 }, 4, |_, i, v| out[i] = v);
         assert_eq!(&out[..4], &[0.0, 2.5, 7.5, 10.0]);
         assert_eq!(&out[12..], &[0.0, 2.5, 7.5, 10.0], "a single source row is repeated");

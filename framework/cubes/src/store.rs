@@ -63,7 +63,12 @@ impl<T: Plain> Store<T> {
     /// The elements as a tensor of `shape`, without copying: the vector
     /// itself, or a writable private mapping of the spill file.
     pub fn into_tensor(self, shape: &[usize]) -> std::io::Result<Tensor> {
-        assert_eq!(shape.iter().product::<usize>(), self.len, "store shape {shape:?} does not match {} elements", self.len);
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            self.len,
+            "store shape {shape:?} does not match {} elements",
+            self.len
+        );
         let file = match self.spilled {
             None => return Ok(Tensor::from_vec(self.memory, shape)),
             Some(writer) => writer.into_inner().map_err(|e| e.into_error())?,

@@ -93,7 +93,11 @@ fn opencv_reference(script: &Path) -> Option<Vec<(String, f64, f64)>> {
     let python = std::env::var("VIGIL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
     let out = std::process::Command::new(&python).arg(script).env("THREADS", "2").output().ok()?;
     if !out.status.success() {
-        println!("OpenCV reference not run: {python} {} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        println!(
+            "OpenCV reference not run: {python} {} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")
+        );
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);

@@ -7,7 +7,7 @@ use crate::image::{FlowField, GrayImage};
 use crate::inverse_search::{inverse_search, Search};
 use crate::level::{pyramid, Level};
 use crate::params::FlowParams;
-use crate::resize::{resize_flow, resize_gray, upscale_flow};
+use crate::resize::{resample_flow, resize_gray, upscale_flow};
 use crate::variational::refine;
 
 /// Why a flow could not be computed.
@@ -22,12 +22,27 @@ impl std::fmt::Display for FlowError {
 
 impl std::error::Error for FlowError {}
 
+fn check_sizes(prev: &GrayImage, next: &GrayImage) -> Result<(), FlowError> {
+    if (next.width, next.height) != (prev.width, prev.height) {
+        return Err(FlowError(format!(
+            "images differ in size: {}x{} and {}x{}",
+            prev.width, prev.height, next.width, next.height
+        )));
+    }
+    Ok(())
+}
+
 /// Dense forward flow from `prev` to `next` (same size), in pixels.
 pub fn estimate_flow(prev: &GrayImage, next: &GrayImage, params: &FlowParams) -> Result<FlowField, FlowError> {
     let (w, h) = (prev.width, prev.height);
-    if (next.width, next.height) != (w, h) {
-        return Err(FlowError(format!("images differ in size: {w}x{h} and {}x{}", next.width, next.height)));
-    }
+    Ok(resample_flow(&finest_level_flow(prev, next, params)?, w, h, (w, h)))
+}
+
+/// The flow at the finest level the parameters ask for (1/2^finest_scale of
+/// the input size), in pixels of that level.
+fn finest_level_flow(prev: &GrayImage, next: &GrayImage, params: &FlowParams) -> Result<FlowField, FlowError> {
+    check_sizes(prev, next)?;
+    let (w, h) = (prev.width, prev.height);
     if params.patch_size < 2 || params.patch_stride < 1 {
         return Err(FlowError(format!(
             "patch size must be >= 2 and stride >= 1, got {} and {}",
@@ -52,7 +67,6 @@ pub fn estimate_flow(prev: &GrayImage, next: &GrayImage, params: &FlowParams) ->
     };
 
     let mut levels = pyramid(prev.clone(), next.clone(), coarsest);
-    levels.truncate(coarsest + 1);
     let mut flow: Option<FlowField> = None;
     for (i0, i1) in levels.drain(finest..).rev() {
         let level = Level::new(i0, i1);
@@ -66,8 +80,7 @@ pub fn estimate_flow(prev: &GrayImage, next: &GrayImage, params: &FlowParams) ->
         refine(&level, &mut dense, &params.variational);
         flow = Some(dense);
     }
-    let flow = flow.expect("the pyramid has at least one level");
-    Ok(if (flow.width, flow.height) == (w, h) { flow } else { upscale_flow(&flow, w, h) })
+    Ok(flow.expect("the pyramid has at least one level"))
 }
 
 /// The coarsest level whose size is about 4 patches across (DIS's rule),
@@ -87,14 +100,14 @@ pub fn estimate_flow_on_grid(
     grid: Option<(usize, usize)>,
     params: &FlowParams,
 ) -> Result<FlowField, FlowError> {
+    check_sizes(prev, next)?;
     let (w, h) = (prev.width, prev.height);
-    if (next.width, next.height) != (w, h) {
-        return Err(FlowError(format!("images differ in size: {w}x{h} and {}x{}", next.width, next.height)));
-    }
     match grid {
-        Some((gw, gh)) if (gw, gh) != (w, h) => {
-            let flow = estimate_flow(&resize_gray(prev, gw, gh), &resize_gray(next, gw, gh), params)?;
-            Ok(resize_flow(&flow, w, h))
+        Some((gw, gh)) if (gw, gh) != (w, h) && w > 0 && h > 0 => {
+            let flow = finest_level_flow(&resize_gray(prev, gw, gh), &resize_gray(next, gw, gh), params)?;
+            // Straight from the finest level to the frame size, in grid units
+            // (one resize instead of two).
+            Ok(resample_flow(&flow, w, h, (gw, gh)))
         }
         _ => estimate_flow(prev, next, params),
     }

@@ -125,10 +125,10 @@ impl Template {
         for _ in 0..search.iterations_per_pass {
             self.warp(i1, u, v, scratch);
             let (mut bx, mut by) = (0.0f32, 0.0f32);
-            for i in 0..self.values.len() {
-                let d = scratch[i] - self.values[i];
-                bx += self.gx[i] * d;
-                by += self.gy[i] * d;
+            for (((w, t), gx), gy) in scratch.iter().zip(&self.values).zip(&self.gx).zip(&self.gy) {
+                let d = w - t;
+                bx += gx * d;
+                by += gy * d;
             }
             let du = self.inv[0] * bx + self.inv[1] * by;
             let dv = self.inv[1] * bx + self.inv[2] * by;
@@ -141,7 +141,10 @@ impl Template {
         let moved = ((u - start.0).powi(2) + (v - start.1).powi(2)).sqrt();
         // Gauss-Newton diverged, slid along an edge (aperture problem) or got
         // worse than where it started: keep the start.
-        if !moved.is_finite() || moved > search.max_move || self.cost(i1, (u, v), scratch) > self.cost(i1, start, scratch) {
+        if !moved.is_finite()
+            || moved > search.max_move
+            || self.cost(i1, (u, v), scratch) > self.cost(i1, start, scratch)
+        {
             start
         } else {
             (u, v)

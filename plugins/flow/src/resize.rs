@@ -28,7 +28,14 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
 }
 
 /// Bilinear resize of an interleaved `channels`-channel f32 raster.
-pub fn resize_bilinear(src: &[f32], width: usize, height: usize, channels: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
+pub fn resize_bilinear(
+    src: &[f32],
+    width: usize,
+    height: usize,
+    channels: usize,
+    dst_w: usize,
+    dst_h: usize,
+) -> Vec<f32> {
     assert_eq!(src.len(), width * height * channels, "raster size does not match {width}x{height}x{channels}");
     if (width, height) == (dst_w, dst_h) {
         return src.to_vec();
@@ -80,17 +87,28 @@ pub fn half(img: &GrayImage) -> GrayImage {
     GrayImage::new(w, h, data)
 }
 
-/// Doubles a coarse flow field onto a finer grid of the given size,
-/// doubling the vectors with it.
-pub fn upscale_flow(flow: &FlowField, width: usize, height: usize) -> FlowField {
-    let sx = width as f32 / flow.width as f32;
-    let sy = height as f32 / flow.height as f32;
+/// Resizes a flow field computed on a coarser version of a `units` (width,
+/// height) grid to `width` x `height`, expressing the vectors in pixels of
+/// `units`.
+pub fn resample_flow(flow: &FlowField, width: usize, height: usize, units: (usize, usize)) -> FlowField {
+    let sx = units.0 as f32 / flow.width.max(1) as f32;
+    let sy = units.1 as f32 / flow.height.max(1) as f32;
+    if flow.width == 0 || flow.height == 0 {
+        return FlowField::zeros(width, height);
+    }
     let mut out = resize_flow(flow, width, height);
-    for uv in out.data.chunks_exact_mut(2) {
-        uv[0] *= sx;
-        uv[1] *= sy;
+    if (sx, sy) != (1.0, 1.0) {
+        for uv in out.data.chunks_exact_mut(2) {
+            uv[0] *= sx;
+            uv[1] *= sy;
+        }
     }
     out
+}
+
+/// A coarse flow field on a finer grid, vectors scaled with it.
+pub fn upscale_flow(flow: &FlowField, width: usize, height: usize) -> FlowField {
+    resample_flow(flow, width, height, (width, height))
 }
 
 #[cfg(test)]
@@ -114,6 +132,9 @@ mod tests {
         assert!(same.data.chunks(2).all(|uv| uv == [1.5, -2.0]));
         let up = upscale_flow(&flow, 2, 2);
         assert!(up.data.chunks(2).all(|uv| uv == [3.0, -4.0]));
+        // A 1x1 field of a 4x2 grid, shown at 3x3, in grid pixels.
+        let grid = resample_flow(&flow, 3, 3, (4, 2));
+        assert!(grid.data.chunks(2).all(|uv| uv == [6.0, -4.0]));
     }
 
     #[test]

@@ -23,9 +23,9 @@ impl FlowStage {
     fn run(&self, mut batch: Batch) -> Result<Batch, StageError> {
         let frames = batch.require("frames")?;
         let shape = frames.shape();
-        if frames.dtype() != DType::U8 || shape.len() != 4 || shape[3] != 3 {
+        if frames.dtype() != DType::U8 || shape.len() != 4 || shape[3] != 3 || shape[1] == 0 || shape[2] == 0 {
             return Err(StageError::invalid(format!(
-                "input `frames`: expected u8 [N, H, W, 3], found {} {:?}",
+                "input `frames`: expected u8 [N, H, W, 3] with H, W >= 1, found {} {:?}",
                 frames.dtype(),
                 shape
             )));
@@ -62,17 +62,21 @@ impl Flow for FlowStage {
 fn io() -> StageIo {
     StageIo::new(
         vec![TensorSpec::new("frames", DType::U8, 4, "consecutive RGB frames of one video [N, H, W, 3], N >= 2")],
-        vec![TensorSpec::new("flow", DType::F32, 4, "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels")],
+        vec![TensorSpec::new(
+            "flow",
+            DType::F32,
+            4,
+            "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels",
+        )],
     )
 }
 
 /// Grid option value: 0 means the frames' own size.
 fn grid_side(options: &Options, name: &str) -> Result<usize, StageError> {
     let v = options.int(name)?;
-    usize::try_from(v)
-        .ok()
-        .filter(|&s| s == 0 || s >= 2)
-        .ok_or_else(|| StageError::invalid(format!("option `{name}`: expected 0 (native size) or at least 2, found {v}")))
+    usize::try_from(v).ok().filter(|&s| s == 0 || s >= 2).ok_or_else(|| {
+        StageError::invalid(format!("option `{name}`: expected 0 (native size) or at least 2, found {v}"))
+    })
 }
 
 impl StageFactory for FlowStage {
@@ -92,7 +96,10 @@ impl StageFactory for FlowStage {
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
         let name = options.string("preset")?;
         let preset = Preset::parse(&name).ok_or_else(|| {
-            StageError::invalid(format!("option `preset`: expected one of {}, found \"{name}\"", Preset::NAMES.join(", ")))
+            StageError::invalid(format!(
+                "option `preset`: expected one of {}, found \"{name}\"",
+                Preset::NAMES.join(", ")
+            ))
         })?;
         let grid = match (grid_side(options, "grid_width")?, grid_side(options, "grid_height")?) {
             (0, 0) => None,
@@ -163,6 +170,9 @@ mod tests {
         let floats = Batch::new(vec![]).with("frames", Tensor::from_vec(vec![0.0f32; 2 * 4 * 4 * 3], &[2, 4, 4, 3]));
         let err = stage.process(floats).into_result().unwrap_err();
         assert!(err.message.contains("expected u8 [N, H, W, 3]"), "{err}");
+        let empty = Batch::new(vec![]).with("frames", Tensor::from_vec(Vec::<u8>::new(), &[2, 0, 4, 3]));
+        let err = stage.process(empty).into_result().unwrap_err();
+        assert!(err.message.contains("H, W >= 1, found u8 [2, 0, 4, 3]"), "{err}");
         let err = stage.process(Batch::new(vec![])).into_result().unwrap_err();
         assert!(err.message.contains("`frames` is missing"), "{err}");
     }

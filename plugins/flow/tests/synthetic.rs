@@ -5,7 +5,9 @@ use vigil_plugin_flow::{estimate_flow, estimate_flow_on_grid, FlowError, FlowFie
 /// A smooth texture with structure at several scales and orientations,
 /// coarse enough to survive the 1/4-scale pyramid level without aliasing.
 fn texture(x: f32, y: f32) -> f32 {
-    128.0 + 35.0 * (0.19 * x + 0.11 * y).sin() + 30.0 * (0.09 * x - 0.21 * y).sin()
+    128.0
+        + 35.0 * (0.19 * x + 0.11 * y).sin()
+        + 30.0 * (0.09 * x - 0.21 * y).sin()
         + 25.0 * (0.07 * x + 0.05 * y).cos() * (0.13 * y).sin()
         + 15.0 * (0.15 * x).sin() * (0.12 * y + 1.0).cos()
 }
