@@ -16,7 +16,7 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<ExitCode> {
     vigil_eval::write_atomic(&pipeline, DEMO_PIPELINE.as_bytes())?;
     let sets = vec![
         format!("data.test={}", scene.frames_root.display()),
-        format!("data.labels={}", scene.labels.display()),
+        format!("data.labels={}", scene.masks_root.display()),
         format!("pipeline.seed={seed}"),
     ];
     crate::run_pipeline(&pipeline, &out.join("run"), &sets, true)

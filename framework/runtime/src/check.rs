@@ -90,11 +90,12 @@ fn create_stage(
         Ok(options) => options,
         Err(problems) => {
             for problem in problems {
-                let origin = spec
-                    .options
-                    .entry(&problem.option)
-                    .map(|e| e.key_origin.clone())
-                    .unwrap_or_else(|| spec.id_origin.clone());
+                // The option's key in the file, or the --set that gave its value.
+                let origin = match spec.options.entry(&problem.option) {
+                    Some(e) if matches!(e.node.origin, Origin::Override(_)) => e.node.origin.clone(),
+                    Some(e) => e.key_origin.clone(),
+                    None => spec.id_origin.clone(),
+                };
                 diags.push(Diagnostic::new(&origin, format!("stage `{}` ({}): {}", spec.id, spec.plugin, problem.message)));
             }
             return None;

@@ -1,17 +1,17 @@
-//! The fit loop with the real `cae` and `spr` stages, in-process. Run in
+//! The fit loop with the real `cae` (in-process) and `spr` (loaded from its
+//! library, as the host does) stages. Run in
 //! release: `cargo test --release -p vigil-runtime --test fit_training`.
 
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use vigil_plugin_cae::Cae;
-use vigil_plugin_spr::Spr;
 use vigil_runtime::fit::{fit, FitMember, FitOptions};
 use vigil_stage_api::abi_stable::sabi_trait::TD_Opaque;
 use vigil_stage_api::{
     Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO,
     RefinerBox, StageError, Tensor,
 };
-use vigil_stage_testkit::{create, into_reconstructor, into_refiner};
+use vigil_stage_testkit::{built_plugin, create, create_from_library, into_reconstructor, into_refiner};
 
 const SIZE: usize = 32;
 const CH: usize = 15;
@@ -113,8 +113,11 @@ fn recording(options: serde_json::Value, nan_at_step: Option<usize>) -> (Reconst
     (Reconstructor_TO::from_value(stage, TD_Opaque), log)
 }
 
+/// `spr` from its built library: `cae` is linked in already, and two
+/// plugin rlibs cannot share a binary.
 fn spr(options: serde_json::Value) -> RefinerBox {
-    into_refiner(create::<Spr>(options).expect("spr options"))
+    let library = built_plugin("vigil-plugin-spr");
+    into_refiner(create_from_library(&library, "spr", options).expect("spr options"))
 }
 
 #[test]

@@ -171,3 +171,37 @@ pub fn run_python(script: &str, args: &[&std::ffi::OsStr]) -> Result<String, Str
     }
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
+
+/// The dynamic library of a workspace plugin as `cargo build` leaves it
+/// next to the test binary's profile folder (`target/<profile>/lib<name>.so`).
+/// Two plugin rlibs cannot be linked into one test binary (each exports the
+/// same root-module symbol), so tests that need a second plugin load it
+/// like the host does.
+pub fn built_plugin(crate_name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>/deps");
+    let file = format!(
+        "{}{}{}",
+        std::env::consts::DLL_PREFIX,
+        crate_name.replace('-', "_"),
+        std::env::consts::DLL_SUFFIX
+    );
+    let path = profile.join(file);
+    assert!(path.exists(), "{} is missing: run `cargo build --release --workspace` first", path.display());
+    path
+}
+
+/// Creates stage `stage` from a plugin library file, with options completed
+/// and validated as the host does.
+pub fn create_from_library(library: &std::path::Path, stage: &str, options: Value) -> Result<StageInstance, String> {
+    use vigil_stage_api::abi_stable::library::lib_header_from_path;
+    let module = lib_header_from_path(library)
+        .and_then(|h| h.init_root_module::<vigil_stage_api::VigilPlugin_Ref>())
+        .map_err(|e| format!("loading {}: {e}", library.display()))?;
+    let infos = module.stages()().into_result().map_err(|e| e.to_string())?;
+    let info = infos.iter().find(|i| i.name.as_str() == stage).ok_or_else(|| format!("no stage `{stage}`"))?;
+    let map = options.as_object().cloned().unwrap_or_default();
+    let opts = complete_options(&info.options, &map)
+        .map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
+    module.create()(stage.into(), opts.to_json().as_str().into(), context(stage)).into_result().map_err(|e| e.to_string())
+}
