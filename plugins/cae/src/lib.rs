@@ -54,4 +54,7 @@ pub fn stage_io(target: Target) -> StageIo {
     StageIo::new(inputs, outputs)
 }
 
+// Two plugin rlibs linked into one binary (the runtime's tests) would both
+// define the library's root symbol; `embedded` leaves it out.
+#[cfg(not(feature = "embedded"))]
 vigil_stage_api::export_plugin!(Cae);

@@ -109,6 +109,9 @@ impl Refiner for SprStage {
     }
 }
 
+// Two plugin rlibs linked into one binary (the runtime's tests) would both
+// define the library's root symbol; `embedded` leaves it out.
+#[cfg(not(feature = "embedded"))]
 vigil_stage_api::export_plugin!(Spr);
 
 #[cfg(test)]
