@@ -83,6 +83,11 @@ fn call<T>(id: &str, what: &str, result: RResult<T, StageError>) -> Result<T> {
     result.into_result().map_err(|e| anyhow!("stage `{id}`: {what}: {e}"))
 }
 
+/// Like [`call`], also naming the epoch and step (1-based) in the message itself.
+fn call_at<T>(id: &str, what: &str, at: &str, result: RResult<T, StageError>) -> Result<T> {
+    result.into_result().map_err(|e| anyhow!("stage `{id}`: {what} at {at}: {e}"))
+}
+
 /// Trains `members` (the first guides the refiner) and returns what happened.
 pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerBox)>, band: &[u32], options: &FitOptions) -> Result<FitSummary> {
     if members.is_empty() {
@@ -177,14 +182,14 @@ fn run_epoch(
     for (&model, indices) in models {
         for batch in shuffled_batches(indices, plan.batch_size as usize, seed, epoch, model) {
             let step = s.steps + 1;
-            let at = || format!("epoch {} step {step}", epoch + 1);
+            let at = format!("epoch {} step {step}", epoch + 1);
             let weights: Vec<f32> = match refiner {
                 Some((rid, r)) if refined => {
                     let (gid, guide) = &mut stages[0];
-                    let errors = call(gid, "errors", guide.errors(batch.as_slice().into())).with_context(at)?;
-                    let w = call(rid, "weights", r.weights(model, errors.as_slice().into())).with_context(at)?.into_vec();
+                    let errors = call_at(gid, "errors", &at, guide.errors(batch.as_slice().into()))?;
+                    let w = call_at(rid, "weights", &at, r.weights(model, errors.as_slice().into()))?.into_vec();
                     if w.len() != batch.len() {
-                        bail!("stage `{rid}`: {}: returned {} weights for {} samples", at(), w.len(), batch.len());
+                        bail!("stage `{rid}`: {at}: returned {} weights for {} samples", w.len(), batch.len());
                     }
                     w
                 }
@@ -193,9 +198,9 @@ fn run_epoch(
             s.dropped += weights.iter().filter(|&&w| w == 0.0).count() as u64;
             s.down_weighted += weights.iter().filter(|&&w| w > 0.0 && w < 1.0).count() as u64;
             for (k, (id, stage)) in stages.iter_mut().enumerate() {
-                let loss = call(id, "step", stage.step(batch.as_slice().into(), weights.as_slice().into())).with_context(at)?;
+                let loss = call_at(id, "step", &at, stage.step(batch.as_slice().into(), weights.as_slice().into()))?;
                 if !loss.is_finite() {
-                    bail!("stage `{id}`: {}: the loss is {loss}; the fit stops (the last good checkpoint is kept)", at());
+                    bail!("stage `{id}`: {at}: the loss is {loss}; the fit stops (the last good checkpoint is kept)");
                 }
                 loss_sums[k] += loss as f64;
             }
@@ -333,5 +338,30 @@ impl CheckpointStore {
             (None, _) => {}
         }
         Ok(Some(record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_cover_every_cube_once_keep_the_last_partial_and_reshuffle_each_epoch() {
+        let indices: Vec<u32> = (100..110).collect();
+        let batches = shuffled_batches(&indices, 4, 9, 0, 0);
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [4, 4, 2]);
+        let mut seen: Vec<u32> = batches.concat();
+        assert_ne!(seen, indices, "shuffled");
+        seen.sort();
+        assert_eq!(seen, indices, "every cube exactly once");
+        assert_eq!(shuffled_batches(&indices, 4, 9, 0, 0), batches, "reproducible for (seed, epoch, model)");
+        assert_ne!(shuffled_batches(&indices, 4, 9, 1, 0), batches, "another epoch, another order");
+        assert_ne!(shuffled_batches(&indices, 4, 10, 0, 0), batches, "another seed, another order");
+    }
+
+    #[test]
+    fn bands_group_cube_indices_in_order() {
+        let groups = band_members(&[2, 0, 2, 1, 0]);
+        assert_eq!(groups.into_iter().collect::<Vec<_>>(), [(0, vec![1, 4]), (1, vec![3]), (2, vec![0, 2])]);
     }
 }

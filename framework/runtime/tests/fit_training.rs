@@ -72,12 +72,21 @@ fn cubes(app: &[u8], flow: Option<&[f32]>, count: usize) -> Batch {
 
 type StepLog = Arc<Mutex<Vec<(Vec<u32>, Vec<f32>)>>>;
 
+/// What a [`Recording`] stage does wrong at one step.
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Reports a NaN loss (a plugin that does not check its loss).
+    NanLoss,
+    /// Fails with an error.
+    Error,
+}
+
 /// Forwards to a real stage, logs every step's indices and weights, and can
-/// report a NaN loss at one step (a plugin that does not check its loss).
+/// misbehave at one step (1-based, counted over the whole fit).
 struct Recording {
     inner: ReconstructorBox,
     log: StepLog,
-    nan_at_step: Option<usize>,
+    fault: Option<(usize, Fault)>,
 }
 
 impl Reconstructor for Recording {
@@ -90,8 +99,10 @@ impl Reconstructor for Recording {
     fn step(&mut self, indices: RSlice<'_, u32>, weights: RSlice<'_, f32>) -> RResult<f32, StageError> {
         let mut log = self.log.lock().unwrap();
         log.push((indices.to_vec(), weights.to_vec()));
-        if Some(log.len()) == self.nan_at_step {
-            return RResult::ROk(f32::NAN);
+        match self.fault {
+            Some((at, Fault::NanLoss)) if at == log.len() => return RResult::ROk(f32::NAN),
+            Some((at, Fault::Error)) if at == log.len() => return RResult::RErr(StageError::new("disk on fire")),
+            _ => {}
         }
         self.inner.step(indices, weights)
     }
@@ -106,10 +117,10 @@ impl Reconstructor for Recording {
     }
 }
 
-fn recording(options: serde_json::Value, nan_at_step: Option<usize>) -> (ReconstructorBox, StepLog) {
+fn recording(options: serde_json::Value, fault: Option<(usize, Fault)>) -> (ReconstructorBox, StepLog) {
     let log = StepLog::default();
     let inner = into_reconstructor(create::<Cae>(options).expect("cae options"));
-    let stage = Recording { inner, log: log.clone(), nan_at_step };
+    let stage = Recording { inner, log: log.clone(), fault };
     (Reconstructor_TO::from_value(stage, TD_Opaque), log)
 }
 
@@ -196,7 +207,7 @@ fn an_interrupted_fit_resumes_to_the_same_result() {
     // A NaN loss in epoch 3 (4 steps per epoch: step 10 is its 2nd step) stops the fit.
     let dir_b = tempfile::tempdir().unwrap();
     let options_b = FitOptions { seed: 5, checkpoint_dir: Some(dir_b.path().into()), resume: true, progress: false };
-    let (mut b, _) = recording(opts.clone(), Some(10));
+    let (mut b, _) = recording(opts.clone(), Some((10, Fault::NanLoss)));
     let mut rb = spr(spr_opts.clone());
     let members = vec![FitMember { id: "appearance".into(), stage: &mut b, cubes: cubes(&app, None, count) }];
     let err = fit(members, Some(("spr", &mut rb)), &band, &options_b).unwrap_err().to_string();
@@ -215,4 +226,15 @@ fn an_interrupted_fit_resumes_to_the_same_result() {
     assert_eq!(resumed.epochs, full.epochs, "same per-epoch summaries");
     assert_eq!(c.errors(all.as_slice().into()).unwrap().into_vec(), errors_a, "same final model");
     assert_eq!(resumed.statistics, full.statistics);
+}
+
+#[test]
+fn a_failing_step_names_stage_epoch_and_step() {
+    let count = 20;
+    let (app, _, _) = planted(count);
+    let (mut a, _) = recording(json!({"features_root": 4, "batch_size": 8, "epochs": 2}), Some((5, Fault::Error)));
+    let members = vec![FitMember { id: "appearance".into(), stage: &mut a, cubes: cubes(&app, None, count) }];
+    // 3 steps per epoch (8, 8, 4): step 5 is epoch 2, step 2.
+    let err = fit(members, None, &vec![0; count], &FitOptions::default()).unwrap_err().to_string();
+    assert_eq!(err, "stage `appearance`: step at epoch 2 step 2: disk on fire");
 }

@@ -20,8 +20,23 @@ const FORMAT: &str = "vigil-cae/1";
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct SavedStats {
     pub count: u64,
+    #[serde(with = "exact_f64")]
     pub mean: f64,
+    #[serde(with = "exact_f64")]
     pub std: f64,
+}
+
+/// f64 as its shortest exact decimal text: serde_json's own float parsing
+/// may be off by one ulp, and a reloaded checkpoint must give identical
+/// statistics.
+mod exact_f64 {
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&v.to_string())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone)]

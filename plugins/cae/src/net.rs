@@ -166,3 +166,27 @@ fn up(c: usize, rng: &mut Rng, device: &Device) -> ConvTranspose2d {
     t.bias = Some(Param::from_tensor(pytorch_uniform(rng, [c], fan_in, device)));
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn running_variance_is_the_unbiased_batch_variance_like_pytorch() {
+        let device = Device::flex().autodiff();
+        let bn = BatchNorm2d::new(1, &device);
+        // One channel holding 0..8: mean 3.5, biased variance 42/8 = 5.25, unbiased 42/7 = 6.
+        let values: Vec<f32> = (0..8).map(|v| v as f32).collect();
+        let x = Tensor::<4>::from_data(TensorData::new(values, [2, 1, 2, 2]), &device);
+        let out = bn.forward(x);
+        // Training output is normalized with the biased variance (as in PyTorch).
+        let first = out.into_data().try_into_vec::<f32>().expect("f32 output")[0];
+        assert!((first - (-3.5 / (5.25f32 + 1e-5).sqrt())).abs() < 1e-5, "{first}");
+        let eval = bn.valid();
+        let mean: f32 = eval.running_mean.value().into_scalar();
+        let var: f32 = eval.running_var.value().into_scalar();
+        assert!((mean - 0.35).abs() < 1e-6, "running mean 0.9 * 0 + 0.1 * 3.5, got {mean}");
+        assert!((var - 1.5).abs() < 1e-6, "running var 0.9 * 1 + 0.1 * 6 (unbiased), got {var}");
+    }
+}
