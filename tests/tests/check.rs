@@ -98,6 +98,11 @@ fn overrides_can_fix_or_break_a_pipeline() {
     assert_eq!(out.status.code(), Some(1));
     let e = text(&out.stderr);
     assert!(e.contains("error: --set stage.appearance.options.epochs=many: stage `appearance` (cae): option `epochs`: expected int"), "{e}");
+    // Problems in the file's structure and in stages come out together.
+    let out = vigil(&["check", &valid, "--set", "data.tset=x", "--set", "stage.boxes.options.min_aera=3"]);
+    let e = text(&out.stderr);
+    assert!(e.contains("--set data.tset=x: unknown key `tset` in `data`"), "{e}");
+    assert!(e.contains("--set stage.boxes.options.min_aera=3: stage `boxes` (motion): unknown option `min_aera`"), "{e}");
     let out = vigil(&["check", &valid, "--set", "stage.nothing.options.x=1"]);
     assert!(text(&out.stderr).contains("`stage` has no element with id or index `nothing`"), "{}", text(&out.stderr));
     // Fixing the unknown plugin from the command line makes the file pass that check.

@@ -54,7 +54,7 @@ impl Checked {
 
 /// Where each stage may keep files while being checked or run.
 pub fn check(pipeline: Pipeline, registry: &Registry, work_dir: &Path) -> Result<Checked, Report> {
-    let mut diags = Vec::new();
+    let mut diags = pipeline.problems.clone();
     let mut stages = Vec::new();
     for spec in &pipeline.stages {
         if let Some(stage) = create_stage(&pipeline, spec, registry, work_dir, &mut diags) {

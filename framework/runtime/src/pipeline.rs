@@ -64,21 +64,36 @@ pub struct Pipeline {
     pub stages: Vec<StageSpec>,
     /// The parsed document, for tools that need the raw tree.
     pub root: Node,
+    /// Problems with the file's structure (unknown keys, wrong types); `check`
+    /// reports them together with the problems it finds in stages.
+    pub problems: Vec<Diagnostic>,
 }
 
 impl Pipeline {
-    /// Reads, overrides and validates the structure of a pipeline file.
-    /// Plugins and options are checked later, against the registry.
+    /// Reads and overrides a pipeline file. Only unreadable or invalid TOML is
+    /// an error here; structural problems are kept in `problems` so that
+    /// `check` can report them together with every stage's problems.
     pub fn load(file: &Path, overrides: &[String]) -> Result<Pipeline, Report> {
         let source = std::fs::read_to_string(file).map_err(|e| Report {
             file: file.to_path_buf(),
             source: String::new(),
             diagnostics: vec![Diagnostic::new(&Origin::Unknown, format!("cannot read the pipeline file: {e}"))],
         })?;
-        Self::parse(file, source, overrides)
+        Self::read(file, source, overrides)
     }
 
+    /// Like [`Pipeline::read`], but any structural problem is an error.
     pub fn parse(file: &Path, source: String, overrides: &[String]) -> Result<Pipeline, Report> {
+        let pipeline = Self::read(file, source, overrides)?;
+        if pipeline.problems.is_empty() {
+            Ok(pipeline)
+        } else {
+            Err(pipeline.report(pipeline.problems.clone()))
+        }
+    }
+
+    /// Parses pipeline text, keeping structural problems in `problems`.
+    pub fn read(file: &Path, source: String, overrides: &[String]) -> Result<Pipeline, Report> {
         let fail = |source: String, diagnostics| Report { file: file.to_path_buf(), source, diagnostics };
         let mut root = match document::parse(&source) {
             Ok(root) => root,
@@ -91,12 +106,9 @@ impl Pipeline {
             }
         }
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
-        let pipeline = read_pipeline(file, &source, &root, &base, &mut diags);
-        if diags.is_empty() {
-            Ok(pipeline)
-        } else {
-            Err(fail(source, diags))
-        }
+        let mut pipeline = read_pipeline(file, &source, &root, &base, &mut diags);
+        pipeline.problems = diags;
+        Ok(pipeline)
     }
 
     /// An error report about this file.
@@ -284,6 +296,7 @@ fn read_pipeline(file: &Path, source: &str, root: &Node, base: &Path, diags: &mu
         report,
         stages,
         root: root.clone(),
+        problems: Vec::new(),
     }
 }
 
