@@ -231,10 +231,10 @@ fn progress_bar(wanted: bool, steps_per_epoch: u64) -> ProgressBar {
 }
 
 /// SplitMix64, for reproducible shuffles without a dependency.
-struct Rng(u64);
+pub struct SplitMix64(pub u64);
 
-impl Rng {
-    fn next(&mut self) -> u64 {
+impl SplitMix64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -247,7 +247,7 @@ impl Rng {
 /// partial. Depends only on (seed, epoch, model), so a resumed fit sees the
 /// same batches an uninterrupted one would.
 pub fn shuffled_batches(indices: &[u32], batch_size: usize, seed: u64, epoch: u32, model: u32) -> Vec<Vec<u32>> {
-    let mut rng = Rng(seed ^ (u64::from(epoch) << 32) ^ u64::from(model).wrapping_mul(0xA24B_AED4_963E_E407));
+    let mut rng = SplitMix64(seed ^ (u64::from(epoch) << 32) ^ u64::from(model).wrapping_mul(0xA24B_AED4_963E_E407));
     let mut order = indices.to_vec();
     for i in (1..order.len()).rev() {
         let j = (rng.next() % (i as u64 + 1)) as usize;

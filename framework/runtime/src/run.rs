@@ -10,7 +10,7 @@ use crate::stage::Stage;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Instant;
-use vigil_datasets::{SourceKind, VideoSource};
+use vigil_datasets::VideoSource;
 use vigil_cubes::{CubeConfig, CubeRecord, CubeSet};
 use vigil_stage_api::{Batch, DType, FrameId, ReconstructorBox, RefinerBox, StageKind, StageObject, Tensor};
 
@@ -101,26 +101,6 @@ pub fn sources(checked: &Checked) -> Result<Vec<(VideoSource, bool)>> {
     for (path, scored) in std::iter::once((&test.path, true)).chain(data.extra.iter().map(|p| (&p.path, false))) {
         let videos = vigil_datasets::resolve(path).with_context(|| format!("reading the data at {}", path.display()))?;
         all.extend(videos.into_iter().map(|v| (v, scored)));
-    }
-    // The stock decoders each read one kind of source; say which to use.
-    if let Some(decoder) = checked.of_kind(StageKind::Decoder).next() {
-        let wanted = match decoder.spec.plugin.as_str() {
-            "video" => Some(SourceKind::VideoFile),
-            "frames" => Some(SourceKind::FrameFolder),
-            _ => None,
-        };
-        if let Some(bad) = all.iter().find(|(v, _)| wanted.is_some_and(|w| w != v.kind)) {
-            let (what, plugin) = match bad.0.kind {
-                SourceKind::VideoFile => ("a video file", "video"),
-                SourceKind::FrameFolder => ("a folder of frames", "frames"),
-            };
-            bail!(
-                "{} is {what}, but stage `{}` uses plugin `{}`: set plugin = \"{plugin}\"",
-                bad.0.path.display(),
-                decoder.id(),
-                decoder.spec.plugin
-            );
-        }
     }
     Ok(all)
 }

@@ -5,7 +5,7 @@
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use vigil_plugin_cae::Cae;
-use vigil_runtime::fit::{fit, FitMember, FitOptions};
+use vigil_runtime::fit::{fit, FitMember, FitOptions, SplitMix64 as Rng};
 use vigil_stage_api::abi_stable::sabi_trait::TD_Opaque;
 use vigil_stage_api::{
     Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO,
@@ -16,17 +16,6 @@ use vigil_stage_testkit::{built_plugin, create, create_from_library, into_recons
 const SIZE: usize = 32;
 const CH: usize = 15;
 
-/// SplitMix64 for test data.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
 
 /// Low-contrast moving gratings (learnable) with cubes of uniform noise
 /// planted at every 20th index (5%), and flow cubes: a constant motion for
