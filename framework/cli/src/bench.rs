@@ -16,6 +16,21 @@ pub enum Bench {
         #[arg(long)]
         videos: Option<usize>,
     },
+    /// Endpoint error and ms per pair of the pipeline's flow stage on pairs with ground truth.
+    Flow {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// Folder of FlyingChairs-style pairs (`N-img0.ppm`, `N-img1.ppm`, `N-gt.flo`).
+        #[arg(long, value_name = "DIR", default_value = "../shared/data/flow/flyingchairs")]
+        pairs: PathBuf,
+        /// OpenCV reference script (shared/bench/flow_opencv.py); run when cv2 is importable.
+        #[arg(long, value_name = "SCRIPT")]
+        reference: Option<PathBuf>,
+        /// Python interpreter for the reference.
+        #[arg(long, default_value = "python3")]
+        python: String,
+    },
     /// Seconds per training step of the pipeline's first reconstructor, at batch 64 and 256.
     Fit {
         file: PathBuf,
@@ -47,6 +62,28 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             }
             println!("{:<12} {:<10} {:>9.2} {:>10.1}", "cubes", "(runtime)", result.cube_seconds, result.frames as f64 / result.cube_seconds);
             println!("{:<12} {:<10} {:>9.2} {:>10.1}", "overall", "", result.total_seconds, result.overall_fps());
+        }
+        Bench::Flow { file, sets, pairs, reference, python } => {
+            let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
+                return Ok(ExitCode::FAILURE);
+            };
+            let results = vigil_runtime::bench::flow_pairs(&mut checked, &pairs)?;
+            for (name, epe, ms) in &results {
+                println!("{name}: EPE {epe:.3} px, {ms:.1} ms");
+            }
+            let n = results.len() as f64;
+            let epe = results.iter().map(|r| r.1).sum::<f64>() / n;
+            let ms = results.iter().map(|r| r.2).sum::<f64>() / n;
+            println!("vigil flow: mean EPE {epe:.3} px, {ms:.1} ms/pair");
+            if let Some(script) = reference {
+                match std::process::Command::new(&python).arg(&script).env("THREADS", "2").output() {
+                    Ok(out) if out.status.success() => {
+                        println!("reference ({}):", script.display());
+                        print!("{}", String::from_utf8_lossy(&out.stdout));
+                    }
+                    _ => println!("(the OpenCV reference did not run: is cv2 installed for {python}?)"),
+                }
+            }
         }
         Bench::Fit { file, sets, steps, reference, python } => {
             let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {

@@ -6,7 +6,7 @@ use crate::check::Checked;
 use vigil_cubes::{CubeConfig, CubeSet};
 use crate::extract::Extractor;
 use crate::stage::Stage;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use std::time::{Duration, Instant};
 use vigil_stage_api::{StageKind, StageObject};
 
@@ -101,4 +101,60 @@ pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> 
         results.push((size, times[times.len() / 2]));
     }
     Ok(results)
+}
+
+/// Accuracy and speed of a pipeline's flow stage on image pairs with
+/// ground truth (FlyingChairs layout: `N-img0.ppm`, `N-img1.ppm`,
+/// `N-gt.flo`): (pair name, endpoint error in px, milliseconds).
+pub fn flow_pairs(checked: &mut Checked, dir: &std::path::Path) -> Result<Vec<(String, f64, f64)>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix("-gt.flo").map(str::to_owned))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("{} holds no `*-gt.flo` ground truth", dir.display());
+    }
+    let stage = checked.stages.iter_mut().find(|s| s.kind() == StageKind::Flow).context("the pipeline has no flow stage")?;
+    let label = stage.label();
+    let StageObject::Flow(object) = &mut stage.object else { bail!("{label} is not a flow stage") };
+    let mut results = Vec::new();
+    for name in names {
+        let read = |suffix: &str| -> Result<image::RgbImage> {
+            let path = dir.join(format!("{name}{suffix}"));
+            Ok(image::open(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?.to_rgb8())
+        };
+        let (first, second) = (read("-img0.ppm")?, read("-img1.ppm")?);
+        let (w, h) = first.dimensions();
+        let truth = read_flo(&dir.join(format!("{name}-gt.flo")), w as usize, h as usize)?;
+        let mut pixels = first.into_raw();
+        pixels.extend_from_slice(second.as_raw());
+        let ids = vec![vigil_stage_api::FrameId { video: 0, frame: 0 }, vigil_stage_api::FrameId { video: 0, frame: 1 }];
+        let batch = vigil_stage_api::Batch::new(ids)
+            .with("frames", vigil_stage_api::Tensor::from_vec(pixels, &[2, h as usize, w as usize, 3]));
+        let started = Instant::now();
+        let out = Stage::call(&label, object.process(batch))?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let flow = out.require("flow").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let flow = flow.as_slice::<f32>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        if flow.len() != truth.len() {
+            bail!("{label}: flow has {} values, the ground truth {}", flow.len(), truth.len());
+        }
+        let epe = flow.chunks_exact(2).zip(truth.chunks_exact(2)).map(|(a, b)| (((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)) as f64).sqrt()).sum::<f64>()
+            / (flow.len() / 2) as f64;
+        results.push((name, epe, ms));
+    }
+    Ok(results)
+}
+
+/// A Middlebury `.flo` file of the expected size, as interleaved (u, v).
+fn read_flo(path: &std::path::Path, width: usize, height: usize) -> Result<Vec<f32>> {
+    let bytes = std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let word = |i: usize| bytes.get(i..i + 4).map(|b| [b[0], b[1], b[2], b[3]]);
+    let (Some(tag), Some(w), Some(h)) = (word(0), word(4), word(8)) else { bail!("{}: too short for a .flo header", path.display()) };
+    let (w, h) = (u32::from_le_bytes(w) as usize, u32::from_le_bytes(h) as usize);
+    if f32::from_le_bytes(tag) != 202021.25 || (w, h) != (width, height) || bytes.len() != 12 + w * h * 8 {
+        bail!("{}: expected a .flo file of {width}x{height}, found tag/size {w}x{h}, {} bytes", path.display(), bytes.len());
+    }
+    Ok(bytes[12..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
