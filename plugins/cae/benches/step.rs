@@ -1,30 +1,22 @@
-//! Times the `cae` stage on the CPU: one training step at batch 64 and 256
-//! and one eval forward (per-sample errors) at 256, through the same calls
-//! the fit loop makes. When a Python with torch is found (`$VIGIL_TORCH_PYTHON`,
-//! else /root/.cache/torchvenv/bin/python3), runs the PyTorch reference
-//! (benches/cae_pytorch.py at the workspace root, else the shared copy) in
-//! the same run and prints the ratios.
+//! Times the `cae` model on the CPU: one training step at batch 64 and 256
+//! and one eval forward (per-sample errors) at 256, F = 32, 15 x 32 x 32
+//! cubes, computed two ways: the CPU kernels the stage trains with
+//! (kernels.rs) and burn-flex's own autodiff. When a Python with torch is
+//! found (`$VIGIL_TORCH_PYTHON`, else /root/.cache/torchvenv/bin/python3), runs
+//! the PyTorch reference (benches/cae_pytorch.py at the workspace root, else
+//! the shared copy) in the same run and prints the ratios.
 //!
-//! `cargo bench -p vigil-plugin-cae --bench step` (RAYON_NUM_THREADS sets burn's threads).
+//! `cargo bench -p vigil-plugin-cae --bench step` (RAYON_NUM_THREADS sets the threads).
 
-use serde_json::json;
+use burn::tensor::{Device, Tensor, TensorData};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
-use vigil_plugin_cae::Cae;
-use vigil_stage_api::{Batch, FrameId, ReconstructorBox, Tensor};
-use vigil_stage_testkit::{create, into_reconstructor};
+use vigil_plugin_cae::kernels::layers;
+use vigil_plugin_cae::model::BandModel;
+use vigil_plugin_cae::net::Autoencoder;
 
-fn stage(count: usize) -> ReconstructorBox {
-    let mut s = into_reconstructor(create::<Cae>(json!({"features_root": 32})).expect("cae"));
-    let data: Vec<u8> = (0..count * 15 * 32 * 32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    let ids = (0..count as u32).map(|frame| FrameId { video: 0, frame }).collect();
-    let batch = Batch::new(ids)
-        .with("appearance", Tensor::from_vec(data, &[count, 15, 32, 32]))
-        .with("band", Tensor::from_vec(vec![0u32; count], &[count]));
-    s.fit_begin(batch).expect("fit_begin");
-    s
-}
+const DIMS: [usize; 3] = [15, 15, 32];
 
 /// Mean seconds of `runs` calls after `warmup` calls.
 fn time(warmup: usize, runs: usize, mut f: impl FnMut()) -> f64 {
@@ -44,18 +36,37 @@ struct Figures {
     eval256: f64,
 }
 
-fn burn_figures() -> Figures {
-    let mut s = stage(256);
-    let idx: Vec<u32> = (0..256).collect();
+/// Batch-256 cube values in [0, 1], [B, C, S, S].
+fn cubes(count: usize) -> Vec<f32> {
+    (0..count * DIMS[0] * DIMS[2] * DIMS[2]).map(|i| ((i.wrapping_mul(2_654_435_761) >> 13) & 255) as f32 / 255.0).collect()
+}
+
+fn tensor(values: &[f32], device: &Device) -> Tensor<4> {
+    let [c, _, s] = DIMS;
+    Tensor::from_data(TensorData::new(values.to_vec(), [values.len() / (c * s * s), c, s, s]), device)
+}
+
+fn figures(kernels: bool) -> Figures {
+    let plain = Device::flex();
+    let train = plain.clone().autodiff();
+    let mut model = BandModel::new(Autoencoder::new(DIMS[0], DIMS[1], 32, 0, &train));
+    let ops = layers(DIMS[0], DIMS[1], 32);
+    let data = cubes(256);
     let ones = vec![1.0f32; 256];
     let mut step = |b: usize| {
-        let loss = s.step(idx[..b].into(), ones[..b].into()).expect("step");
-        assert!(loss.is_finite());
+        let x = &data[..b * DIMS[0] * DIMS[2] * DIMS[2]];
+        let loss = if kernels {
+            model.kernel_step(&ops, x, x, &ones[..b], DIMS, 1e-3, &plain, &train)
+        } else {
+            model.step(tensor(x, &train), tensor(x, &train), &ones[..b], 1e-3, &train)
+        };
+        assert!(loss.expect("step").is_finite());
     };
     let step64 = time(2, 5, || step(64));
     let step256 = time(2, 3, || step(256));
     let eval256 = time(1, 3, || {
-        s.errors(idx.as_slice().into()).expect("errors");
+        let errors = if kernels { model.kernel_errors(&ops, &data, &data, DIMS) } else { model.errors(tensor(&data, &plain), tensor(&data, &plain)) };
+        errors.expect("errors");
     });
     Figures { step64, step256, eval256 }
 }
@@ -93,20 +104,22 @@ fn torch_figures(python: &Path, script: &Path, threads: &str) -> Option<Figures>
 
 fn main() {
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string());
-    println!("burn 0.22 flex, features_root 32, threads {threads}");
-    let b = burn_figures();
-    println!("burn  train step batch 64 {:.3} s | batch 256 {:.3} s | eval forward 256 {:.3} s", b.step64, b.step256, b.eval256);
+    println!("cae F = 32, 15 x 32 x 32 cubes, threads {threads}");
+    let k = figures(true);
+    println!("kernels   train step batch 64 {:.3} s | batch 256 {:.3} s | eval forward 256 {:.3} s", k.step64, k.step256, k.eval256);
+    let b = figures(false);
+    println!("burn-flex train step batch 64 {:.3} s | batch 256 {:.3} s | eval forward 256 {:.3} s", b.step64, b.step256, b.eval256);
+    let ratio = |name: &str, a: &Figures, b: &Figures| {
+        println!("ratio {name}: step 64 {:.2}x | step 256 {:.2}x | eval 256 {:.2}x", a.step64 / b.step64, a.step256 / b.step256, a.eval256 / b.eval256)
+    };
+    ratio("burn-flex/kernels", &b, &k);
     let (Some(python), Some(script)) = (torch_python(), torch_script()) else {
         println!("PyTorch reference skipped: no Python with torch (set VIGIL_TORCH_PYTHON) or no cae_pytorch.py");
         return;
     };
     if let Some(t) = torch_figures(&python, &script, &threads) {
-        println!("torch train step batch 64 {:.3} s | batch 256 {:.3} s | eval forward 256 {:.3} s", t.step64, t.step256, t.eval256);
-        println!(
-            "ratio burn/torch: step 64 {:.2}x | step 256 {:.2}x | eval 256 {:.2}x",
-            b.step64 / t.step64,
-            b.step256 / t.step256,
-            b.eval256 / t.eval256
-        );
+        println!("torch     train step batch 64 {:.3} s | batch 256 {:.3} s | eval forward 256 {:.3} s", t.step64, t.step256, t.eval256);
+        ratio("kernels/torch", &k, &t);
+        ratio("burn-flex/torch", &b, &t);
     }
 }

@@ -122,8 +122,8 @@ impl Cubes {
         Ok(out)
     }
 
-    /// Appearance cubes `indices` as f32 in [0, 1], [B, C, S, S].
-    pub fn input(&self, indices: &[u32], device: &Device) -> Tensor<4> {
+    /// Appearance cubes `indices` as f32 in [0, 1], [B, C, S, S] values.
+    pub fn input_values(&self, indices: &[u32]) -> Vec<f32> {
         let data = self.appearance.as_slice::<u8>().expect("checked in from_batch");
         let per = self.input_shape.iter().product::<usize>();
         let mut values = Vec::with_capacity(indices.len() * per);
@@ -131,12 +131,12 @@ impl Cubes {
             let start = i as usize * per;
             values.extend(data[start..start + per].iter().map(|&v| v as f32 / 255.0));
         }
-        let [c, h, w] = self.input_shape;
-        Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device)
+        values
     }
 
-    /// What the network should output for `indices`, given their `input`.
-    pub fn target(&self, indices: &[u32], input: &Tensor<4>, device: &Device) -> Tensor<4> {
+    /// What the network should output for `indices`, given their input values;
+    /// `None` when that is the input itself.
+    pub fn target_values(&self, indices: &[u32]) -> Option<Vec<f32>> {
         match (&self.motion, self.target) {
             (Some(motion), Target::Flow) => {
                 let data = motion.as_slice::<f32>().expect("checked in from_batch");
@@ -146,10 +146,31 @@ impl Cubes {
                     let start = i as usize * per;
                     values.extend_from_slice(&data[start..start + per]);
                 }
+                Some(values)
+            }
+            _ => None,
+        }
+    }
+
+    /// [input channels, target channels, size], as the CPU kernels take them.
+    pub fn dims(&self) -> [usize; 3] {
+        [self.input_shape[0], self.target_shape[0], self.input_shape[1]]
+    }
+
+    /// [`Cubes::input_values`] as a device tensor.
+    pub fn input(&self, indices: &[u32], device: &Device) -> Tensor<4> {
+        let [c, h, w] = self.input_shape;
+        Tensor::from_data(TensorData::new(self.input_values(indices), [indices.len(), c, h, w]), device)
+    }
+
+    /// [`Cubes::target_values`] as a device tensor.
+    pub fn target(&self, indices: &[u32], input: &Tensor<4>, device: &Device) -> Tensor<4> {
+        match self.target_values(indices) {
+            Some(values) => {
                 let [c, h, w] = self.target_shape;
                 Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device)
             }
-            _ => input.clone(),
+            None => input.clone(),
         }
     }
 }

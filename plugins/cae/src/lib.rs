@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod cubes;
 pub mod init;
+pub mod kernels;
 pub mod model;
 pub mod net;
 pub mod stage;

@@ -1,7 +1,8 @@
 //! One band's model: network, Adam state and step count; the weighted
 //! training step (method.md 3.3) and eval-mode per-sample errors.
 
-use crate::net::Autoencoder;
+use crate::kernels::{self, Op, Weights};
+use crate::net::{Autoencoder, ParamRef};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -37,14 +38,18 @@ impl BandModel {
         sse(out, target).into_data().try_into_vec::<f32>().map_err(|e| StageError::new(format!("reading errors: {e:?}")))
     }
 
+    /// L = sum_i w_i * SSE_i / (B * C * H * W) in training mode, on `device`.
+    fn loss(&self, input: Tensor<4>, target: Tensor<4>, weights: &[f32], device: &Device) -> Tensor<1> {
+        let [b, c, h, w] = target.dims();
+        let per_sample = sse(self.net.forward(input), target);
+        let weights = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [b]), device);
+        (per_sample * weights).sum().div_scalar((b * c * h * w) as f64)
+    }
+
     /// One Adam step on L = sum_i w_i * SSE_i / (B * C * H * W). Returns L.
     /// A non-finite loss is an error and leaves the model untouched.
     pub fn step(&mut self, input: Tensor<4>, target: Tensor<4>, weights: &[f32], lr: f64, device: &Device) -> Result<f32, StageError> {
-        let [b, c, h, w] = target.dims();
-        let out = self.net.forward(input);
-        let per_sample = sse(out, target);
-        let weights = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [b]), device);
-        let loss = (per_sample * weights).sum().div_scalar((b * c * h * w) as f64);
+        let loss = self.loss(input, target, weights, device);
         let value: f32 = loss.clone().into_scalar();
         if !value.is_finite() {
             return Err(StageError::new(format!(
@@ -56,5 +61,172 @@ impl BandModel {
         self.net = self.optim.step(lr, self.net.clone(), grads);
         self.steps += 1;
         Ok(value)
+    }
+
+    /// The network's values as the CPU kernels take them.
+    fn kernel_values(&self) -> Result<(Vec<Vec<f32>>, Vec<(Vec<f32>, Vec<f32>)>), StageError> {
+        let read = |t: TensorData| t.try_into_vec::<f32>().map_err(|e| StageError::new(format!("reading the model's weights: {e:?}")));
+        let params = self
+            .net
+            .params()
+            .into_iter()
+            .map(|p| match p {
+                ParamRef::Rank1(p) => read(p.val().into_data()),
+                ParamRef::Rank4(p) => read(p.val().into_data()),
+            })
+            .collect::<Result<_, _>>()?;
+        let running = self
+            .net
+            .batch_norms()
+            .into_iter()
+            .map(|bn| {
+                let (mean, var) = bn.running();
+                Ok((read(mean.into_data())?, read(var.into_data())?))
+            })
+            .collect::<Result<_, StageError>>()?;
+        Ok((params, running))
+    }
+
+    /// [`BandModel::errors`] on the CPU kernels; `input` and `target` are
+    /// [B, C, S, S] values, `dims` [input channels, target channels, S].
+    pub fn kernel_errors(&self, ops: &[Op], input: &[f32], target: &[f32], dims: [usize; 3]) -> Result<Vec<f32>, StageError> {
+        let (params, running) = self.kernel_values()?;
+        Ok(kernels::errors(ops, &Weights { params: &params, running: &running }, input, target, dims))
+    }
+
+    /// [`BandModel::step`] with forward and backward on the CPU kernels and
+    /// the update by burn's Adam. `device` is the plain device the gradients
+    /// live on, `train_device` the model's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn kernel_step(
+        &mut self,
+        ops: &[Op],
+        input: &[f32],
+        target: &[f32],
+        weights: &[f32],
+        dims: [usize; 3],
+        lr: f64,
+        device: &Device,
+        train_device: &Device,
+    ) -> Result<f32, StageError> {
+        let (params, running) = self.kernel_values()?;
+        let result = kernels::train_step(ops, &Weights { params: &params, running: &running }, input, target, weights, dims);
+        if !result.loss.is_finite() {
+            return Err(StageError::new(format!(
+                "the loss is {} (not finite) at model step {}; the model was not updated",
+                result.loss,
+                self.steps + 1
+            )));
+        }
+        let mut grads = GradientsParams::new();
+        for (param, grad) in self.net.params().into_iter().zip(result.grads) {
+            match param {
+                ParamRef::Rank1(p) => grads.register(p.id, Tensor::<1>::from_data(TensorData::new(grad, p.val().dims()), device)),
+                ParamRef::Rank4(p) => grads.register(p.id, Tensor::<4>::from_data(TensorData::new(grad, p.val().dims()), device)),
+            }
+        }
+        for (bn, stats) in self.net.batch_norms().into_iter().zip(result.batch_stats) {
+            let c = stats.mean.len();
+            let tensor = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [c]), train_device);
+            bn.update_running(tensor(stats.mean), tensor(stats.var), stats.count);
+        }
+        self.net = self.optim.step(lr, self.net.clone(), grads);
+        self.steps += 1;
+        Ok(result.loss)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernels::layers;
+
+    const DIMS: [usize; 3] = [15, 15, 16];
+    const F: usize = 4;
+
+    fn model(device: &Device) -> BandModel {
+        BandModel::new(Autoencoder::new(DIMS[0], DIMS[1], F, 11, device))
+    }
+
+    fn batch(samples: usize, seed: u64) -> Vec<f32> {
+        let mut rng = crate::init::Rng::new(seed);
+        (0..samples * DIMS[0] * DIMS[2] * DIMS[2]).map(|_| (rng.next_u64() % 256) as f32 / 255.0).collect()
+    }
+
+    fn tensor(values: &[f32], device: &Device) -> Tensor<4> {
+        let [c, _, s] = DIMS;
+        Tensor::from_data(TensorData::new(values.to_vec(), [values.len() / (c * s * s), c, s, s]), device)
+    }
+
+    fn max_abs(v: &[f32]) -> f32 {
+        v.iter().fold(0f32, |m, x| m.max(x.abs()))
+    }
+
+    /// Asserts |a - b| <= tol * max(|b|) element-wise. Values under `floor`
+    /// count as noise: the gradient of a convolution bias that a BatchNorm
+    /// follows is zero up to rounding.
+    fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32, floor: f32) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = max_abs(b).max(floor);
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst <= tol * scale, "{what}: largest difference {worst} against a largest value of {scale}");
+    }
+
+    #[test]
+    fn kernel_gradients_match_burn_autodiff() {
+        let plain = Device::flex();
+        let train = plain.clone().autodiff();
+        let ops = layers(DIMS[0], DIMS[1], F);
+        let (burn_model, kernel_model) = (model(&train), model(&train));
+        // Five samples cut into uneven chunks; weights as SPR gives them, zeros included.
+        let input = batch(5, 3);
+        let weights = [1.0, 0.0, 0.25, 1.0, 0.6];
+
+        let loss = burn_model.loss(tensor(&input, &train), tensor(&input, &train), &weights, &train);
+        let burn_loss: f32 = loss.clone().into_scalar();
+        let burn_grads = GradientsParams::from_grads(loss.backward(), &burn_model.net);
+        let (params, running) = kernel_model.kernel_values().unwrap();
+        let result = kernels::train_step(&ops, &Weights { params: &params, running: &running }, &input, &input, &weights, DIMS);
+        assert!((result.loss - burn_loss).abs() <= 1e-5 * burn_loss.abs(), "loss {} against burn's {burn_loss}", result.loss);
+
+        let params = burn_model.net.params();
+        assert_eq!(params.len(), result.grads.len());
+        for (i, (param, grad)) in params.into_iter().zip(&result.grads).enumerate() {
+            let expected = match param {
+                ParamRef::Rank1(p) => burn_grads.get::<1>(p.id).unwrap().into_data(),
+                ParamRef::Rank4(p) => burn_grads.get::<4>(p.id).unwrap().into_data(),
+            };
+            assert_close(&format!("gradient of parameter {i}"), grad, &expected.try_into_vec::<f32>().unwrap(), 2e-3, 1e-4);
+        }
+    }
+
+    #[test]
+    fn kernel_steps_train_like_burn_steps() {
+        let plain = Device::flex();
+        let train = plain.clone().autodiff();
+        let ops = layers(DIMS[0], DIMS[1], F);
+        let (mut burn_model, mut kernel_model) = (model(&train), model(&train));
+        let weights = [1.0, 1.0, 0.5, 0.0];
+        for step in 0..3 {
+            let input = batch(4, 20 + step);
+            let a = burn_model.step(tensor(&input, &train), tensor(&input, &train), &weights, 1e-3, &train).unwrap();
+            let b = kernel_model.kernel_step(&ops, &input, &input, &weights, DIMS, 1e-3, &plain, &train).unwrap();
+            assert!((a - b).abs() <= 1e-4 * a.abs(), "step {step}: loss {b} against burn's {a}");
+            if step == 0 {
+                // Later steps differ in the pre-BatchNorm biases: their gradients are rounding
+                // noise, which Adam scales up to full-size steps, so only the first is compared.
+                let (_, burn_running) = burn_model.kernel_values().unwrap();
+                let (_, kernel_running) = kernel_model.kernel_values().unwrap();
+                for (i, (a, b)) in kernel_running.iter().zip(&burn_running).enumerate() {
+                    assert_close(&format!("running mean {i}"), &a.0, &b.0, 1e-4, 1e-6);
+                    assert_close(&format!("running variance {i}"), &a.1, &b.1, 1e-4, 1e-6);
+                }
+            }
+        }
+        // Eval mode (running statistics) through both paths on one model.
+        let probe = batch(7, 99);
+        let burn_errors = burn_model.errors(tensor(&probe, &plain), tensor(&probe, &plain)).unwrap();
+        let kernel_errors = burn_model.kernel_errors(&ops, &probe, &probe, DIMS).unwrap();
+        assert_close("eval errors", &kernel_errors, &burn_errors, 1e-4, 0.0);
     }
 }

@@ -52,16 +52,38 @@ impl BatchNorm2d {
             );
         }
         let [b, _, h, w] = x.dims();
-        let n = (b * h * w) as f64;
         let out = batch_norm_train(x, self.gamma.val(), self.beta.val(), BN_EPSILON);
+        self.update_running(out.mean.detach(), out.variance.detach(), b * h * w);
+        out.output
+    }
+
+    /// Moves the running statistics towards a batch's mean and biased
+    /// variance over `count` values (stored unbiased, as PyTorch does).
+    pub fn update_running(&self, mean: Tensor<1>, biased_var: Tensor<1>, count: usize) {
+        let n = count as f64;
         let unbiased = if n > 1.0 { n / (n - 1.0) } else { 1.0 };
-        let mean = self.running_mean.value_sync().mul_scalar(1.0 - BN_MOMENTUM)
-            + out.mean.detach().mul_scalar(BN_MOMENTUM);
-        let var = self.running_var.value_sync().mul_scalar(1.0 - BN_MOMENTUM)
-            + out.variance.detach().mul_scalar(BN_MOMENTUM * unbiased);
+        let mean = self.running_mean.value_sync().mul_scalar(1.0 - BN_MOMENTUM) + mean.mul_scalar(BN_MOMENTUM);
+        let var = self.running_var.value_sync().mul_scalar(1.0 - BN_MOMENTUM) + biased_var.mul_scalar(BN_MOMENTUM * unbiased);
         self.running_mean.update(mean.detach());
         self.running_var.update(var.detach());
-        out.output
+    }
+
+    /// The running mean and variance.
+    pub fn running(&self) -> (Tensor<1>, Tensor<1>) {
+        (self.running_mean.value(), self.running_var.value())
+    }
+}
+
+/// A parameter in the order the CPU kernels take them (kernels::layers).
+pub enum ParamRef<'a> {
+    Rank1(&'a Param<Tensor<1>>),
+    Rank4(&'a Param<Tensor<4>>),
+}
+
+impl ParamRef<'_> {
+    fn push_conv<'a>(out: &mut Vec<ParamRef<'a>>, weight: &'a Param<Tensor<4>>, bias: &'a Option<Param<Tensor<1>>>) {
+        out.push(ParamRef::Rank4(weight));
+        out.push(ParamRef::Rank1(bias.as_ref().expect("every convolution here has a bias")));
     }
 }
 
@@ -86,6 +108,14 @@ impl DoubleConv {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let x = relu(self.bn1.forward(self.conv1.forward(x)));
         relu(self.bn2.forward(self.conv2.forward(x)))
+    }
+
+    fn params<'a>(&'a self, out: &mut Vec<ParamRef<'a>>) {
+        for (conv, bn) in [(&self.conv1, &self.bn1), (&self.conv2, &self.bn2)] {
+            ParamRef::push_conv(out, &conv.weight, &conv.bias);
+            out.push(ParamRef::Rank1(&bn.gamma));
+            out.push(ParamRef::Rank1(&bn.beta));
+        }
     }
 }
 
@@ -137,6 +167,28 @@ impl Autoencoder {
         let x = self.dec2.forward(self.up2.forward(x));
         let x = self.dec3.forward(self.up3.forward(x));
         self.head.forward(x)
+    }
+
+    /// The parameters in the order of `kernels::layers`.
+    pub fn params(&self) -> Vec<ParamRef<'_>> {
+        let mut out = Vec::new();
+        for block in [&self.enc1, &self.enc2, &self.enc3, &self.enc4] {
+            block.params(&mut out);
+        }
+        for (up, block) in [(&self.up1, &self.dec1), (&self.up2, &self.dec2), (&self.up3, &self.dec3)] {
+            ParamRef::push_conv(&mut out, &up.weight, &up.bias);
+            block.params(&mut out);
+        }
+        ParamRef::push_conv(&mut out, &self.head.weight, &self.head.bias);
+        out
+    }
+
+    /// The BatchNorm layers in forward order.
+    pub fn batch_norms(&self) -> Vec<&BatchNorm2d> {
+        [&self.enc1, &self.enc2, &self.enc3, &self.enc4, &self.dec1, &self.dec2, &self.dec3]
+            .into_iter()
+            .flat_map(|b| [&b.bn1, &b.bn2])
+            .collect()
     }
 }
 

@@ -5,6 +5,7 @@ use crate::checkpoint::{self, SavedStats, State};
 use crate::config::CaeConfig;
 use crate::cubes::Cubes;
 use crate::init::model_seed;
+use crate::kernels::{self, Op};
 use crate::model::{adam, BandModel};
 use crate::net::Autoencoder;
 use burn::module::Module;
@@ -70,6 +71,13 @@ impl CaeStage {
         Ok(FitPlan { epochs: self.config.epochs, batch_size: self.config.batch_size, models: bands.len() as u32 })
     }
 
+    /// The layer list for the CPU kernels, when this stage trains on the CPU
+    /// (on a GPU, burn's own ops run everything).
+    fn kernel_layers(&self) -> Option<Vec<Op>> {
+        let [cin, cout] = self.channels?;
+        (self.config.device_name == "cpu").then(|| kernels::layers(cin, cout, self.config.features_root))
+    }
+
     fn model(&self, band: u32) -> Result<&BandModel, StageError> {
         self.models.get(&band).ok_or_else(|| StageError::invalid(format!("no model for band {band}")))
     }
@@ -78,12 +86,23 @@ impl CaeStage {
         let cubes = self.cubes()?;
         let mut out = vec![0f32; indices.len()];
         let chunk = self.config.batch_size as usize;
+        let layers = self.kernel_layers();
         for (band, (positions, ids)) in cubes.group_by_band(indices)? {
             let model = self.model(band)?;
             for (pos, ids) in positions.chunks(chunk).zip(ids.chunks(chunk)) {
-                let input = cubes.input(ids, &self.device);
-                let target = cubes.target(ids, &input, &self.device);
-                for (&p, e) in pos.iter().zip(model.errors(input, target)?) {
+                let errors = match &layers {
+                    Some(ops) => {
+                        let input = cubes.input_values(ids);
+                        let target = cubes.target_values(ids);
+                        model.kernel_errors(ops, &input, target.as_deref().unwrap_or(&input), cubes.dims())?
+                    }
+                    None => {
+                        let input = cubes.input(ids, &self.device);
+                        let target = cubes.target(ids, &input, &self.device);
+                        model.errors(input, target)?
+                    }
+                };
+                for (&p, e) in pos.iter().zip(errors) {
                     out[p] = e;
                 }
             }
@@ -100,12 +119,23 @@ impl CaeStage {
         }
         let cubes = self.cubes.as_ref().ok_or_else(|| StageError::invalid("`step` before `fit_begin`"))?;
         let band = cubes.single_band(indices)?;
-        let input = cubes.input(indices, &self.train_device);
-        let target = cubes.target(indices, &input, &self.train_device);
         let lr = self.config.lr;
-        let device = self.train_device.clone();
+        let layers = self.kernel_layers();
         let model = self.models.get_mut(&band).ok_or_else(|| StageError::invalid(format!("no model for band {band}")))?;
-        let loss = model.step(input, target, weights, lr, &device).map_err(|e| StageError::new(format!("band {band}: {}", e.message)))?;
+        let loss = match layers {
+            Some(ops) => {
+                let input = cubes.input_values(indices);
+                let target = cubes.target_values(indices);
+                let target = target.as_deref().unwrap_or(&input);
+                model.kernel_step(&ops, &input, target, weights, cubes.dims(), lr, &self.device, &self.train_device)
+            }
+            None => {
+                let input = cubes.input(indices, &self.train_device);
+                let target = cubes.target(indices, &input, &self.train_device);
+                model.step(input, target, weights, lr, &self.train_device)
+            }
+        };
+        let loss = loss.map_err(|e| StageError::new(format!("band {band}: {}", e.message)))?;
         self.statistics = None;
         Ok(loss)
     }
