@@ -139,7 +139,7 @@ impl Chunks {
 
     /// [B, C, H * W] (samples outermost) into chunked layout.
     fn from_samples(&self, samples: &[f32], c: usize, hw: usize) -> Vec<f32> {
-        let mut out = zeros(samples.len());
+        let mut out = uninit(samples.len());
         let blocks = self.split_mut(&mut out, c * hw);
         blocks.into_par_iter().zip(self.ranges.par_iter()).for_each(|(block, range)| {
             let cols = range.len() * hw;
@@ -162,12 +162,19 @@ const POOL_BUFFERS: usize = 256;
 
 /// `len` zeros, in a recycled buffer when one is large enough.
 fn zeros(len: usize) -> Vec<f32> {
+    let mut buffer = uninit(len);
+    buffer.fill(0.0);
+    buffer
+}
+
+/// A buffer of `len` values for a kernel that overwrites every one of them
+/// (a recycled buffer keeps whatever it held).
+fn uninit(len: usize) -> Vec<f32> {
     let reused = POOL.lock().ok().and_then(|mut pool| {
         let best = pool.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity()).map(|(i, _)| i);
         best.map(|i| pool.swap_remove(i))
     });
     let mut buffer = reused.unwrap_or_else(|| Vec::with_capacity(len));
-    buffer.clear();
     // Written, not calloc'ed: the pages are faulted in once, for writing.
     buffer.resize(len, 0.0);
     buffer
@@ -193,6 +200,11 @@ struct Activation {
 impl Activation {
     fn zeros(c: usize, h: usize, w: usize, batch: usize) -> Activation {
         Activation { c, h, w, data: zeros(batch * c * h * w) }
+    }
+
+    /// For kernels that write every value.
+    fn uninit(c: usize, h: usize, w: usize, batch: usize) -> Activation {
+        Activation { c, h, w, data: uninit(batch * c * h * w) }
     }
 
     fn per_sample(&self) -> usize {
@@ -417,7 +429,7 @@ impl Net<'_> {
     fn conv(&self, x: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], bias: &[f32]) -> Activation {
         let (hw, taps) = (x.h * x.w, cin * k * k);
         let window = Self::conv_window(k, x.h, x.w);
-        let mut y = Activation::zeros(cout, x.h, x.w, self.chunks.batch());
+        let mut y = Activation::uninit(cout, x.h, x.w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, cout * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
         outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
@@ -502,7 +514,7 @@ impl Net<'_> {
         let c = x.c;
         let (hw, taps) = (x.h * x.w, c * 9);
         let window = Self::up_window(x.h, x.w);
-        let mut dx = Activation::zeros(c, x.h, x.w, self.chunks.batch());
+        let mut dx = Activation::uninit(c, x.h, x.w, self.chunks.batch());
         let dx_blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
         let work: Vec<_> = self.chunks.split(&x.data, x.per_sample()).into_iter().zip(self.chunks.split(&dy.data, dy.per_sample())).zip(dx_blocks).zip(&self.chunks.ranges).collect();
         let (dw, db) = work
@@ -541,15 +553,15 @@ impl Net<'_> {
 
     /// max(0, gamma * (x - mean) / sqrt(var + eps) + beta) per channel.
     fn bn_relu(&self, x: &Activation, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32]) -> Activation {
-        let mut y = Activation::zeros(x.c, x.h, x.w, self.chunks.batch());
-        y.data.copy_from_slice(&x.data);
+        let mut y = Activation::uninit(x.c, x.h, x.w, self.chunks.batch());
         let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / (v + BN_EPSILON).sqrt()).collect();
         let per_sample = y.per_sample();
-        self.chunks.split_mut(&mut y.data, per_sample).into_par_iter().for_each(|block| {
-            let cols = block.len() / x.c;
-            for (ch, row) in block.chunks_mut(cols).enumerate() {
+        let blocks = self.chunks.split_mut(&mut y.data, per_sample);
+        blocks.into_par_iter().zip(self.chunks.split(&x.data, per_sample)).for_each(|(out, input)| {
+            let cols = out.len() / x.c;
+            for (ch, (dst, src)) in out.chunks_mut(cols).zip(input.chunks(cols)).enumerate() {
                 let (s, m, b) = (scale[ch], mean[ch], beta[ch]);
-                row.iter_mut().for_each(|v| *v = (s * (*v - m) + b).max(0.0));
+                dst.iter_mut().zip(src).for_each(|(d, v)| *d = (s * (v - m) + b).max(0.0));
             }
         });
         y
@@ -582,7 +594,7 @@ impl Net<'_> {
                 (sum_xhat as f32, sum as f32)
             })
             .unzip();
-        let mut dx = Activation::zeros(x.c, x.h, x.w, self.chunks.batch());
+        let mut dx = Activation::uninit(x.c, x.h, x.w, self.chunks.batch());
         let blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
         blocks.into_par_iter().zip(xs.par_iter().zip(&dys)).for_each(|(out, (xb, db))| {
             let cols = xb.len() / x.c;
@@ -622,7 +634,7 @@ impl Net<'_> {
 
     fn pool(&self, x: &Activation) -> Activation {
         let (c, h, w) = (x.c, x.h, x.w);
-        let mut y = Activation::zeros(c, h / 2, w / 2, self.chunks.batch());
+        let mut y = Activation::uninit(c, h / 2, w / 2, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, c * h * w / 4);
         outs.into_par_iter().zip(self.chunks.split(&x.data, x.per_sample())).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
             let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
@@ -757,7 +769,7 @@ pub fn train_step(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f3
     let loss = (sse.iter().zip(sample_weights).map(|(&e, &w)| e as f64 * w as f64).sum::<f64>() / norm) as f32;
 
     // dL/d(output) = 2 * w_i * (output - target) / norm.
-    let mut grad = Activation::zeros(out.c, out.h, out.w, batch);
+    let mut grad = Activation::uninit(out.c, out.h, out.w, batch);
     let hw = size * size;
     let blocks = chunks.split_mut(&mut grad.data, out.per_sample());
     let pairs: Vec<_> = chunks.split(&out.data, out.per_sample()).into_iter().zip(chunks.split(&target, out.per_sample())).collect();
