@@ -53,7 +53,22 @@ impl Op {
 
 /// The layer list of net.rs's `Autoencoder` (method.md 3.1).
 pub fn layers(in_channels: usize, out_channels: usize, f: usize) -> Vec<Op> {
-    let double = |a: usize, b: usize| [Op::Conv { cin: a, cout: b, k: 3 }, Op::BnRelu { c: b }, Op::Conv { cin: b, cout: b, k: 3 }, Op::BnRelu { c: b }];
+    let double = |a: usize, b: usize| {
+        [
+            Op::Conv {
+                cin: a,
+                cout: b,
+                k: 3,
+            },
+            Op::BnRelu { c: b },
+            Op::Conv {
+                cin: b,
+                cout: b,
+                k: 3,
+            },
+            Op::BnRelu { c: b },
+        ]
+    };
     let mut ops = Vec::new();
     ops.extend(double(in_channels, f));
     for (a, b) in [(f, 2 * f), (2 * f, 4 * f), (4 * f, 8 * f)] {
@@ -64,7 +79,11 @@ pub fn layers(in_channels: usize, out_channels: usize, f: usize) -> Vec<Op> {
         ops.push(Op::Up { c });
         ops.extend(double(c, c / 2));
     }
-    ops.push(Op::Conv { cin: f, cout: out_channels, k: 1 });
+    ops.push(Op::Conv {
+        cin: f,
+        cout: out_channels,
+        k: 1,
+    });
     ops
 }
 
@@ -105,7 +124,10 @@ impl Chunks {
     fn new(batch: usize) -> Chunks {
         // A few chunks per thread balance the load; more only shrink the products.
         let count = (rayon::current_num_threads() * 4).clamp(1, batch.max(1));
-        let ranges = (0..count).map(|i| i * batch / count..(i + 1) * batch / count).filter(|r| !r.is_empty()).collect();
+        let ranges = (0..count)
+            .map(|i| i * batch / count..(i + 1) * batch / count)
+            .filter(|r| !r.is_empty())
+            .collect();
         Chunks { ranges }
     }
 
@@ -141,15 +163,18 @@ impl Chunks {
     fn from_samples(&self, samples: &[f32], c: usize, hw: usize) -> Vec<f32> {
         let mut out = uninit(samples.len());
         let blocks = self.split_mut(&mut out, c * hw);
-        blocks.into_par_iter().zip(self.ranges.par_iter()).for_each(|(block, range)| {
-            let cols = range.len() * hw;
-            for (n, sample) in range.clone().enumerate() {
-                for ch in 0..c {
-                    let src = &samples[(sample * c + ch) * hw..][..hw];
-                    block[ch * cols + n * hw..][..hw].copy_from_slice(src);
+        blocks
+            .into_par_iter()
+            .zip(self.ranges.par_iter())
+            .for_each(|(block, range)| {
+                let cols = range.len() * hw;
+                for (n, sample) in range.clone().enumerate() {
+                    for ch in 0..c {
+                        let src = &samples[(sample * c + ch) * hw..][..hw];
+                        block[ch * cols + n * hw..][..hw].copy_from_slice(src);
+                    }
                 }
-            }
-        });
+            });
         out
     }
 }
@@ -171,7 +196,12 @@ fn zeros(len: usize) -> Vec<f32> {
 /// (a recycled buffer keeps whatever it held).
 fn uninit(len: usize) -> Vec<f32> {
     let reused = POOL.lock().ok().and_then(|mut pool| {
-        let best = pool.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity()).map(|(i, _)| i);
+        let best = pool
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.capacity() >= len)
+            .min_by_key(|(_, b)| b.capacity())
+            .map(|(i, _)| i);
         best.map(|i| pool.swap_remove(i))
     });
     let mut buffer = reused.unwrap_or_else(|| Vec::with_capacity(len));
@@ -199,12 +229,22 @@ struct Activation {
 
 impl Activation {
     fn zeros(c: usize, h: usize, w: usize, batch: usize) -> Activation {
-        Activation { c, h, w, data: zeros(batch * c * h * w) }
+        Activation {
+            c,
+            h,
+            w,
+            data: zeros(batch * c * h * w),
+        }
     }
 
     /// For kernels that write every value.
     fn uninit(c: usize, h: usize, w: usize, batch: usize) -> Activation {
-        Activation { c, h, w, data: uninit(batch * c * h * w) }
+        Activation {
+            c,
+            h,
+            w,
+            data: uninit(batch * c * h * w),
+        }
     }
 
     fn per_sample(&self) -> usize {
@@ -250,19 +290,31 @@ struct Mat<'a> {
 
 impl<'a> Mat<'a> {
     fn rows(data: &'a [f32], cols: usize) -> Mat<'a> {
-        Mat { data, rs: cols, cs: 1 }
+        Mat {
+            data,
+            rs: cols,
+            cs: 1,
+        }
     }
     /// The transpose of a row-major matrix with `cols` columns.
     fn transposed(data: &'a [f32], cols: usize) -> Mat<'a> {
-        Mat { data, rs: 1, cs: cols }
+        Mat {
+            data,
+            rs: 1,
+            cs: cols,
+        }
     }
 }
 
 /// dst (row-major m x n) = a (m x k) * b (k x n), added to dst when `accumulate`.
 fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
     assert!(dst.len() >= m * n, "matmul: destination too small");
-    let last = |x: Mat<'_>, rows: usize, cols: usize| (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs;
-    assert!(k == 0 || (last(a, m, k) < a.data.len() && last(b, k, n) < b.data.len()), "matmul: operand too small");
+    let last =
+        |x: Mat<'_>, rows: usize, cols: usize| (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs;
+    assert!(
+        k == 0 || (last(a, m, k) < a.data.len() && last(b, k, n) < b.data.len()),
+        "matmul: operand too small"
+    );
     if k == 0 {
         if !accumulate {
             dst[..m * n].fill(0.0);
@@ -311,7 +363,9 @@ struct Window {
 impl Window {
     /// The input row (or column) of output row `i` at kernel row `ki`, if inside the image.
     fn source(&self, i: usize, ki: usize, size: usize) -> Option<usize> {
-        (i * self.stride + ki).checked_sub(self.pad).filter(|&y| y < size)
+        (i * self.stride + ki)
+            .checked_sub(self.pad)
+            .filter(|&y| y < size)
     }
 
     /// The output columns whose input column at kernel column `kj` lies
@@ -321,8 +375,41 @@ impl Window {
         match first {
             None => (0..0, 0),
             Some(j0) => {
-                let j1 = (j0..self.wo).take_while(|&j| self.source(j, kj, self.w).is_some()).last().map_or(j0, |j| j + 1);
+                let j1 = (j0..self.wo)
+                    .take_while(|&j| self.source(j, kj, self.w).is_some())
+                    .last()
+                    .map_or(j0, |j| j + 1);
                 (j0..j1, j0 * self.stride + kj - self.pad)
+            }
+        }
+    }
+
+    /// Visits the column-buffer row segment of every (channel, ki, kj,
+    /// sample, output row) of one chunk: `f(at, from, valid)`, where the
+    /// segment's `wo` values start at `at` in the column buffer, `from` is the
+    /// image offset its first valid column reads (`None`: the whole segment
+    /// lies outside the image) and `valid` the columns that read inside it.
+    fn segments(
+        &self,
+        channels: usize,
+        samples: usize,
+        mut f: impl FnMut(usize, Option<usize>, &Range<usize>),
+    ) {
+        let (hw, out) = (self.h * self.w, self.ho * self.wo);
+        let cols = samples * out;
+        for ch in 0..channels {
+            for ki in 0..self.k {
+                for kj in 0..self.k {
+                    let (valid, x0) = self.valid_columns(kj);
+                    let row = ((ch * self.k + ki) * self.k + kj) * cols;
+                    for s in 0..samples {
+                        let image = ch * samples * hw + s * hw;
+                        for i in 0..self.ho {
+                            let from = self.source(i, ki, self.h).map(|y| image + y * self.w + x0);
+                            f(row + s * out + i * self.wo, from, &valid);
+                        }
+                    }
+                }
             }
         }
     }
@@ -330,63 +417,42 @@ impl Window {
     /// col[(ch * k + ki) * k + kj][s * ho * wo + i * wo + j] = image[ch][s * h * w + y * w + x]
     /// for the `samples` of one chunk, 0 outside the image.
     fn im2col(&self, image: &[f32], channels: usize, samples: usize, col: &mut [f32]) {
-        let (hw, out) = (self.h * self.w, self.ho * self.wo);
-        let cols = samples * out;
-        for ch in 0..channels {
-            for ki in 0..self.k {
-                for kj in 0..self.k {
-                    let (valid, x0) = self.valid_columns(kj);
-                    let row = &mut col[((ch * self.k + ki) * self.k + kj) * cols..][..cols];
-                    for s in 0..samples {
-                        let src = &image[ch * samples * hw + s * hw..][..hw];
-                        for i in 0..self.ho {
-                            let dst = &mut row[s * out + i * self.wo..][..self.wo];
-                            let Some(y) = self.source(i, ki, self.h) else {
-                                dst.fill(0.0);
-                                continue;
-                            };
-                            dst[..valid.start].fill(0.0);
-                            dst[valid.end..].fill(0.0);
-                            let line = &src[y * self.w + x0..];
-                            if self.stride == 1 {
-                                dst[valid.clone()].copy_from_slice(&line[..valid.len()]);
-                            } else {
-                                for (d, v) in dst[valid.clone()].iter_mut().zip(line.iter().step_by(self.stride)) {
-                                    *d = *v;
-                                }
-                            }
-                        }
-                    }
-                }
+        self.segments(channels, samples, |at, from, valid| {
+            let dst = &mut col[at..][..self.wo];
+            let Some(from) = from else {
+                dst.fill(0.0);
+                return;
+            };
+            dst[..valid.start].fill(0.0);
+            dst[valid.end..].fill(0.0);
+            let (dst, line) = (&mut dst[valid.clone()], &image[from..]);
+            if self.stride == 1 {
+                dst.copy_from_slice(&line[..dst.len()]);
+            } else {
+                dst.iter_mut()
+                    .zip(line.iter().step_by(self.stride))
+                    .for_each(|(d, v)| *d = *v);
             }
-        }
+        });
     }
 
     /// The adjoint of `im2col`: adds every column entry back onto its image pixel.
     fn col2im(&self, col: &[f32], channels: usize, samples: usize, image: &mut [f32]) {
-        let (hw, out) = (self.h * self.w, self.ho * self.wo);
-        let cols = samples * out;
-        for ch in 0..channels {
-            for ki in 0..self.k {
-                for kj in 0..self.k {
-                    let (valid, x0) = self.valid_columns(kj);
-                    let row = &col[((ch * self.k + ki) * self.k + kj) * cols..][..cols];
-                    for s in 0..samples {
-                        let dst = &mut image[ch * samples * hw + s * hw..][..hw];
-                        for i in 0..self.ho {
-                            let Some(y) = self.source(i, ki, self.h) else { continue };
-                            let src = &row[s * out + i * self.wo..][valid.clone()];
-                            let line = &mut dst[y * self.w + x0..];
-                            if self.stride == 1 {
-                                line[..src.len()].iter_mut().zip(src).for_each(|(d, v)| *d += v);
-                            } else {
-                                line.iter_mut().step_by(self.stride).zip(src).for_each(|(d, v)| *d += v);
-                            }
-                        }
-                    }
-                }
+        self.segments(channels, samples, |at, from, valid| {
+            let Some(from) = from else { return };
+            let (src, line) = (&col[at..][valid.clone()], &mut image[from..]);
+            if self.stride == 1 {
+                line[..src.len()]
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(d, v)| *d += v);
+            } else {
+                line.iter_mut()
+                    .step_by(self.stride)
+                    .zip(src)
+                    .for_each(|(d, v)| *d += v);
             }
-        }
+        });
     }
 }
 
@@ -406,9 +472,16 @@ fn add_row_sums(block: &[f32], sums: &mut [f32]) {
     }
 }
 
-fn elementwise_sum(mut a: Vec<f32>, b: Vec<f32>) -> Vec<f32> {
-    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-    a
+/// Sums per-chunk (weight, bias) gradients in chunk order, so that a step
+/// gives the same result whichever thread ran which chunk.
+fn sum_in_order(partials: Vec<(Vec<f32>, Vec<f32>)>) -> (Vec<f32>, Vec<f32>) {
+    let mut parts = partials.into_iter();
+    let (mut dw, mut db) = parts.next().expect("at least one chunk");
+    for (w, b) in parts {
+        dw.iter_mut().zip(w).for_each(|(x, y)| *x += y);
+        db.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+    }
+    (dw, db)
 }
 
 /// The layers' own kernels, each over all chunks of an activation.
@@ -418,76 +491,153 @@ struct Net<'a> {
 
 impl Net<'_> {
     fn conv_window(k: usize, h: usize, w: usize) -> Window {
-        Window { k, stride: 1, pad: k / 2, h, w, ho: h, wo: w }
+        Window {
+            k,
+            stride: 1,
+            pad: k / 2,
+            h,
+            w,
+            ho: h,
+            wo: w,
+        }
     }
 
     /// The window of an `Up` layer's output read back at its input positions.
     fn up_window(h: usize, w: usize) -> Window {
-        Window { k: 3, stride: 2, pad: 1, h: 2 * h, w: 2 * w, ho: h, wo: w }
+        Window {
+            k: 3,
+            stride: 2,
+            pad: 1,
+            h: 2 * h,
+            w: 2 * w,
+            ho: h,
+            wo: w,
+        }
     }
 
-    fn conv(&self, x: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], bias: &[f32]) -> Activation {
+    fn conv(
+        &self,
+        x: &Activation,
+        [cin, cout, k]: [usize; 3],
+        weight: &[f32],
+        bias: &[f32],
+    ) -> Activation {
         let (hw, taps) = (x.h * x.w, cin * k * k);
         let window = Self::conv_window(k, x.h, x.w);
         let mut y = Activation::uninit(cout, x.h, x.w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, cout * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
-        outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
-            let cols = range.len() * hw;
-            let product = |col: &[f32], out: &mut [f32]| matmul(cout, cols, taps, out, false, Mat::rows(weight, taps), Mat::rows(col, cols));
-            if k == 1 {
-                product(input, out);
-            } else {
-                with_scratch(taps * cols, |col| {
-                    window.im2col(input, cin, range.len(), col);
-                    product(col, out);
-                });
-            }
-            add_bias(out, bias);
-        });
+        outs.into_par_iter()
+            .zip(ins)
+            .zip(&self.chunks.ranges)
+            .for_each(|((out, input), range)| {
+                let cols = range.len() * hw;
+                let product = |col: &[f32], out: &mut [f32]| {
+                    matmul(
+                        cout,
+                        cols,
+                        taps,
+                        out,
+                        false,
+                        Mat::rows(weight, taps),
+                        Mat::rows(col, cols),
+                    )
+                };
+                if k == 1 {
+                    product(input, out);
+                } else {
+                    with_scratch(taps * cols, |col| {
+                        window.im2col(input, cin, range.len(), col);
+                        product(col, out);
+                    });
+                }
+                add_bias(out, bias);
+            });
         y
     }
 
     /// Gradients of a convolution: (weight, bias, input when `need_input`).
-    fn conv_backward(&self, x: &Activation, dy: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], need_input: bool) -> (Vec<f32>, Vec<f32>, Option<Activation>) {
+    fn conv_backward(
+        &self,
+        x: &Activation,
+        dy: &Activation,
+        [cin, cout, k]: [usize; 3],
+        weight: &[f32],
+        need_input: bool,
+    ) -> (Vec<f32>, Vec<f32>, Option<Activation>) {
         let (hw, taps) = (x.h * x.w, cin * k * k);
         let window = Self::conv_window(k, x.h, x.w);
         let mut dx = need_input.then(|| Activation::zeros(cin, x.h, x.w, self.chunks.batch()));
         let dx_blocks: Vec<Option<&mut [f32]>> = match &mut dx {
-            Some(d) => self.chunks.split_mut(&mut d.data, x.per_sample()).into_iter().map(Some).collect(),
+            Some(d) => self
+                .chunks
+                .split_mut(&mut d.data, x.per_sample())
+                .into_iter()
+                .map(Some)
+                .collect(),
             None => self.chunks.ranges.iter().map(|_| None).collect(),
         };
-        let work: Vec<_> = self.chunks.split(&x.data, x.per_sample()).into_iter().zip(self.chunks.split(&dy.data, cout * hw)).zip(dx_blocks).zip(&self.chunks.ranges).collect();
-        let (dw, db) = work
+        let work: Vec<_> = self
+            .chunks
+            .split(&x.data, x.per_sample())
+            .into_iter()
+            .zip(self.chunks.split(&dy.data, cout * hw))
+            .zip(dx_blocks)
+            .zip(&self.chunks.ranges)
+            .collect();
+        let partials = work
             .into_par_iter()
-            .fold(
-                || (vec![0f32; cout * taps], vec![0f32; cout]),
-                |(mut dw, mut db), (((input, grad), dx_block), range)| {
-                    let cols = range.len() * hw;
-                    add_row_sums(grad, &mut db);
-                    let mut grads = |col: &[f32], dcol: Option<&mut [f32]>| {
-                        matmul(cout, taps, cols, &mut dw, true, Mat::rows(grad, cols), Mat::transposed(col, cols));
-                        if let Some(dcol) = dcol {
-                            matmul(taps, cols, cout, dcol, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
-                        }
-                    };
-                    if k == 1 {
-                        grads(input, dx_block);
-                    } else {
-                        with_scratch(taps * cols, |col| {
-                            window.im2col(input, cin, range.len(), col);
-                            grads(col, None);
-                            if let Some(dx_block) = dx_block {
-                                // The column buffer is free again: reuse it for the input gradient's columns.
-                                matmul(taps, cols, cout, col, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
-                                window.col2im(col, cin, range.len(), dx_block);
-                            }
-                        });
+            .map(|(((input, grad), dx_block), range)| {
+                let (mut dw, mut db) = (vec![0f32; cout * taps], vec![0f32; cout]);
+                let cols = range.len() * hw;
+                add_row_sums(grad, &mut db);
+                let mut grads = |col: &[f32], dcol: Option<&mut [f32]>| {
+                    matmul(
+                        cout,
+                        taps,
+                        cols,
+                        &mut dw,
+                        true,
+                        Mat::rows(grad, cols),
+                        Mat::transposed(col, cols),
+                    );
+                    if let Some(dcol) = dcol {
+                        matmul(
+                            taps,
+                            cols,
+                            cout,
+                            dcol,
+                            false,
+                            Mat::transposed(weight, taps),
+                            Mat::rows(grad, cols),
+                        );
                     }
-                    (dw, db)
-                },
-            )
-            .reduce(|| (vec![0f32; cout * taps], vec![0f32; cout]), |a, b| (elementwise_sum(a.0, b.0), elementwise_sum(a.1, b.1)));
+                };
+                if k == 1 {
+                    grads(input, dx_block);
+                } else {
+                    with_scratch(taps * cols, |col| {
+                        window.im2col(input, cin, range.len(), col);
+                        grads(col, None);
+                        if let Some(dx_block) = dx_block {
+                            // The column buffer is free again: reuse it for the input gradient's columns.
+                            matmul(
+                                taps,
+                                cols,
+                                cout,
+                                col,
+                                false,
+                                Mat::transposed(weight, taps),
+                                Mat::rows(grad, cols),
+                            );
+                            window.col2im(col, cin, range.len(), dx_block);
+                        }
+                    });
+                }
+                (dw, db)
+            })
+            .collect();
+        let (dw, db) = sum_in_order(partials);
         (dw, db, dx)
     }
 
@@ -498,41 +648,79 @@ impl Net<'_> {
         let mut y = Activation::zeros(c, 2 * x.h, 2 * x.w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, c * 4 * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
-        outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
-            let cols = range.len() * hw;
-            with_scratch(taps * cols, |col| {
-                // Weight [in, (out, ki, kj)] transposed times the input: one column per input position.
-                matmul(taps, cols, c, col, false, Mat::transposed(weight, taps), Mat::rows(input, cols));
-                window.col2im(col, c, range.len(), out);
+        outs.into_par_iter()
+            .zip(ins)
+            .zip(&self.chunks.ranges)
+            .for_each(|((out, input), range)| {
+                let cols = range.len() * hw;
+                with_scratch(taps * cols, |col| {
+                    // Weight [in, (out, ki, kj)] transposed times the input: one column per input position.
+                    matmul(
+                        taps,
+                        cols,
+                        c,
+                        col,
+                        false,
+                        Mat::transposed(weight, taps),
+                        Mat::rows(input, cols),
+                    );
+                    window.col2im(col, c, range.len(), out);
+                });
+                add_bias(out, bias);
             });
-            add_bias(out, bias);
-        });
         y
     }
 
-    fn up_backward(&self, x: &Activation, dy: &Activation, weight: &[f32]) -> (Vec<f32>, Vec<f32>, Activation) {
+    fn up_backward(
+        &self,
+        x: &Activation,
+        dy: &Activation,
+        weight: &[f32],
+    ) -> (Vec<f32>, Vec<f32>, Activation) {
         let c = x.c;
         let (hw, taps) = (x.h * x.w, c * 9);
         let window = Self::up_window(x.h, x.w);
         let mut dx = Activation::uninit(c, x.h, x.w, self.chunks.batch());
         let dx_blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
-        let work: Vec<_> = self.chunks.split(&x.data, x.per_sample()).into_iter().zip(self.chunks.split(&dy.data, dy.per_sample())).zip(dx_blocks).zip(&self.chunks.ranges).collect();
-        let (dw, db) = work
+        let work: Vec<_> = self
+            .chunks
+            .split(&x.data, x.per_sample())
+            .into_iter()
+            .zip(self.chunks.split(&dy.data, dy.per_sample()))
+            .zip(dx_blocks)
+            .zip(&self.chunks.ranges)
+            .collect();
+        let partials = work
             .into_par_iter()
-            .fold(
-                || (vec![0f32; c * taps], vec![0f32; c]),
-                |(mut dw, mut db), (((input, grad), dx_block), range)| {
-                    let cols = range.len() * hw;
-                    add_row_sums(grad, &mut db);
-                    with_scratch(taps * cols, |col| {
-                        window.im2col(grad, c, range.len(), col);
-                        matmul(c, taps, cols, &mut dw, true, Mat::rows(input, cols), Mat::transposed(col, cols));
-                        matmul(c, cols, taps, dx_block, false, Mat::rows(weight, taps), Mat::rows(col, cols));
-                    });
-                    (dw, db)
-                },
-            )
-            .reduce(|| (vec![0f32; c * taps], vec![0f32; c]), |a, b| (elementwise_sum(a.0, b.0), elementwise_sum(a.1, b.1)));
+            .map(|(((input, grad), dx_block), range)| {
+                let (mut dw, mut db) = (vec![0f32; c * taps], vec![0f32; c]);
+                let cols = range.len() * hw;
+                add_row_sums(grad, &mut db);
+                with_scratch(taps * cols, |col| {
+                    window.im2col(grad, c, range.len(), col);
+                    matmul(
+                        c,
+                        taps,
+                        cols,
+                        &mut dw,
+                        true,
+                        Mat::rows(input, cols),
+                        Mat::transposed(col, cols),
+                    );
+                    matmul(
+                        c,
+                        cols,
+                        taps,
+                        dx_block,
+                        false,
+                        Mat::rows(weight, taps),
+                        Mat::rows(col, cols),
+                    );
+                });
+                (dw, db)
+            })
+            .collect();
+        let (dw, db) = sum_in_order(partials);
         (dw, db, dx)
     }
 
@@ -540,35 +728,67 @@ impl Net<'_> {
     fn channel_stats(&self, x: &Activation) -> (Vec<f32>, Vec<f32>) {
         let blocks = self.chunks.split(&x.data, x.per_sample());
         let count = (self.chunks.batch() * x.h * x.w) as f64;
-        let rows = |ch: usize| blocks.iter().map(move |b| { let cols = b.len() / x.c; &b[ch * cols..][..cols] });
+        let rows = |ch: usize| {
+            blocks.iter().map(move |b| {
+                let cols = b.len() / x.c;
+                &b[ch * cols..][..cols]
+            })
+        };
         (0..x.c)
             .into_par_iter()
             .map(|ch| {
                 let mean = rows(ch).flatten().map(|&v| v as f64).sum::<f64>() / count;
-                let var = rows(ch).flatten().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
+                let var = rows(ch)
+                    .flatten()
+                    .map(|&v| (v as f64 - mean).powi(2))
+                    .sum::<f64>()
+                    / count;
                 (mean as f32, var as f32)
             })
             .unzip()
     }
 
     /// max(0, gamma * (x - mean) / sqrt(var + eps) + beta) per channel.
-    fn bn_relu(&self, x: &Activation, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32]) -> Activation {
+    fn bn_relu(
+        &self,
+        x: &Activation,
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        var: &[f32],
+    ) -> Activation {
         let mut y = Activation::uninit(x.c, x.h, x.w, self.chunks.batch());
-        let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / (v + BN_EPSILON).sqrt()).collect();
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(var)
+            .map(|(g, v)| g / (v + BN_EPSILON).sqrt())
+            .collect();
         let per_sample = y.per_sample();
         let blocks = self.chunks.split_mut(&mut y.data, per_sample);
-        blocks.into_par_iter().zip(self.chunks.split(&x.data, per_sample)).for_each(|(out, input)| {
-            let cols = out.len() / x.c;
-            for (ch, (dst, src)) in out.chunks_mut(cols).zip(input.chunks(cols)).enumerate() {
-                let (s, m, b) = (scale[ch], mean[ch], beta[ch]);
-                dst.iter_mut().zip(src).for_each(|(d, v)| *d = (s * (v - m) + b).max(0.0));
-            }
-        });
+        blocks
+            .into_par_iter()
+            .zip(self.chunks.split(&x.data, per_sample))
+            .for_each(|(out, input)| {
+                let cols = out.len() / x.c;
+                for (ch, (dst, src)) in out.chunks_mut(cols).zip(input.chunks(cols)).enumerate() {
+                    let (s, m, b) = (scale[ch], mean[ch], beta[ch]);
+                    dst.iter_mut()
+                        .zip(src)
+                        .for_each(|(d, v)| *d = (s * (v - m) + b).max(0.0));
+                }
+            });
         y
     }
 
     /// Gradients of training-mode BatchNorm + ReLU: (gamma, beta, input).
-    fn bn_relu_backward(&self, x: &Activation, dy: &Activation, gamma: &[f32], beta: &[f32], stats: &BatchStats) -> (Vec<f32>, Vec<f32>, Activation) {
+    fn bn_relu_backward(
+        &self,
+        x: &Activation,
+        dy: &Activation,
+        gamma: &[f32],
+        beta: &[f32],
+        stats: &BatchStats,
+    ) -> (Vec<f32>, Vec<f32>, Activation) {
         let (mean, var, count) = (&stats.mean, &stats.var, stats.count as f32);
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + BN_EPSILON).sqrt()).collect();
         let xs = self.chunks.split(&x.data, x.per_sample());
@@ -579,7 +799,14 @@ impl Net<'_> {
                 let cols = xb.len() / x.c;
                 for (&v, &g) in xb[ch * cols..][..cols].iter().zip(&db[ch * cols..][..cols]) {
                     let xhat = (v - mean[ch]) * inv_std[ch];
-                    f(xhat, if gamma[ch] * xhat + beta[ch] > 0.0 { g } else { 0.0 });
+                    f(
+                        xhat,
+                        if gamma[ch] * xhat + beta[ch] > 0.0 {
+                            g
+                        } else {
+                            0.0
+                        },
+                    );
                 }
             }
         };
@@ -596,25 +823,38 @@ impl Net<'_> {
             .unzip();
         let mut dx = Activation::uninit(x.c, x.h, x.w, self.chunks.batch());
         let blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
-        blocks.into_par_iter().zip(xs.par_iter().zip(&dys)).for_each(|(out, (xb, db))| {
-            let cols = xb.len() / x.c;
-            for ch in 0..x.c {
-                let k = gamma[ch] * inv_std[ch];
-                let (m_dz, m_dzx) = (dbeta[ch] / count, dgamma[ch] / count);
-                let rows = xb[ch * cols..][..cols].iter().zip(&db[ch * cols..][..cols]);
-                for (o, (&v, &g)) in out[ch * cols..][..cols].iter_mut().zip(rows) {
-                    let xhat = (v - mean[ch]) * inv_std[ch];
-                    let dz = if gamma[ch] * xhat + beta[ch] > 0.0 { g } else { 0.0 };
-                    *o = k * (dz - m_dz - xhat * m_dzx);
+        blocks
+            .into_par_iter()
+            .zip(xs.par_iter().zip(&dys))
+            .for_each(|(out, (xb, db))| {
+                let cols = xb.len() / x.c;
+                for ch in 0..x.c {
+                    let k = gamma[ch] * inv_std[ch];
+                    let (m_dz, m_dzx) = (dbeta[ch] / count, dgamma[ch] / count);
+                    let rows = xb[ch * cols..][..cols].iter().zip(&db[ch * cols..][..cols]);
+                    for (o, (&v, &g)) in out[ch * cols..][..cols].iter_mut().zip(rows) {
+                        let xhat = (v - mean[ch]) * inv_std[ch];
+                        let dz = if gamma[ch] * xhat + beta[ch] > 0.0 {
+                            g
+                        } else {
+                            0.0
+                        };
+                        *o = k * (dz - m_dz - xhat * m_dzx);
+                    }
                 }
-            }
-        });
+            });
         (dgamma, dbeta, dx)
     }
 
     /// For each 2 x 2 window of channel row `row` (one chunk), the offset of its maximum
     /// (the first one on ties) and the output index.
-    fn pool_windows(row: &[f32], samples: usize, h: usize, w: usize, mut f: impl FnMut(usize, usize)) {
+    fn pool_windows(
+        row: &[f32],
+        samples: usize,
+        h: usize,
+        w: usize,
+        mut f: impl FnMut(usize, usize),
+    ) {
         let (ho, wo) = (h / 2, w / 2);
         for s in 0..samples {
             for i in 0..ho {
@@ -636,14 +876,17 @@ impl Net<'_> {
         let (c, h, w) = (x.c, x.h, x.w);
         let mut y = Activation::uninit(c, h / 2, w / 2, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, c * h * w / 4);
-        outs.into_par_iter().zip(self.chunks.split(&x.data, x.per_sample())).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
-            let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
-            for ch in 0..c {
-                let row = &input[ch * cols_in..][..cols_in];
-                let dst = &mut out[ch * cols_out..][..cols_out];
-                Self::pool_windows(row, range.len(), h, w, |from, to| dst[to] = row[from]);
-            }
-        });
+        outs.into_par_iter()
+            .zip(self.chunks.split(&x.data, x.per_sample()))
+            .zip(&self.chunks.ranges)
+            .for_each(|((out, input), range)| {
+                let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
+                for ch in 0..c {
+                    let row = &input[ch * cols_in..][..cols_in];
+                    let dst = &mut out[ch * cols_out..][..cols_out];
+                    Self::pool_windows(row, range.len(), h, w, |from, to| dst[to] = row[from]);
+                }
+            });
         y
     }
 
@@ -651,16 +894,24 @@ impl Net<'_> {
         let (c, h, w) = (x.c, x.h, x.w);
         let mut dx = Activation::zeros(c, h, w, self.chunks.batch());
         let blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
-        let work = self.chunks.split(&x.data, x.per_sample()).into_iter().zip(self.chunks.split(&dy.data, dy.per_sample()));
-        blocks.into_par_iter().zip(work.collect::<Vec<_>>()).zip(&self.chunks.ranges).for_each(|((out, (input, grad)), range)| {
-            let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
-            for ch in 0..c {
-                let row = &input[ch * cols_in..][..cols_in];
-                let g = &grad[ch * cols_out..][..cols_out];
-                let dst = &mut out[ch * cols_in..][..cols_in];
-                Self::pool_windows(row, range.len(), h, w, |from, to| dst[from] += g[to]);
-            }
-        });
+        let work = self
+            .chunks
+            .split(&x.data, x.per_sample())
+            .into_iter()
+            .zip(self.chunks.split(&dy.data, dy.per_sample()));
+        blocks
+            .into_par_iter()
+            .zip(work.collect::<Vec<_>>())
+            .zip(&self.chunks.ranges)
+            .for_each(|((out, (input, grad)), range)| {
+                let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
+                for ch in 0..c {
+                    let row = &input[ch * cols_in..][..cols_in];
+                    let g = &grad[ch * cols_out..][..cols_out];
+                    let dst = &mut out[ch * cols_in..][..cols_in];
+                    Self::pool_windows(row, range.len(), h, w, |from, to| dst[from] += g[to]);
+                }
+            });
         dx
     }
 }
@@ -669,7 +920,10 @@ impl Net<'_> {
 fn per_sample_sse(chunks: &Chunks, out: &Activation, target: &[f32]) -> Vec<f32> {
     let hw = out.h * out.w;
     let per = out.per_sample();
-    let pairs = chunks.split(&out.data, per).into_iter().zip(chunks.split(target, per));
+    let pairs = chunks
+        .split(&out.data, per)
+        .into_iter()
+        .zip(chunks.split(target, per));
     pairs
         .collect::<Vec<_>>()
         .into_par_iter()
@@ -680,7 +934,11 @@ fn per_sample_sse(chunks: &Chunks, out: &Activation, target: &[f32]) -> Vec<f32>
                 (0..out.c)
                     .map(|ch| {
                         let at = ch * cols + s * hw;
-                        o[at..at + hw].iter().zip(&t[at..at + hw]).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>()
+                        o[at..at + hw]
+                            .iter()
+                            .zip(&t[at..at + hw])
+                            .map(|(a, b)| ((a - b) as f64).powi(2))
+                            .sum::<f64>()
                     })
                     .sum::<f64>() as f32
             })
@@ -690,24 +948,50 @@ fn per_sample_sse(chunks: &Chunks, out: &Activation, target: &[f32]) -> Vec<f32>
 
 fn check_shapes(ops: &[Op], weights: &Weights<'_>) {
     let shapes: Vec<Vec<usize>> = ops.iter().flat_map(|op| op.param_shapes()).collect();
-    assert_eq!(shapes.len(), weights.params.len(), "kernels: parameter count");
+    assert_eq!(
+        shapes.len(),
+        weights.params.len(),
+        "kernels: parameter count"
+    );
     for (shape, values) in shapes.iter().zip(weights.params) {
-        assert_eq!(shape.iter().product::<usize>(), values.len(), "kernels: parameter of shape {shape:?}");
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            values.len(),
+            "kernels: parameter of shape {shape:?}"
+        );
     }
-    let norms = ops.iter().filter(|op| matches!(op, Op::BnRelu { .. })).count();
-    assert_eq!(norms, weights.running.len(), "kernels: running statistics count");
+    let norms = ops
+        .iter()
+        .filter(|op| matches!(op, Op::BnRelu { .. }))
+        .count();
+    assert_eq!(
+        norms,
+        weights.running.len(),
+        "kernels: running statistics count"
+    );
 }
 
 /// The forward pass. `batch_stats`: use (and record) batch statistics in
 /// BatchNorm (training) instead of the running ones (eval). Returns the
 /// input of every layer, then the output.
-fn forward(net: &Net<'_>, ops: &[Op], weights: &Weights<'_>, input: Activation, mut batch_stats: Option<&mut Vec<BatchStats>>) -> Vec<Activation> {
+fn forward(
+    net: &Net<'_>,
+    ops: &[Op],
+    weights: &Weights<'_>,
+    input: Activation,
+    mut batch_stats: Option<&mut Vec<BatchStats>>,
+) -> Vec<Activation> {
     let mut acts = vec![input];
     let (mut p, mut norm) = (0, 0);
     for op in ops {
         let x = acts.last().expect("the input at least");
         let y = match *op {
-            Op::Conv { cin, cout, k } => net.conv(x, [cin, cout, k], &weights.params[p], &weights.params[p + 1]),
+            Op::Conv { cin, cout, k } => net.conv(
+                x,
+                [cin, cout, k],
+                &weights.params[p],
+                &weights.params[p + 1],
+            ),
             Op::Up { .. } => net.up(x, &weights.params[p], &weights.params[p + 1]),
             Op::BnRelu { .. } => {
                 let (gamma, beta) = (&weights.params[p], &weights.params[p + 1]);
@@ -715,7 +999,11 @@ fn forward(net: &Net<'_>, ops: &[Op], weights: &Weights<'_>, input: Activation, 
                     Some(stats) => {
                         let (mean, var) = net.channel_stats(x);
                         let y = net.bn_relu(x, gamma, beta, &mean, &var);
-                        stats.push(BatchStats { mean, var, count: net.chunks.batch() * x.h * x.w });
+                        stats.push(BatchStats {
+                            mean,
+                            var,
+                            count: net.chunks.batch() * x.h * x.w,
+                        });
                         y
                     }
                     None => {
@@ -736,16 +1024,33 @@ fn forward(net: &Net<'_>, ops: &[Op], weights: &Weights<'_>, input: Activation, 
 
 /// Input [B, C, S, S] (samples outermost) as the first layer's activation.
 fn input_activation(chunks: &Chunks, input: &[f32], channels: usize, size: usize) -> Activation {
-    Activation { c: channels, h: size, w: size, data: chunks.from_samples(input, channels, size * size) }
+    Activation {
+        c: channels,
+        h: size,
+        w: size,
+        data: chunks.from_samples(input, channels, size * size),
+    }
 }
 
 /// Eval-mode (running BatchNorm statistics) SSE of each sample against `target`.
 /// `input` is [B, Cin, S, S] and `target` [B, Cout, S, S], samples outermost.
-pub fn errors(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], [cin, cout, size]: [usize; 3]) -> Vec<f32> {
+pub fn errors(
+    ops: &[Op],
+    weights: &Weights<'_>,
+    input: &[f32],
+    target: &[f32],
+    [cin, cout, size]: [usize; 3],
+) -> Vec<f32> {
     check_shapes(ops, weights);
     let chunks = Chunks::new(input.len() / (cin * size * size));
     let net = Net { chunks: &chunks };
-    let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), None);
+    let mut acts = forward(
+        &net,
+        ops,
+        weights,
+        input_activation(&chunks, input, cin, size),
+        None,
+    );
     let out = acts.pop().expect("an output");
     let target = chunks.from_samples(target, cout, size * size);
     let errors = per_sample_sse(&chunks, &out, &target);
@@ -754,32 +1059,62 @@ pub fn errors(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], 
 }
 
 /// One training-mode forward and backward of L = sum_i w_i * SSE_i / (B * C * S * S).
-pub fn train_step(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], sample_weights: &[f32], [cin, cout, size]: [usize; 3]) -> StepResult {
+pub fn train_step(
+    ops: &[Op],
+    weights: &Weights<'_>,
+    input: &[f32],
+    target: &[f32],
+    sample_weights: &[f32],
+    [cin, cout, size]: [usize; 3],
+) -> StepResult {
     check_shapes(ops, weights);
     let batch = sample_weights.len();
-    assert_eq!(input.len(), batch * cin * size * size, "kernels: input size");
+    assert_eq!(
+        input.len(),
+        batch * cin * size * size,
+        "kernels: input size"
+    );
     let chunks = Chunks::new(batch);
     let net = Net { chunks: &chunks };
     let mut batch_stats = Vec::new();
-    let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), Some(&mut batch_stats));
+    let mut acts = forward(
+        &net,
+        ops,
+        weights,
+        input_activation(&chunks, input, cin, size),
+        Some(&mut batch_stats),
+    );
     let out = acts.pop().expect("an output");
     let target = chunks.from_samples(target, cout, size * size);
     let sse = per_sample_sse(&chunks, &out, &target);
     let norm = (batch * cout * size * size) as f64;
-    let loss = (sse.iter().zip(sample_weights).map(|(&e, &w)| e as f64 * w as f64).sum::<f64>() / norm) as f32;
+    let loss = (sse
+        .iter()
+        .zip(sample_weights)
+        .map(|(&e, &w)| e as f64 * w as f64)
+        .sum::<f64>()
+        / norm) as f32;
 
     // dL/d(output) = 2 * w_i * (output - target) / norm.
     let mut grad = Activation::uninit(out.c, out.h, out.w, batch);
     let hw = size * size;
     let blocks = chunks.split_mut(&mut grad.data, out.per_sample());
-    let pairs: Vec<_> = chunks.split(&out.data, out.per_sample()).into_iter().zip(chunks.split(&target, out.per_sample())).collect();
-    blocks.into_par_iter().zip(pairs).zip(&chunks.ranges).for_each(|((g, (o, t)), range)| {
-        let cols = range.len() * hw;
-        for (at, ((gv, ov), tv)) in g.iter_mut().zip(o).zip(t).enumerate() {
-            let sample = range.start + (at % cols) / hw;
-            *gv = (2.0 * sample_weights[sample] as f64 * (ov - tv) as f64 / norm) as f32;
-        }
-    });
+    let pairs: Vec<_> = chunks
+        .split(&out.data, out.per_sample())
+        .into_iter()
+        .zip(chunks.split(&target, out.per_sample()))
+        .collect();
+    blocks
+        .into_par_iter()
+        .zip(pairs)
+        .zip(&chunks.ranges)
+        .for_each(|((g, (o, t)), range)| {
+            let cols = range.len() * hw;
+            for (at, ((gv, ov), tv)) in g.iter_mut().zip(o).zip(t).enumerate() {
+                let sample = range.start + (at % cols) / hw;
+                *gv = (2.0 * sample_weights[sample] as f64 * (ov - tv) as f64 / norm) as f32;
+            }
+        });
 
     let mut grads: Vec<Vec<f32>> = Vec::with_capacity(weights.params.len());
     let mut p = weights.params.len();
@@ -790,7 +1125,8 @@ pub fn train_step(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f3
         let (param_grads, dx) = match *op {
             Op::Conv { cin, cout, k } => {
                 p -= 2;
-                let (dw, db, dx) = net.conv_backward(x, &grad, [cin, cout, k], &weights.params[p], need_input);
+                let (dw, db, dx) =
+                    net.conv_backward(x, &grad, [cin, cout, k], &weights.params[p], need_input);
                 (vec![dw, db], dx)
             }
             Op::Up { .. } => {
@@ -801,7 +1137,13 @@ pub fn train_step(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f3
             Op::BnRelu { .. } => {
                 p -= 2;
                 norm_index -= 1;
-                let (dg, dbeta, dx) = net.bn_relu_backward(x, &grad, &weights.params[p], &weights.params[p + 1], &batch_stats[norm_index]);
+                let (dg, dbeta, dx) = net.bn_relu_backward(
+                    x,
+                    &grad,
+                    &weights.params[p],
+                    &weights.params[p + 1],
+                    &batch_stats[norm_index],
+                );
                 (vec![dg, dbeta], Some(dx))
             }
             Op::Pool => (vec![], Some(net.pool_backward(x, &grad))),
@@ -815,7 +1157,11 @@ pub fn train_step(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f3
     }
     grads.reverse();
     recycle(target);
-    StepResult { loss, grads, batch_stats }
+    StepResult {
+        loss,
+        grads,
+        batch_stats,
+    }
 }
 
 #[cfg(test)]
@@ -823,7 +1169,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         (*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
 
@@ -833,7 +1181,9 @@ mod tests {
         for window in [Net::conv_window(3, 5, 4), Net::up_window(3, 2)] {
             let (channels, samples) = (2, 3);
             let seed = &mut 7;
-            let image: Vec<f32> = (0..channels * samples * window.h * window.w).map(|_| lcg(seed)).collect();
+            let image: Vec<f32> = (0..channels * samples * window.h * window.w)
+                .map(|_| lcg(seed))
+                .collect();
             let cols = samples * window.ho * window.wo;
             let c: Vec<f32> = (0..channels * 9 * cols).map(|_| lcg(seed)).collect();
             let mut col = vec![0f32; c.len()];
@@ -855,11 +1205,18 @@ mod tests {
             let samples: Vec<f32> = (0..batch * c * hw).map(|v| v as f32).collect();
             let chunked = chunks.from_samples(&samples, c, hw);
             // Sample s, channel ch, pixel q sits at its chunk's row ch.
-            for (block, range) in chunks.split(&chunked, c * hw).into_iter().zip(&chunks.ranges) {
+            for (block, range) in chunks
+                .split(&chunked, c * hw)
+                .into_iter()
+                .zip(&chunks.ranges)
+            {
                 let cols = range.len() * hw;
                 for (n, s) in range.clone().enumerate() {
                     for ch in 0..c {
-                        assert_eq!(block[ch * cols + n * hw..][..hw], samples[(s * c + ch) * hw..][..hw]);
+                        assert_eq!(
+                            block[ch * cols + n * hw..][..hw],
+                            samples[(s * c + ch) * hw..][..hw]
+                        );
                     }
                 }
             }
@@ -870,8 +1227,22 @@ mod tests {
     fn layers_follow_the_paper_table() {
         let ops = layers(15, 15, 32);
         assert_eq!(ops.len(), 4 + 3 * 5 + 3 * 5 + 1);
-        assert_eq!(ops[0], Op::Conv { cin: 15, cout: 32, k: 3 });
+        assert_eq!(
+            ops[0],
+            Op::Conv {
+                cin: 15,
+                cout: 32,
+                k: 3
+            }
+        );
         assert_eq!(ops[19], Op::Up { c: 256 });
-        assert_eq!(*ops.last().unwrap(), Op::Conv { cin: 32, cout: 15, k: 1 });
+        assert_eq!(
+            *ops.last().unwrap(),
+            Op::Conv {
+                cin: 32,
+                cout: 15,
+                k: 1
+            }
+        );
     }
 }

@@ -189,6 +189,10 @@ mod tests {
         let result = kernels::train_step(&ops, &Weights { params: &params, running: &running }, &input, &input, &weights, DIMS);
         assert!((result.loss - burn_loss).abs() <= 1e-5 * burn_loss.abs(), "loss {} against burn's {burn_loss}", result.loss);
 
+        // Chunks may run on any thread; the sums must not depend on which.
+        let again = kernels::train_step(&ops, &Weights { params: &params, running: &running }, &input, &input, &weights, DIMS);
+        assert!(again.grads == result.grads && again.loss == result.loss, "a repeated step gave other gradients");
+
         let params = burn_model.net.params();
         assert_eq!(params.len(), result.grads.len());
         for (i, (param, grad)) in params.into_iter().zip(&result.grads).enumerate() {
