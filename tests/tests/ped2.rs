@@ -4,8 +4,8 @@
 //! the twelve test videos, a smaller network (F = 8), 3 epochs, and detector
 //! boxes only (without motion completion, whose looser boxes around groups
 //! of walkers score high in normal frames of an undertrained model: at 2
-//! epochs AUROC 0.68 with them, 0.80 without; 0.84 without at 3 epochs). Training on burn's
-//! CPU backend is what costs; docs/benchmarks.md has the figures.
+//! epochs AUROC 0.68 with them, 0.80 without; 0.84 without at 3 epochs).
+//! Training is what costs; docs/benchmarks.md has the figures.
 
 use serde_json::Value;
 use vigil_stage_testkit::shared_data;
