@@ -4,7 +4,7 @@
 //! - [`frame_metrics`]: pooled AUROC, mean per-video AUROC, EER, PR-AUC;
 //! - [`PixelAuroc`] with [`ScoreMap`]: pixel-level AUROC, one frame at a time;
 //! - [`plot_roc`], [`plot_timeline`], [`plot_heatmap`]: PNG figures;
-//! - [`write_scores_csv`], [`write_report`], [`write_atomic`]: output files.
+//! - [`write_scores_csv`], [`write_boxes_csv`], [`write_report`], [`write_atomic`]: output files.
 
 pub mod atomic;
 pub mod curve;
@@ -23,4 +23,4 @@ pub use plot::heatmap::{plot_heatmap, HeatmapLayout, RgbFrame};
 pub use plot::roc::plot_roc;
 pub use plot::timeline::{anomalous_ranges, plot_timeline, ANOMALY_SHADE};
 pub use plot::PlotArea;
-pub use report::{report_json, scores_csv, write_report, write_scores_csv};
+pub use report::{boxes_csv, report_json, scores_csv, write_boxes_csv, write_report, write_scores_csv, BoxRow};

@@ -1,5 +1,5 @@
-//! The run's result files: `scores.csv` and `report.json`, written
-//! atomically.
+//! The run's result files: `scores.csv`, `boxes.csv` and `report.json`,
+//! written atomically.
 
 use crate::metrics::{Metrics, VideoSeries};
 use crate::{write_atomic, EvalError};
@@ -36,9 +36,44 @@ pub fn scores_csv(videos: &[VideoSeries<'_>]) -> Result<String, EvalError> {
 }
 
 pub fn write_scores_csv(path: impl AsRef<Path>, videos: &[VideoSeries<'_>]) -> Result<(), EvalError> {
-    let path = path.as_ref();
-    let text = scores_csv(videos)?;
+    write_text(path.as_ref(), &scores_csv(videos)?)
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), EvalError> {
     write_atomic(path, text.as_bytes()).map_err(|source| EvalError::Write { path: path.to_path_buf(), source })
+}
+
+/// One scored box: where it is, where it came from and what it scored.
+pub struct BoxRow<'a> {
+    pub video: &'a str,
+    pub frame: u32,
+    /// x1, y1, x2, y2 in frame pixels.
+    pub region: [f32; 4],
+    /// Detector class, -1 for boxes that did not come from a classifier
+    /// (motion completion, the `motion` localizer).
+    pub class: i32,
+    /// The localizer's confidence.
+    pub confidence: f32,
+    /// The model (spatial band) that scored it.
+    pub band: u32,
+    /// Its fused z-score, the value painted into the frame's score map.
+    pub score: f32,
+}
+
+/// `video,frame,x1,y1,x2,y2,class,confidence,band,score` with one row per
+/// scored box, so that what made a frame score high can be looked up.
+pub fn boxes_csv(rows: &[BoxRow<'_>]) -> String {
+    let mut out = String::from("video,frame,x1,y1,x2,y2,class,confidence,band,score\n");
+    for r in rows {
+        let [x1, y1, x2, y2] = r.region;
+        let _ = writeln!(out, "{},{},{x1},{y1},{x2},{y2},{},{},{},{}", csv_field(r.video), r.frame, r.class, r.confidence, r.band, r.score);
+    }
+    out
+}
+
+/// Writes [`boxes_csv`] to `path`, atomically.
+pub fn write_boxes_csv(path: impl AsRef<Path>, rows: &[BoxRow<'_>]) -> Result<(), EvalError> {
+    write_text(path.as_ref(), &boxes_csv(rows))
 }
 
 /// The report object: `metrics` (when labels were given) followed by the
@@ -62,5 +97,18 @@ pub fn write_report(path: impl AsRef<Path>, metrics: Option<&Metrics>, fields: M
     let value = report_json(metrics, fields)?;
     let mut text = serde_json::to_string_pretty(&value).map_err(|e| EvalError::invalid(format!("report: {e}")))?;
     text.push('\n');
-    write_atomic(path, text.as_bytes()).map_err(|source| EvalError::Write { path: path.to_path_buf(), source })
+    write_text(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boxes_csv_has_one_row_per_box_and_quotes_names() {
+        let row = |video, class, score| BoxRow { video, frame: 7, region: [1.5, 2.0, 30.0, 40.25], class, confidence: 0.5, band: 0, score };
+        let text = boxes_csv(&[row("01", 0, 2.5), row("a,b", -1, -0.125)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines, ["video,frame,x1,y1,x2,y2,class,confidence,band,score", "01,7,1.5,2,30,40.25,0,0.5,0,2.5", "\"a,b\",7,1.5,2,30,40.25,-1,0.5,0,-0.125"]);
+    }
 }

@@ -154,8 +154,31 @@ pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec
     }
     write_heatmaps(o, &series, &boxes, &plots, read_frame)?;
     vigil_eval::write_scores_csv(o.out.join("scores.csv"), &series)?;
+    vigil_eval::write_boxes_csv(o.out.join("boxes.csv"), &box_rows(o))?;
     vigil_eval::write_report(o.out.join("report.json"), metrics.as_ref(), report_fields(o))?;
     Ok(metrics)
+}
+
+/// Every scored box with its score, in cube order.
+fn box_rows<'a>(o: &'a Outputs) -> Vec<vigil_eval::BoxRow<'a>> {
+    o.scored
+        .cubes
+        .iter()
+        .zip(&o.scored.box_scores)
+        .map(|(&cube, &score)| {
+            let r = &o.records[cube];
+            let b = &r.frame_box;
+            vigil_eval::BoxRow {
+                video: &o.videos[r.video as usize].name,
+                frame: b.frame,
+                region: [b.x1, b.y1, b.x2, b.y2],
+                class: b.class,
+                confidence: b.score,
+                band: r.band,
+                score,
+            }
+        })
+        .collect()
 }
 
 fn file_safe(name: &str) -> String {
