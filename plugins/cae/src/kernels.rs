@@ -591,45 +591,22 @@ impl Net<'_> {
                 let (mut dw, mut db) = (vec![0f32; cout * taps], vec![0f32; cout]);
                 let cols = range.len() * hw;
                 add_row_sums(grad, &mut db);
-                let mut grads = |col: &[f32], dcol: Option<&mut [f32]>| {
-                    matmul(
-                        cout,
-                        taps,
-                        cols,
-                        &mut dw,
-                        true,
-                        Mat::rows(grad, cols),
-                        Mat::transposed(col, cols),
-                    );
-                    if let Some(dcol) = dcol {
-                        matmul(
-                            taps,
-                            cols,
-                            cout,
-                            dcol,
-                            false,
-                            Mat::transposed(weight, taps),
-                            Mat::rows(grad, cols),
-                        );
-                    }
-                };
+                // dW += dY x col^T, and the input gradient's columns W^T x dY.
+                let mut weight_grad = |col: &[f32]| matmul(cout, taps, cols, &mut dw, true, Mat::rows(grad, cols), Mat::transposed(col, cols));
+                let input_cols = |dcol: &mut [f32]| matmul(taps, cols, cout, dcol, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
                 if k == 1 {
-                    grads(input, dx_block);
+                    // A 1 x 1 convolution's columns are its input.
+                    weight_grad(input);
+                    if let Some(dx_block) = dx_block {
+                        input_cols(dx_block);
+                    }
                 } else {
                     with_scratch(taps * cols, |col| {
                         window.im2col(input, cin, range.len(), col);
-                        grads(col, None);
+                        weight_grad(col);
                         if let Some(dx_block) = dx_block {
                             // The column buffer is free again: reuse it for the input gradient's columns.
-                            matmul(
-                                taps,
-                                cols,
-                                cout,
-                                col,
-                                false,
-                                Mat::transposed(weight, taps),
-                                Mat::rows(grad, cols),
-                            );
+                            input_cols(col);
                             window.col2im(col, cin, range.len(), dx_block);
                         }
                     });
