@@ -577,22 +577,10 @@ impl Net<'_> {
                 .collect(),
             None => self.chunks.ranges.iter().map(|_| None).collect(),
         };
-        let work: Vec<_> = self
-            .chunks
-            .split(&x.data, x.per_sample())
-            .into_iter()
-            .zip(self.chunks.split(&dy.data, cout * hw))
-            .zip(dx_blocks)
-            .zip(&self.chunks.ranges)
-            .collect();
-        let partials = work
-            .into_par_iter()
-            .map(|(((input, grad), dx_block), range)| {
-                let (mut dw, mut db) = (vec![0f32; cout * taps], vec![0f32; cout]);
+        let (dw, db) = self.backward_chunks(x, dy, dx_blocks, cout * taps, |input, grad, dx_block, range, dw| {
                 let cols = range.len() * hw;
-                add_row_sums(grad, &mut db);
                 // dW += dY x col^T, and the input gradient's columns W^T x dY.
-                let mut weight_grad = |col: &[f32]| matmul(cout, taps, cols, &mut dw, true, Mat::rows(grad, cols), Mat::transposed(col, cols));
+                let mut weight_grad = |col: &[f32]| matmul(cout, taps, cols, dw, true, Mat::rows(grad, cols), Mat::transposed(col, cols));
                 let input_cols = |dcol: &mut [f32]| matmul(taps, cols, cout, dcol, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
                 if k == 1 {
                     // A 1 x 1 convolution's columns are its input.
@@ -611,11 +599,41 @@ impl Net<'_> {
                         }
                     });
                 }
+            });
+        (dw, db, dx)
+    }
+
+    /// The part of a backward pass shared by `Conv` and `Up`: runs `chunk` on
+    /// every chunk in parallel with its input, output gradient, input-gradient
+    /// block (when wanted), samples and its own weight-gradient partial of
+    /// `weight_len` values; returns the weight gradient and the bias gradient
+    /// (the output gradient's channel sums), both summed in chunk order.
+    fn backward_chunks(
+        &self,
+        x: &Activation,
+        dy: &Activation,
+        dx_blocks: Vec<Option<&mut [f32]>>,
+        weight_len: usize,
+        chunk: impl Fn(&[f32], &[f32], Option<&mut [f32]>, &Range<usize>, &mut [f32]) + Sync,
+    ) -> (Vec<f32>, Vec<f32>) {
+        let work: Vec<_> = self
+            .chunks
+            .split(&x.data, x.per_sample())
+            .into_iter()
+            .zip(self.chunks.split(&dy.data, dy.per_sample()))
+            .zip(dx_blocks)
+            .zip(&self.chunks.ranges)
+            .collect();
+        let partials = work
+            .into_par_iter()
+            .map(|(((input, grad), dx_block), range)| {
+                let (mut dw, mut db) = (vec![0f32; weight_len], vec![0f32; dy.c]);
+                add_row_sums(grad, &mut db);
+                chunk(input, grad, dx_block, range, &mut dw);
                 (dw, db)
             })
             .collect();
-        let (dw, db) = sum_in_order(partials);
-        (dw, db, dx)
+        sum_in_order(partials)
     }
 
     fn up(&self, x: &Activation, weight: &[f32], bias: &[f32]) -> Activation {
@@ -658,46 +676,17 @@ impl Net<'_> {
         let (hw, taps) = (x.h * x.w, c * 9);
         let window = Self::up_window(x.h, x.w);
         let mut dx = Activation::uninit(c, x.h, x.w, self.chunks.batch());
-        let dx_blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
-        let work: Vec<_> = self
-            .chunks
-            .split(&x.data, x.per_sample())
-            .into_iter()
-            .zip(self.chunks.split(&dy.data, dy.per_sample()))
-            .zip(dx_blocks)
-            .zip(&self.chunks.ranges)
-            .collect();
-        let partials = work
-            .into_par_iter()
-            .map(|(((input, grad), dx_block), range)| {
-                let (mut dw, mut db) = (vec![0f32; c * taps], vec![0f32; c]);
+        let dx_blocks = self.chunks.split_mut(&mut dx.data, x.per_sample()).into_iter().map(Some).collect();
+        let (dw, db) = self.backward_chunks(x, dy, dx_blocks, c * taps, |input, grad, dx_block, range, dw| {
                 let cols = range.len() * hw;
-                add_row_sums(grad, &mut db);
+                let dx_block = dx_block.expect("an input gradient for every chunk");
                 with_scratch(taps * cols, |col| {
+                    // The output gradient read at the input positions: dW += X x col^T, dX = W x col.
                     window.im2col(grad, c, range.len(), col);
-                    matmul(
-                        c,
-                        taps,
-                        cols,
-                        &mut dw,
-                        true,
-                        Mat::rows(input, cols),
-                        Mat::transposed(col, cols),
-                    );
-                    matmul(
-                        c,
-                        cols,
-                        taps,
-                        dx_block,
-                        false,
-                        Mat::rows(weight, taps),
-                        Mat::rows(col, cols),
-                    );
+                    matmul(c, taps, cols, dw, true, Mat::rows(input, cols), Mat::transposed(col, cols));
+                    matmul(c, cols, taps, dx_block, false, Mat::rows(weight, taps), Mat::rows(col, cols));
                 });
-                (dw, db)
-            })
-            .collect();
-        let (dw, db) = sum_in_order(partials);
+            });
         (dw, db, dx)
     }
 
