@@ -90,6 +90,25 @@ fn encode_png(rgb: &[u8], (width, height): (u32, u32)) -> Result<Vec<u8>, EvalEr
     Ok(out)
 }
 
+/// The legend box of the line charts (ROC, timelines), drawn at `position`.
+pub(crate) fn draw_legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, BitMapBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+    margin: u32,
+    err: &impl Fn(DrawingAreaErrorKind<<BitMapBackend<'a> as DrawingBackend>::ErrorType>) -> EvalError,
+) -> Result<(), EvalError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .margin(margin)
+        .legend_area_size(34)
+        .label_font(font(LABEL_SIZE))
+        .background_style(WHITE.mix(0.9))
+        .border_style(MUTED)
+        .draw()
+        .map_err(err)
+}
+
 /// The font of plot text at `size` pixels.
 pub(crate) fn font(size: u32) -> TextStyle<'static> {
     (fonts::FAMILY, size).into_font().into()

@@ -51,16 +51,7 @@ pub fn plot_roc(path: impl AsRef<Path>, title: &str, curve: &RocCurve, auroc: f6
             .map_err(&err)?
             .label(format!("Equal error rate = {:.2}%", eer * 100.0))
             .legend(|(x, y)| Circle::new((x + 12, y), 6, ACCENT.filled()));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .margin(16)
-            .legend_area_size(34)
-            .label_font(font(LABEL_SIZE))
-            .background_style(WHITE.mix(0.9))
-            .border_style(MUTED)
-            .draw()
-            .map_err(&err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 16, &err)?;
         let (pixels_x, pixels_y) = chart.plotting_area().get_pixel_range();
         Ok(PlotArea { pixels_x, pixels_y, x_range: 0.0..1.0, y_range: 0.0..1.0 })
     })

@@ -90,16 +90,7 @@ pub fn plot_timeline(
             .map_err(&err)?
             .label("Frame score")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 24, y)], CURVE.stroke_width(3)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .margin(12)
-            .legend_area_size(34)
-            .label_font(font(LABEL_SIZE))
-            .background_style(WHITE.mix(0.9))
-            .border_style(MUTED)
-            .draw()
-            .map_err(&err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 12, &err)?;
         let (pixels_x, pixels_y) = chart.plotting_area().get_pixel_range();
         Ok(PlotArea { pixels_x, pixels_y, x_range, y_range })
     })
