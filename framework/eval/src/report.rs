@@ -58,22 +58,36 @@ pub struct BoxRow<'a> {
     pub band: u32,
     /// Its fused z-score, the value painted into the frame's score map.
     pub score: f32,
+    /// Its reconstruction error under each reconstructor, in the order of
+    /// the `error_names` given to [`boxes_csv`].
+    pub errors: Vec<f32>,
 }
 
-/// `video,frame,x1,y1,x2,y2,class,confidence,band,score` with one row per
-/// scored box, so that what made a frame score high can be looked up.
-pub fn boxes_csv(rows: &[BoxRow<'_>]) -> String {
-    let mut out = String::from("video,frame,x1,y1,x2,y2,class,confidence,band,score\n");
+/// `video,frame,x1,y1,x2,y2,class,confidence,band,score,error.<name>...`
+/// with one row per scored box, so that what made a frame score high can be
+/// looked up, and each reconstructor's share of it (`error_names` are the
+/// reconstructors' stage ids; their raw errors, before z-normalization).
+pub fn boxes_csv(rows: &[BoxRow<'_>], error_names: &[&str]) -> String {
+    let mut out = String::from("video,frame,x1,y1,x2,y2,class,confidence,band,score");
+    for name in error_names {
+        out.push(',');
+        out.push_str(&csv_field(&format!("error.{name}")));
+    }
+    out.push('\n');
     for r in rows {
         let [x1, y1, x2, y2] = r.region;
-        let _ = writeln!(out, "{},{},{x1},{y1},{x2},{y2},{},{},{},{}", csv_field(r.video), r.frame, r.class, r.confidence, r.band, r.score);
+        let _ = write!(out, "{},{},{x1},{y1},{x2},{y2},{},{},{},{}", csv_field(r.video), r.frame, r.class, r.confidence, r.band, r.score);
+        for e in &r.errors {
+            let _ = write!(out, ",{e}");
+        }
+        out.push('\n');
     }
     out
 }
 
 /// Writes [`boxes_csv`] to `path`, atomically.
-pub fn write_boxes_csv(path: impl AsRef<Path>, rows: &[BoxRow<'_>]) -> Result<(), EvalError> {
-    write_text(path.as_ref(), &boxes_csv(rows))
+pub fn write_boxes_csv(path: impl AsRef<Path>, rows: &[BoxRow<'_>], error_names: &[&str]) -> Result<(), EvalError> {
+    write_text(path.as_ref(), &boxes_csv(rows, error_names))
 }
 
 /// The report object: `metrics` (when labels were given) followed by the
@@ -106,9 +120,16 @@ mod tests {
 
     #[test]
     fn boxes_csv_has_one_row_per_box_and_quotes_names() {
-        let row = |video, class, score| BoxRow { video, frame: 7, region: [1.5, 2.0, 30.0, 40.25], class, confidence: 0.5, band: 0, score };
-        let text = boxes_csv(&[row("01", 0, 2.5), row("a,b", -1, -0.125)]);
+        let row = |video, class, score| BoxRow { video, frame: 7, region: [1.5, 2.0, 30.0, 40.25], class, confidence: 0.5, band: 0, score, errors: vec![3.0, 0.25] };
+        let text = boxes_csv(&[row("01", 0, 2.5), row("a,b", -1, -0.125)], &["appearance", "motion"]);
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines, ["video,frame,x1,y1,x2,y2,class,confidence,band,score", "01,7,1.5,2,30,40.25,0,0.5,0,2.5", "\"a,b\",7,1.5,2,30,40.25,-1,0.5,0,-0.125"]);
+        assert_eq!(
+            lines,
+            [
+                "video,frame,x1,y1,x2,y2,class,confidence,band,score,error.appearance,error.motion",
+                "01,7,1.5,2,30,40.25,0,0.5,0,2.5,3,0.25",
+                "\"a,b\",7,1.5,2,30,40.25,-1,0.5,0,-0.125,3,0.25"
+            ]
+        );
     }
 }

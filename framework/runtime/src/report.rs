@@ -154,7 +154,8 @@ pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec
     }
     write_heatmaps(o, &series, &boxes, &plots, read_frame)?;
     vigil_eval::write_scores_csv(o.out.join("scores.csv"), &series)?;
-    vigil_eval::write_boxes_csv(o.out.join("boxes.csv"), &box_rows(o))?;
+    let error_names: Vec<&str> = o.scored.errors.iter().map(|(id, _)| id.as_str()).collect();
+    vigil_eval::write_boxes_csv(o.out.join("boxes.csv"), &box_rows(o), &error_names)?;
     vigil_eval::write_report(o.out.join("report.json"), metrics.as_ref(), report_fields(o))?;
     Ok(metrics)
 }
@@ -165,7 +166,8 @@ fn box_rows<'a>(o: &'a Outputs) -> Vec<vigil_eval::BoxRow<'a>> {
         .cubes
         .iter()
         .zip(&o.scored.box_scores)
-        .map(|(&cube, &score)| {
+        .enumerate()
+        .map(|(row, (&cube, &score))| {
             let r = &o.records[cube];
             let b = &r.frame_box;
             vigil_eval::BoxRow {
@@ -176,6 +178,7 @@ fn box_rows<'a>(o: &'a Outputs) -> Vec<vigil_eval::BoxRow<'a>> {
                 confidence: b.score,
                 band: r.band,
                 score,
+                errors: o.scored.errors.iter().map(|(_, e)| e[row]).collect(),
             }
         })
         .collect()

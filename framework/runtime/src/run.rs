@@ -42,6 +42,8 @@ pub struct Scored {
     /// Index into the cube set of each scored cube, and its fused score.
     pub cubes: Vec<usize>,
     pub box_scores: Vec<f32>,
+    /// Each reconstructor's stage id and its raw error of every scored cube.
+    pub errors: Vec<(String, Vec<f32>)>,
 }
 
 /// What a run produced, for the caller to print.
@@ -238,6 +240,7 @@ fn score(
         .with("frame_size", Tensor::from_vec(sizes, &[f, 2]))
         .with("boxes", Tensor::from_vec(boxes, &[m, 5]))
         .with("band", Tensor::from_vec(bands, &[m]));
+    let mut member_errors = Vec::with_capacity(reconstructors.len());
     for (member, (id, stage)) in reconstructors.iter_mut().enumerate() {
         let mut errors = Vec::with_capacity(m);
         for chunk in indices.chunks(1024) {
@@ -250,7 +253,8 @@ fn score(
                 stats[s.model as usize * 3..][..3].copy_from_slice(&[s.count as f64, s.mean, s.std]);
             }
         }
-        batch.insert(&format!("errors.{id}"), Tensor::from_vec(errors, &[m]));
+        batch.insert(&format!("errors.{id}"), Tensor::from_vec(errors.clone(), &[m]));
+        member_errors.push((id.clone(), errors));
         batch.insert(&format!("stats.{id}"), Tensor::from_vec(stats, &[models, 3]));
     }
     let label = scorer.label();
@@ -268,7 +272,7 @@ fn score(
     let split = |all: &[f32]| -> Vec<Vec<f32>> {
         scored_videos.iter().map(|&v| all[first_row[v]..first_row[v] + videos[v].frames].to_vec()).collect()
     };
-    Ok(Scored { scores: split(&smoothed), raw_scores: split(&raw), videos: scored_videos, cubes: scored_cubes, box_scores })
+    Ok(Scored { scores: split(&smoothed), raw_scores: split(&raw), videos: scored_videos, cubes: scored_cubes, box_scores, errors: member_errors })
 }
 
 /// The cube builder's settings from `[cubes]`; spilled cubes go to `spill_dir`.
