@@ -19,7 +19,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The workspace's rust-version (Cargo.toml): the newest minimum among the
+# locked dependencies, burn 0.22's (tract 0.23.9 needs 1.91).
+min_rust="1.95"
 if ! command -v cargo >/dev/null; then
-  echo "error: cargo is not installed; install Rust 1.85 or newer (https://rustup.rs) and run this again" >&2
+  echo "error: cargo is not installed; install Rust $min_rust or newer (https://rustup.rs) and run this again" >&2
+  exit 1
+fi
+have_rust="$(cargo --version | awk '{print $2}')"
+if [ "$(printf '%s\n%s\n' "$min_rust" "$have_rust" | sort -V | head -n1)" != "$min_rust" ]; then
+  echo "error: cargo $have_rust is too old; Vigil needs Rust $min_rust or newer (rustup update) for its locked dependencies" >&2
   exit 1
 fi

@@ -22,9 +22,10 @@ pub enum Bench {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
         /// Folder of FlyingChairs-style pairs (`N-img0.ppm`, `N-img1.ppm`, `N-gt.flo`).
-        #[arg(long, value_name = "DIR", default_value = "../shared/data/flow/flyingchairs")]
-        pairs: PathBuf,
-        /// OpenCV reference script (shared/bench/flow_opencv.py); run when cv2 is importable.
+        /// Default: `$VIGIL_DATA/flow/flyingchairs` when VIGIL_DATA is set.
+        #[arg(long, value_name = "DIR")]
+        pairs: Option<PathBuf>,
+        /// An OpenCV reference script to run alongside (its stdout is printed); run when cv2 is importable.
         #[arg(long, value_name = "SCRIPT")]
         reference: Option<PathBuf>,
         /// Python interpreter for the reference.
@@ -39,7 +40,7 @@ pub enum Bench {
         /// Steps timed per batch size (the median is reported).
         #[arg(long, default_value_t = 3)]
         steps: usize,
-        /// PyTorch reference script (shared/bench/cae_pytorch.py); run when torch is importable.
+        /// A PyTorch reference script printing `batch B: train step T s` lines; run when torch is importable.
         #[arg(long, value_name = "SCRIPT")]
         reference: Option<PathBuf>,
         /// Python interpreter for the reference.
@@ -64,6 +65,7 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             println!("{:<12} {:<10} {:>9.2} {:>10.1}", "overall", "", result.total_seconds, result.overall_fps());
         }
         Bench::Flow { file, sets, pairs, reference, python } => {
+            let pairs = flow_pairs_dir(pairs)?;
             let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
                 return Ok(ExitCode::FAILURE);
             };
@@ -104,6 +106,20 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--pairs`, else `$VIGIL_DATA/flow/flyingchairs`, else an error naming both.
+fn flow_pairs_dir(pairs: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = pairs {
+        return Ok(dir);
+    }
+    match std::env::var_os("VIGIL_DATA") {
+        Some(root) => Ok(PathBuf::from(root).join("flow").join("flyingchairs")),
+        None => anyhow::bail!(
+            "`vigil bench flow` needs pairs with ground truth: pass --pairs DIR, a folder of FlyingChairs-style \
+             `N-img0.ppm`, `N-img1.ppm`, `N-gt.flo` files, or set VIGIL_DATA to a data folder holding flow/flyingchairs"
+        ),
+    }
 }
 
 /// Runs the reference script and reads its "batch B: train step T s" lines.

@@ -1,5 +1,5 @@
 //! The flow of each frame from the flows of consecutive pairs, with
-//! LBR-SPR's video-border rule (method.md 2.2): the first frame of a video
+//! LBR-SPR's video-border rule (docs/method.md 3.3): the first frame of a video
 //! gets zero flow (the original computes the pair (0, 0)), the last frame
 //! the flow of (T-2, T-1), every other frame t the flow of (t, t+1).
 

@@ -1,4 +1,4 @@
-//! Spatio-temporal cubes (LBR-SPR, method.md section 2): for every box of
+//! Spatio-temporal cubes (LBR-SPR, docs/method.md section 4): for every box of
 //! frame t, the same crop of frames t-c..t+c (clamped inside the video),
 //! each resized to S x S, stacked frame-major into an appearance cube
 //! u8 [3(2c+1), S, S] and a flow cube f32 [2(2c+1), S, S]; plus the spatial

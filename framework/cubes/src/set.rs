@@ -17,7 +17,7 @@ pub struct CubeConfig {
     pub context: usize,
     /// Side S of the resized crops.
     pub size: usize,
-    /// Spatial bands: rows and columns of the frame grid (method.md 2.3).
+    /// Spatial bands: rows and columns of the frame grid (docs/method.md 4.3).
     pub h_block: u32,
     pub w_block: u32,
     /// Bytes of cube data held in memory; beyond it the set moves to

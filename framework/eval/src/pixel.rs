@@ -24,7 +24,7 @@ pub struct ScoreMap {
 
 /// Pixel region (x0, y0, x1, y1), exclusive ends, that a box
 /// (x1, y1, x2, y2) paints: ceil-ed coordinates clipped to the frame, as the
-/// `zscore` scorer does (method.md 5.2); `None` when empty.
+/// `zscore` scorer does (docs/method.md 7.3); `None` when empty.
 pub fn box_region(b: [f32; 4], height: u32, width: u32) -> Option<(u32, u32, u32, u32)> {
     let clip = |v: f32, limit: u32| if v.is_nan() { 0 } else { v.ceil().clamp(0.0, limit as f32) as u32 };
     let (x0, x1) = (clip(b[0], width), clip(b[2], width));

@@ -20,7 +20,7 @@ pub struct VideoProducts {
     pub count: usize,
     pub height: usize,
     pub width: usize,
-    /// Per-frame flow [T, H, W, 2] (method.md 2.2 border rule applied).
+    /// Per-frame flow [T, H, W, 2] (the border rule of docs/method.md 3.3 applied).
     pub flows: Option<Vec<f32>>,
     pub boxes: Vec<FrameBox>,
 }

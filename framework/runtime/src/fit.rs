@@ -1,9 +1,9 @@
-//! The fit loop (architecture.md, phase 2): the runtime owns epochs and
+//! The fit loop (docs/architecture.md 3.6): the runtime owns epochs and
 //! steps; reconstructors receive their cubes once and then only index,
 //! weight and error vectors cross the plugin boundary.
 //!
 //! Per step, when the refiner is active in this epoch, the guide
-//! reconstructor (the first member: the appearance one, method.md 4.1)
+//! reconstructor (the first member: the appearance one, docs/method.md 6.1)
 //! reports eval-mode errors of the batch, the refiner turns them into
 //! weights, and every member steps on the same indices with those weights.
 //! Batches are per model (band), shuffled each epoch with a seeded RNG, the

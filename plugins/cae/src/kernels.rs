@@ -51,7 +51,7 @@ impl Op {
     }
 }
 
-/// The layer list of net.rs's `Autoencoder` (method.md 3.1).
+/// The layer list of net.rs's `Autoencoder` (docs/method.md 5.1).
 pub fn layers(in_channels: usize, out_channels: usize, f: usize) -> Vec<Op> {
     let double = |a: usize, b: usize| {
         [

@@ -1,4 +1,4 @@
-//! Stage `cae`: the LBR-SPR convolutional autoencoder (method.md 3) on burn,
+//! Stage `cae`: the LBR-SPR convolutional autoencoder (docs/method.md section 5) on burn,
 //! a [`Reconstructor`](vigil_stage_api::Reconstructor).
 //!
 //! One model per band; the runtime's fit loop drives it with `fit_begin`,

@@ -1,5 +1,5 @@
 //! One band's model: network, Adam state and step count; the weighted
-//! training step (method.md 3.3) and eval-mode per-sample errors.
+//! training step (docs/method.md 5.4) and eval-mode per-sample errors.
 
 use crate::kernels::{self, Op, Weights};
 use crate::net::{Autoencoder, ParamRef};

@@ -1,4 +1,4 @@
-//! The LBR-SPR autoencoder (method.md 3.1): a U-Net-shaped encoder-decoder
+//! The LBR-SPR autoencoder (docs/method.md 5.1): a U-Net-shaped encoder-decoder
 //! without skip connections, F = `features_root`.
 //!
 //! BatchNorm is our own small layer rather than burn's: burn keeps the

@@ -1,5 +1,5 @@
 //! Boxes and the box filters both localizers share: per-class NMS (the
-//! detector's own) and cover removal (method.md 1.3).
+//! detector's own) and cover removal (docs/method.md 2.3).
 
 /// One box in image pixels. `class` is the COCO class, or -1 for a box
 /// found from motion.
@@ -27,7 +27,7 @@ impl Bbox {
         (self.x2 - self.x1 + 1.0) * (self.y2 - self.y1 + 1.0)
     }
 
-    /// Intersection area, inclusive convention (method.md 1.3 step 2).
+    /// Intersection area, inclusive convention (docs/method.md 2.3 step 2).
     pub fn inclusive_intersection(&self, other: &Bbox) -> f32 {
         let w = (self.x2.min(other.x2) - self.x1.max(other.x1) + 1.0).max(0.0);
         let h = (self.y2.min(other.y2) - self.y1.max(other.y1) + 1.0).max(0.0);
@@ -74,7 +74,7 @@ pub fn cover_threshold_spec() -> vigil_stage_api::OptionSpec {
     )
 }
 
-/// Cover removal (method.md 1.3): with boxes in ascending area order, a box
+/// Cover removal (docs/method.md 2.3): with boxes in ascending area order, a box
 /// is dropped when more than `threshold` of its area lies inside any box
 /// after it in that order. Later boxes count even when they are dropped
 /// themselves, as in the original code. Kept boxes stay in input order.

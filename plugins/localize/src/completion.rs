@@ -1,4 +1,4 @@
-//! Boxes around moving regions (method.md 1.4 steps 3-6): what the motion
+//! Boxes around moving regions (docs/method.md 2.4 steps 3-6): what the motion
 //! localizer returns, and what the detector adds for moving things it missed.
 
 use crate::boxes::{Bbox, MOTION_CLASS};

@@ -1,6 +1,6 @@
-//! The `detector` localizer: a YOLOX-style ONNX detector (method.md 1.1,
-//! 7.2), box filters (1.2), cover removal (1.3) and, when enabled, motion
-//! completion (1.4): boxes around moving regions no detection covers.
+//! The `detector` localizer: a YOLOX-style ONNX detector (docs/method.md 2.1,
+//! 10.2), box filters (2.2), cover removal (2.3) and, when enabled, motion
+//! completion (2.4): boxes around moving regions no detection covers.
 
 use crate::batch_io::{boxes_spec, boxes_tensor, frames_spec, FrameView, Frames, BOXES};
 use crate::boxes::{cover_threshold_spec, nms_per_class, remove_covered, Bbox};
@@ -77,7 +77,7 @@ impl StageFactory for DetectorLocalizer {
     }
 }
 
-/// What happens to the model's candidates (method.md 1.1-1.3).
+/// What happens to the model's candidates (docs/method.md 2.1-2.3).
 struct DetectionFilter {
     score_threshold: f32,
     nms_iou: f32,

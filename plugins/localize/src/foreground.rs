@@ -1,5 +1,5 @@
 //! Where things move: a binary foreground map per frame, either from the
-//! frame's optical flow (method.md 1.4 steps 1-2) or, for pipelines without
+//! frame's optical flow (docs/method.md 2.4 steps 1-2) or, for pipelines without
 //! a flow stage, from the difference to a neighbouring frame (the authors'
 //! earlier VEC_VAD lineage: blurred absolute frame differences).
 

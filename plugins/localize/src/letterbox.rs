@@ -1,4 +1,4 @@
-//! YOLOX preprocessing (data/README.md section 4): resize keeping the aspect
+//! YOLOX preprocessing (docs/method.md 2.1): resize keeping the aspect
 //! ratio with r = min(H_in / h, W_in / w), image at the top-left, the rest
 //! padded with 114; planar BGR float 0..255, no normalization.
 

@@ -1,5 +1,5 @@
 //! The `motion` localizer: no weights, boxes around moving regions
-//! (method.md 1.4 without detections), then cover removal (1.3).
+//! (docs/method.md 2.5: 2.4 without detections), then cover removal (2.3).
 
 use crate::batch_io::{boxes_spec, boxes_tensor, frames_spec, Frames, BOXES};
 use crate::boxes::{cover_threshold_spec, remove_covered};

@@ -12,7 +12,7 @@ pub const FLOW: &str = "flow";
 pub const FRAME_DIFFERENCE: &str = "frame_difference";
 
 /// Options that choose and tune the foreground map and turn its blobs into
-/// boxes (method.md 1.4 defaults, Ped2 column).
+/// boxes (docs/method.md 2.4; defaults of 9.1, Ped2 column).
 pub fn option_specs() -> Vec<OptionSpec> {
     vec![
         OptionSpec::choice(

@@ -1,4 +1,4 @@
-//! Decoding YOLOX's raw output (data/README.md section 4): one row per
+//! Decoding YOLOX's raw output (docs/method.md 2.1): one row per
 //! anchor point of the stride-8, 16 and 32 grids (row-major, x fastest),
 //! columns (x, y, log w, log h, objectness, class probabilities...).
 

@@ -1,4 +1,4 @@
-//! Stage `spr`: self-paced refinement (method.md 4), a
+//! Stage `spr`: self-paced refinement (docs/method.md section 6), a
 //! [`Refiner`](vigil_stage_api::Refiner). After `warmup_epochs`, each
 //! mini-batch's appearance errors become per-sample weights; the threshold
 //! range k(t) shrinks from `init_range` to 1 by `shrink_rate` per mini-batch

@@ -1,4 +1,4 @@
-//! Self-paced refinement weights (method.md 4.2), as pure functions of one
+//! Self-paced refinement weights (docs/method.md 6.2), as pure functions of one
 //! mini-batch's errors and the range k(t).
 
 /// The four weighting modes of the reference code.

@@ -1,5 +1,5 @@
 //! Per-frame scores: each box's score is painted over its pixel region and
-//! the frame takes the maximum of its map (method.md 5.2). Painting with
+//! the frame takes the maximum of its map (docs/method.md 7.3). Painting with
 //! `max` and then taking the map's maximum equals the maximum over the boxes
 //! whose region is not empty, which is what is computed here.
 

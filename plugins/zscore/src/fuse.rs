@@ -1,5 +1,5 @@
 //! Per-box scores: z-normalize each reconstructor's error with its band's
-//! training statistics, then fuse the modalities (method.md 5.1).
+//! training statistics, then fuse the modalities (docs/method.md 7.1, 7.2).
 
 use crate::input::{BandStats, Modality};
 

@@ -175,7 +175,7 @@ fn resolve_weights(batch: &Batch, weights: &[(String, f64)]) -> Result<Vec<(Stri
         }
         weights.to_vec()
     };
-    // A single modality scores with its z alone (method.md 5.1).
+    // A single modality scores with its z alone (docs/method.md 7.2).
     Ok(if chosen.len() == 1 { vec![(chosen[0].0.clone(), 1.0)] } else { chosen })
 }
 

@@ -1,4 +1,4 @@
-//! `zscore`: the LBR-SPR scorer (method.md 5). Per-box reconstruction
+//! `zscore`: the LBR-SPR scorer (docs/method.md section 7). Per-box reconstruction
 //! errors become z-scores with each band's training statistics, modalities
 //! are fused with weights, each frame takes the maximum of its boxes' scores
 //! painted over their pixels, and a moving average smooths the result.

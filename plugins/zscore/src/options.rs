@@ -10,7 +10,7 @@ pub enum Smoothing {
     /// averages only the frames inside it.
     PerVideo,
     /// The paper's numpy "same" convolution over all videos concatenated,
-    /// zero padded at the two ends of the whole sequence (method.md 5.3).
+    /// zero padded at the two ends of the whole sequence (docs/method.md 7.4).
     Pooled,
 }
 

@@ -1,5 +1,5 @@
 //! Temporal smoothing of frame scores with a uniform moving average
-//! (method.md 5.3). The window is aligned like numpy's `convolve(.., "same")`:
+//! (docs/method.md 7.4). The window is aligned like numpy's `convolve(.., "same")`:
 //! output i averages inputs i - w/2 ..= i + (w-1)/2 (i-5 ..= i+4 for w = 10).
 
 use crate::options::Smoothing;
