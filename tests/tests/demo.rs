@@ -31,7 +31,7 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
     assert_eq!(csv.lines().next(), Some("video,frame,score,label"));
     assert_eq!(csv.lines().count() as u64, frames + 1);
     let boxes = std::fs::read_to_string(dir.join("boxes.csv")).unwrap();
-    assert_eq!(boxes.lines().next(), Some("video,frame,x1,y1,x2,y2,class,confidence,band,score"));
+    assert_eq!(boxes.lines().next(), Some("video,frame,x1,y1,x2,y2,class,confidence,band,score,error.appearance"));
     assert_eq!(boxes.lines().count() as u64, report["cubes"]["count"].as_u64().unwrap() + 1, "one row per scored box");
 
     let plots = dir.join("plots");

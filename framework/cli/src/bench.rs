@@ -7,6 +7,28 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum Bench {
+    /// Frame AUROC of a pipeline over several seeds: per seed, mean ± sd, per video and per group of videos.
+    Accuracy {
+        file: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// How many seeds to run (`pipeline.seed` = first, first + 1, ...).
+        #[arg(long, default_value_t = 3)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        first_seed: u64,
+        /// Output folder: one run per seed in `seed-N/`, and `accuracy.json`.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Also report the pooled AUROC of these videos alone, e.g.
+        /// `--group tuned=01,02,03,04,05,06 --group held-out=07,08,09,10,11,12`.
+        #[arg(long = "group", value_name = "NAME=VIDEOS")]
+        groups: Vec<crate::accuracy::Group>,
+        /// Recompute flow and boxes instead of reusing the extraction cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
     /// Decode, flow, localize and cube frames/s of a pipeline's `data.test` (no cache).
     Extract {
         file: PathBuf,
@@ -51,6 +73,10 @@ pub enum Bench {
 
 pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
+        Bench::Accuracy { file, sets, seeds, first_seed, out, groups, no_cache } => {
+            let seeds: Vec<u64> = (first_seed..first_seed + seeds).collect();
+            return crate::accuracy::run(&file, &sets, &seeds, &out, &groups, !no_cache);
+        }
         Bench::Extract { file, sets, videos } => {
             let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
                 return Ok(ExitCode::FAILURE);

@@ -1,5 +1,6 @@
 //! `vigil`: a thin binary over vigil-runtime.
 
+mod accuracy;
 mod bench;
 mod demo;
 mod plugins;
