@@ -21,6 +21,8 @@ pub enum CubeError {
     /// The input does not have the shape or content the call expects.
     #[error("{0}")]
     Invalid(String),
-    #[error("cube storage: {0}")]
-    Io(#[from] std::io::Error),
+    /// Cubes beyond the memory budget could not be written to or read back
+    /// from the spill folder.
+    #[error("cube storage in {} (cubes beyond the memory budget spill there): {source}", dir.display())]
+    Spill { dir: std::path::PathBuf, source: std::io::Error },
 }
