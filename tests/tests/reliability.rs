@@ -12,7 +12,7 @@ use vigil_tests::*;
 fn scene(name: &str) -> (PathBuf, vigil_scene::SceneSummary) {
     let work = PathBuf::from(vigil_stage_testkit::context(name).work_dir.to_string());
     let _ = std::fs::remove_dir_all(&work);
-    let config = vigil_scene::SceneConfig { seed: 3, videos: 2, frames_per_video: 30, ..Default::default() };
+    let config = vigil_scene::SceneConfig { seed: 3, videos: 2, frames_per_video: 40, ..Default::default() };
     let scene = vigil_scene::generate(&config, &work.join("scene")).unwrap();
     (work, scene)
 }
@@ -97,7 +97,8 @@ fn labels_are_checked_before_any_work_and_one_class_still_reports() {
     succeeded(&vigil_on("check", &work, &scene, &scene.labels, &[]));
     let missing = work.join("no-such-labels.csv");
     let e = failed(&vigil_on("check", &work, &scene, &missing, &[]));
-    assert!(e.contains("error: reading the labels") && e.contains("no-such-labels.csv"), "{e}");
+    let expected = format!("error: --set data.labels={}: reading the labels (data.labels): {}: No such file", missing.display(), missing.display());
+    assert!(e.contains(&expected), "{e}");
     let e = failed(&vigil_on("check", &work, &scene, &scene.frames_root, &[]));
     assert!(e.contains(&format!("data.labels {} is the video data", scene.frames_root.display())), "{e}");
     let corrupt = work.join("corrupt.csv");
@@ -107,12 +108,12 @@ fn labels_are_checked_before_any_work_and_one_class_still_reports() {
     let short = work.join("short.csv");
     std::fs::write(&short, rows[..rows.len() - 1].join("\n")).unwrap();
     let e = failed(&vigil_on("check", &work, &scene, &short, &[]));
-    assert!(e.contains("video 02: the ground truth has 29 frames but 30 frames are in its frame folder"), "{e}");
+    assert!(e.contains("video 02: the ground truth has 39 frames but 40 frames are in its frame folder"), "{e}");
 
     // `run` stops there too, before extracting anything.
     let out = work.join("out");
     let e = failed(&vigil_on("run", &work, &scene, &short, &["--out", &out.display().to_string()]));
-    assert!(e.contains("the ground truth has 29 frames") && !e.contains("extracted"), "{e}");
+    assert!(e.contains("the ground truth has 39 frames") && !e.contains("extracted"), "{e}");
     assert!(!out.join("checkpoints").exists());
 
     // All frames normal: scores and a report, with the undefined metrics null.
@@ -125,7 +126,7 @@ fn labels_are_checked_before_any_work_and_one_class_still_reports() {
     assert!(text(&run.stdout).contains("frame AUROC undefined"), "{}", text(&run.stdout));
     let m = &report(&out)["metrics"];
     assert!(m["auroc"].is_null() && m["eer"].is_null() && m["pr_auc"].is_null(), "{m}");
-    assert_eq!((m["frames"].as_u64(), m["anomalous_frames"].as_u64()), (Some(60), Some(0)));
-    assert!(m["note"].as_str().unwrap().starts_with("no frame is labeled anomalous (60 frames)"), "{m}");
-    assert_eq!(std::fs::read_to_string(out.join("scores.csv")).unwrap().lines().count(), 61);
+    assert_eq!((m["frames"].as_u64(), m["anomalous_frames"].as_u64()), (Some(80), Some(0)));
+    assert!(m["note"].as_str().unwrap().starts_with("no frame is labeled anomalous (80 frames)"), "{m}");
+    assert_eq!(std::fs::read_to_string(out.join("scores.csv")).unwrap().lines().count(), 81);
 }

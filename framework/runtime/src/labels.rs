@@ -3,7 +3,7 @@
 //! file is reported in seconds, not after the fit.
 
 use crate::pipeline::Pipeline;
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 use std::path::Path;
 use vigil_datasets::{GroundTruth, SourceKind, VideoSource};
 
@@ -15,7 +15,8 @@ use vigil_datasets::{GroundTruth, SourceKind, VideoSource};
 pub fn preload(pipeline: &Pipeline, sources: &[(VideoSource, bool)]) -> Result<Option<GroundTruth>> {
     let Some(labels) = &pipeline.data.labels else { return Ok(None) };
     let path = &labels.path;
-    let what = || format!("reading the labels {} (data.labels)", path.display());
+    // Dataset errors name the file already (and keep their cause in the message).
+    let reading = |e: vigil_datasets::Error| anyhow!("reading the labels (data.labels): {e}");
     let data = pipeline.data.test.iter().chain(&pipeline.data.extra).map(|p| p.path.as_path());
     if let Some(same) = data.chain(sources.iter().map(|(s, _)| s.path.as_path())).find(|p| same_path(p, path)) {
         bail!(
@@ -25,7 +26,7 @@ pub fn preload(pipeline: &Pipeline, sources: &[(VideoSource, bool)]) -> Result<O
         );
     }
     let scored: Vec<VideoSource> = sources.iter().filter(|(_, s)| *s).map(|(v, _)| v.clone()).collect();
-    let truth = vigil_datasets::load_ground_truth(path, &scored).with_context(what)?;
+    let truth = vigil_datasets::load_ground_truth(path, &scored).map_err(reading)?;
     let counts: Vec<Option<usize>> = scored
         .iter()
         .map(|v| match v.kind {
@@ -33,7 +34,7 @@ pub fn preload(pipeline: &Pipeline, sources: &[(VideoSource, bool)]) -> Result<O
             SourceKind::VideoFile => None,
         })
         .collect();
-    truth.check_frame_counts(&counts, "are in its frame folder").with_context(what)?;
+    truth.check_frame_counts(&counts, "are in its frame folder").map_err(reading)?;
     Ok(Some(truth))
 }
 
