@@ -23,6 +23,7 @@ pub enum CubeError {
     Invalid(String),
     /// Cubes beyond the memory budget could not be written to or read back
     /// from the spill folder.
-    #[error("cube storage in {} (cubes beyond the memory budget spill there): {source}", dir.display())]
-    Spill { dir: std::path::PathBuf, source: std::io::Error },
+    /// (`error` is in the message, not a `source()`, so that it is said once.)
+    #[error("cube storage in {} (cubes beyond the memory budget spill there): {error}", dir.display())]
+    Spill { dir: std::path::PathBuf, error: std::io::Error },
 }

@@ -246,13 +246,13 @@ impl CubeSet {
 
     /// An I/O error of the stores: only spilled cubes touch the disk.
     fn spill_error(&self, source: std::io::Error) -> CubeError {
-        CubeError::Spill { dir: self.config.spill_dir.clone(), source }
+        CubeError::Spill { dir: self.config.spill_dir.clone(), error: source }
     }
 
     /// Hands the cubes over as tensors, without copying them.
     pub fn into_tensors(self) -> Result<CubeTensors, CubeError> {
         let (m, d, s) = (self.records.len(), self.config.depth(), self.config.size);
-        let spill_error = |source| CubeError::Spill { dir: self.config.spill_dir.clone(), source };
+        let spill_error = |source| CubeError::Spill { dir: self.config.spill_dir.clone(), error: source };
         let appearance = self.appearance.into_tensor(&[m, 3 * d, s, s]).map_err(spill_error)?;
         let motion = match self.with_motion {
             Some(true) => Some(self.motion.into_tensor(&[m, 2 * d, s, s]).map_err(spill_error)?),
