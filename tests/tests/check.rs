@@ -110,3 +110,17 @@ fn overrides_can_fix_or_break_a_pipeline() {
     let out = vigil(&["check", &broken, "--set", "stage.decode.plugin=frames"]);
     assert!(!text(&out.stderr).contains("framez"), "{}", text(&out.stderr));
 }
+
+/// Issue 15: `nan` and `inf` (valid TOML floats) were reported as "expected float, found nothing".
+#[test]
+fn a_non_finite_float_option_is_named() {
+    let valid = fixture("valid.toml");
+    for (value, shown) in [("nan", "NaN"), ("inf", "inf"), ("-inf", "-inf")] {
+        let set = format!("stage.appearance.options.lr={value}");
+        let out = vigil(&["check", &valid, "--set", &set]);
+        assert_eq!(out.status.code(), Some(1));
+        let e = text(&out.stderr);
+        let expected = format!("error: --set {set}: stage `appearance` (cae): option `lr`: expected a finite number, found {shown}");
+        assert!(e.contains(&expected), "{e}");
+    }
+}

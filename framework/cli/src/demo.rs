@@ -19,5 +19,6 @@ pub fn run(out: &Path, seed: u64) -> anyhow::Result<ExitCode> {
         format!("data.labels={}", scene.masks_root.display()),
         format!("pipeline.seed={seed}"),
     ];
-    crate::run_pipeline(&pipeline, &out.join("run"), &sets, true)
+    // The scene was just written again, so an earlier demo's fit does not apply.
+    crate::run_pipeline(&pipeline, &out.join("run"), &sets, true, true)
 }

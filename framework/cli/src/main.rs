@@ -45,7 +45,8 @@ enum Command {
     /// Run a pipeline: extract, fit, score, evaluate; writes report.json, scores.csv and plots.
     Run {
         file: PathBuf,
-        /// Output folder (created if missing). An interrupted fit resumes from its checkpoints here.
+        /// Output folder (created if missing). An interrupted fit resumes from its checkpoints here,
+        /// if the data, cube settings, stage options and seed are unchanged (else an error).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         /// Override any value by dotted path, e.g. `--set data.test=/videos`.
@@ -54,6 +55,9 @@ enum Command {
         /// Recompute flow and boxes instead of reusing the extraction cache.
         #[arg(long)]
         no_cache: bool,
+        /// Start the fit over: discard the checkpoint in --out (and the earlier run's outputs there).
+        #[arg(long)]
+        fresh: bool,
     },
     /// Measure stage throughput through the plugin ABI (see docs/benchmarks.md).
     #[command(subcommand)]
@@ -79,7 +83,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plugins { name, json, plugin_paths } => plugins::run(name.as_deref(), json, &plugin_paths, cli.verbose),
         Command::Check { file, sets } => run_check(&file, &sets),
-        Command::Run { file, out, sets, no_cache } => run_pipeline(&file, &out, &sets, !no_cache),
+        Command::Run { file, out, sets, no_cache, fresh } => run_pipeline(&file, &out, &sets, !no_cache, fresh),
         Command::Demo { out, seed } => demo::run(&out, seed),
         Command::Bench(what) => bench::run(what),
     };
@@ -108,8 +112,9 @@ pub fn load_checked(file: &std::path::Path, sets: &[String], work_dir: &std::pat
     })
 }
 
-/// Runs a pipeline file and prints where the results are.
-pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[String], cache: bool) -> anyhow::Result<ExitCode> {
+/// Runs a pipeline file and prints where the results are. `fresh`: discard
+/// a checkpoint in `out` instead of resuming it.
+pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[String], cache: bool, fresh: bool) -> anyhow::Result<ExitCode> {
     let checked = match load_checked(file, sets, &out.join("work")) {
         Ok(checked) => checked,
         Err(code) => return Ok(code),
@@ -118,6 +123,7 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
         out_dir: out.to_path_buf(),
         cache: if cache { vigil_runtime::cache::Cache::default_location() } else { vigil_runtime::cache::Cache::disabled() },
         progress: true,
+        fresh,
     };
     let outcome = vigil_runtime::run::run(checked, &options)?;
     let frames: usize = outcome.videos.iter().filter(|v| v.scored).map(|v| v.frames).sum();
@@ -125,7 +131,11 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
     if let Some(m) = &outcome.metrics {
         let pixel = m.pixel_auroc.map(|p| format!(", pixel AUROC {:.4}", p)).unwrap_or_default();
         let video_mean = m.auroc_video_mean.map(|a| format!(", mean per video {a:.4}")).unwrap_or_default();
-        println!("frame AUROC {:.4}{video_mean}, EER {:.4}, PR-AUC {:.4}{pixel}", m.auroc, m.eer, m.pr_auc);
+        let value = |v: Option<f64>| v.map_or("undefined".to_string(), |v| format!("{v:.4}"));
+        println!("frame AUROC {}{video_mean}, EER {}, PR-AUC {}{pixel}", value(m.auroc), value(m.eer), value(m.pr_auc));
+        if let Some(note) = &m.note {
+            println!("note: {note}");
+        }
     }
     println!("report: {}", outcome.out_dir.join("report.json").display());
     println!("plots:  {}", outcome.out_dir.join("plots").display());

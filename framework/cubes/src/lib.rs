@@ -21,6 +21,9 @@ pub enum CubeError {
     /// The input does not have the shape or content the call expects.
     #[error("{0}")]
     Invalid(String),
-    #[error("cube storage: {0}")]
-    Io(#[from] std::io::Error),
+    /// Cubes beyond the memory budget could not be written to or read back
+    /// from the spill folder.
+    /// (`error` is in the message, not a `source()`, so that it is said once.)
+    #[error("cube storage in {} (cubes beyond the memory budget spill there): {error}", dir.display())]
+    Spill { dir: std::path::PathBuf, error: std::io::Error },
 }

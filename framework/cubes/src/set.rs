@@ -185,16 +185,16 @@ impl CubeSet {
                     report.skipped += 1;
                     continue;
                 };
-                self.appearance.extend(&appearance)?;
-                self.motion.extend(&motion)?;
+                self.appearance.extend(&appearance).map_err(|e| self.spill_error(e))?;
+                self.motion.extend(&motion).map_err(|e| self.spill_error(e))?;
                 self.records.push(CubeRecord { video, frame_box: *b, band: self.config.band(b, w, h) });
                 report.added += 1;
             }
             if !self.is_spilled()
                 && self.appearance.bytes_in_memory() + self.motion.bytes_in_memory() > self.config.memory_budget
             {
-                self.appearance.spill(&self.config.spill_dir)?;
-                self.motion.spill(&self.config.spill_dir)?;
+                self.appearance.spill(&self.config.spill_dir).map_err(|e| self.spill_error(e))?;
+                self.motion.spill(&self.config.spill_dir).map_err(|e| self.spill_error(e))?;
             }
         }
         self.skipped += report.skipped;
@@ -244,12 +244,18 @@ impl CubeSet {
         Ok(())
     }
 
+    /// An I/O error of the stores: only spilled cubes touch the disk.
+    fn spill_error(&self, source: std::io::Error) -> CubeError {
+        CubeError::Spill { dir: self.config.spill_dir.clone(), error: source }
+    }
+
     /// Hands the cubes over as tensors, without copying them.
     pub fn into_tensors(self) -> Result<CubeTensors, CubeError> {
         let (m, d, s) = (self.records.len(), self.config.depth(), self.config.size);
-        let appearance = self.appearance.into_tensor(&[m, 3 * d, s, s])?;
+        let spill_error = |source| CubeError::Spill { dir: self.config.spill_dir.clone(), error: source };
+        let appearance = self.appearance.into_tensor(&[m, 3 * d, s, s]).map_err(spill_error)?;
         let motion = match self.with_motion {
-            Some(true) => Some(self.motion.into_tensor(&[m, 2 * d, s, s])?),
+            Some(true) => Some(self.motion.into_tensor(&[m, 2 * d, s, s]).map_err(spill_error)?),
             _ => None,
         };
         let band = Tensor::from_vec(self.records.iter().map(|r| r.band).collect::<Vec<u32>>(), &[m]);

@@ -47,12 +47,14 @@ impl<T: Plain> Store<T> {
         Ok(())
     }
 
-    /// Moves what is held in memory to a new temporary file in `dir` (deleted
-    /// by the system once closed and unmapped); later values go there too.
+    /// Moves what is held in memory to a new temporary file in `dir` (created
+    /// when missing; the file is deleted by the system once closed and
+    /// unmapped); later values go there too.
     pub fn spill(&mut self, dir: &Path) -> std::io::Result<()> {
         if self.spilled.is_some() {
             return Ok(());
         }
+        std::fs::create_dir_all(dir)?;
         let mut file = BufWriter::with_capacity(1 << 20, tempfile::tempfile_in(dir)?);
         file.write_all(bytes_of(&self.memory))?;
         self.memory = Vec::new();
@@ -110,10 +112,12 @@ mod tests {
 
     #[test]
     fn spilled_values_come_back_through_the_mapping() {
-        let dir = std::env::temp_dir();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("not/yet/there");
         let mut store = Store::<f32>::new();
         store.extend(&[1.0, 2.0]).unwrap();
         store.spill(&dir).unwrap();
+        assert!(dir.is_dir(), "the spill folder is created");
         assert_eq!(store.bytes_in_memory(), 0);
         store.extend(&[3.0, 4.0, 5.0, 6.0]).unwrap();
         let mut tensor = store.into_tensor(&[3, 2]).unwrap();

@@ -142,6 +142,31 @@ fn spilled_set_hands_over_the_same_cubes_through_a_mapping() {
     assert_eq!(records[5].id(), vigil_stage_api::FrameId { video: 1, frame: 1 });
 }
 
+/// Issue 15: with a small budget the run's spill folder did not exist yet,
+/// and the error named no path.
+#[test]
+fn a_missing_spill_folder_is_created_and_an_unusable_one_is_named() {
+    let root = tempfile::tempdir().unwrap();
+    let boxes: Vec<FrameBox> = (0..T as u32).map(|f| frame_box(f, 1.0, 1.0, 7.0, 5.0)).collect();
+    let spill = |dir: std::path::PathBuf| {
+        let mut set = CubeSet::new(CubeConfig { size: 6, memory_budget: 0, spill_dir: dir, ..CubeConfig::default() }).unwrap();
+        set.add_video(0, &video(), None, (T, H, W), &boxes).map(|_| set)
+    };
+    let dir = root.path().join("out/work");
+    let set = spill(dir.clone()).unwrap();
+    assert!(set.is_spilled() && dir.is_dir());
+    assert_eq!(set.into_tensors().unwrap().appearance.shape(), vec![4, 15, 6, 6]);
+
+    // A folder that cannot be made: a file stands where it would go.
+    std::fs::write(root.path().join("file"), b"x").unwrap();
+    let blocked = root.path().join("file/work");
+    let message = match spill(blocked.clone()) {
+        Err(e @ CubeError::Spill { .. }) => e.to_string(),
+        other => panic!("expected a spill error, got {:?}", other.map(|s| s.len())),
+    };
+    assert!(message.starts_with(&format!("cube storage in {}", blocked.display())), "{message}");
+}
+
 #[test]
 fn per_frame_flow_feeds_the_cubes() {
     // Pair flows of a 4-frame video: pair i has u = 10 + i; frame 0 gets 0,

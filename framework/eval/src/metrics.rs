@@ -31,10 +31,12 @@ impl<'a> VideoSeries<'a> {
 }
 
 /// The metrics object of `report.json`. All rates are fractions in [0, 1].
+/// A metric the labels leave undefined (AUROC and EER when every frame has
+/// one label) is `None` (`null`), and `note` says why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Metrics {
     /// Frame-level AUROC pooled over all frames of all videos.
-    pub auroc: f64,
+    pub auroc: Option<f64>,
     /// Mean of per-video AUROCs over the videos that have both classes;
     /// `None` when no video has both.
     pub auroc_video_mean: Option<f64>,
@@ -42,17 +44,32 @@ pub struct Metrics {
     pub videos_in_mean: usize,
     /// Videos left out of the mean because all their frames share one label.
     pub videos_one_class: Vec<String>,
-    pub eer: f64,
-    /// Average precision, anomaly positive.
-    pub pr_auc: f64,
+    pub eer: Option<f64>,
+    /// Average precision, anomaly positive (needs one anomalous frame).
+    pub pr_auc: Option<f64>,
     pub frames: usize,
     pub anomalous_frames: usize,
     /// Pixel-level AUROC, when masks were given ([`crate::PixelAuroc`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pixel_auroc: Option<f64>,
+    /// Why metrics are missing, when some are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
-/// Frame-level metrics over `videos`, all of which must have labels.
+impl Metrics {
+    /// Adds a sentence to [`Metrics::note`].
+    pub fn add_note(&mut self, sentence: &str) {
+        self.note = Some(match self.note.take() {
+            Some(note) => format!("{note} {sentence}"),
+            None => sentence.to_string(),
+        });
+    }
+}
+
+/// Frame-level metrics over `videos`, all of which must have labels. When
+/// all frames share one label, AUROC and EER (and PR-AUC without an
+/// anomalous frame) are `None`, with a note.
 pub fn frame_metrics(videos: &[VideoSeries<'_>]) -> Result<Metrics, EvalError> {
     let mut scores: Vec<f32> = Vec::new();
     let mut labels: Vec<bool> = Vec::new();
@@ -71,17 +88,30 @@ pub fn frame_metrics(videos: &[VideoSeries<'_>]) -> Result<Metrics, EvalError> {
         }
     }
     let all = RankedCounts::from_samples(&scores, &labels)?;
-    Ok(Metrics {
-        auroc: all.auroc()?,
+    let both = all.positives() > 0 && all.negatives() > 0;
+    let mut metrics = Metrics {
+        auroc: if both { Some(all.auroc()?) } else { None },
         auroc_video_mean: (!per_video.is_empty()).then(|| per_video.iter().sum::<f64>() / per_video.len() as f64),
         videos_in_mean: per_video.len(),
         videos_one_class: one_class,
-        eer: all.eer()?,
-        pr_auc: all.average_precision()?,
+        eer: if both { Some(all.eer()?) } else { None },
+        pr_auc: if all.positives() > 0 { Some(all.average_precision()?) } else { None },
         frames: scores.len(),
         anomalous_frames: all.positives() as usize,
         pixel_auroc: None,
-    })
+        note: None,
+    };
+    if !both {
+        let (which, undefined) = match all.positives() {
+            0 => ("no frame is labeled anomalous", "AUROC, EER and PR-AUC are"),
+            _ => ("every frame is labeled anomalous", "AUROC and EER are"),
+        };
+        metrics.add_note(&format!(
+            "{which} ({} frames): {undefined} not defined (they need normal and anomalous frames).",
+            scores.len()
+        ));
+    }
+    Ok(metrics)
 }
 
 /// The `k` highest-scoring frames as (video index, frame, score), best
@@ -111,7 +141,8 @@ mod tests {
         let b = VideoSeries { name: "b", scores: &[0.2, 0.8], labels: Some(&[true, false]) };
         let c = VideoSeries { name: "c", scores: &[0.3, 0.4], labels: Some(&[false, false]) };
         let m = frame_metrics(&[a, b, c]).unwrap();
-        assert_eq!(m.auroc, 5.0 / 8.0);
+        assert_eq!(m.auroc, Some(5.0 / 8.0));
+        assert_eq!(m.note, None);
         assert_eq!(m.auroc_video_mean, Some(0.5));
         assert_eq!(m.videos_in_mean, 2);
         assert_eq!(m.videos_one_class, ["c"]);
@@ -122,5 +153,23 @@ mod tests {
         assert!(frame_metrics(&[short]).unwrap_err().to_string().contains("2 scores but 1 labels"));
         let top = most_anomalous_frames(&[a, b, c], 2);
         assert_eq!(top, [(0, 0, 0.9), (1, 1, 0.8)]);
+    }
+
+    /// Issue 15: one class made the run fail at AUROC and write nothing.
+    #[test]
+    fn one_class_labels_leave_the_undefined_metrics_out_with_a_note() {
+        let normal = VideoSeries { name: "n", scores: &[0.3, 0.4, 0.1], labels: Some(&[false, false, false]) };
+        let m = frame_metrics(&[normal]).unwrap();
+        assert_eq!((m.auroc, m.eer, m.pr_auc, m.auroc_video_mean), (None, None, None, None));
+        assert_eq!((m.frames, m.anomalous_frames, m.videos_one_class.as_slice()), (3, 0, ["n".to_string()].as_slice()));
+        let note = m.note.clone().unwrap();
+        assert_eq!(note, "no frame is labeled anomalous (3 frames): AUROC, EER and PR-AUC are not defined (they need normal and anomalous frames).");
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json["auroc"].is_null() && json["note"].is_string(), "{json}");
+
+        let anomalous = VideoSeries { name: "a", scores: &[0.3, 0.4], labels: Some(&[true, true]) };
+        let m = frame_metrics(&[anomalous]).unwrap();
+        assert_eq!((m.auroc, m.eer, m.pr_auc), (None, None, Some(1.0)));
+        assert!(m.note.unwrap().starts_with("every frame is labeled anomalous (2 frames): AUROC and EER are not defined"));
     }
 }

@@ -127,6 +127,17 @@ impl PixelAuroc {
         self.counts.len()
     }
 
+    /// Whether both anomalous and normal pixels were added (else the
+    /// AUROC is not defined).
+    pub fn has_both_classes(&self) -> bool {
+        let (mut positives, mut negatives) = (0u64, 0u64);
+        for &(p, n) in self.counts.values() {
+            positives += p;
+            negatives += n;
+        }
+        positives > 0 && negatives > 0
+    }
+
     /// The AUROC over every pixel added.
     pub fn auroc(&self) -> Result<f64, EvalError> {
         let ties = self.counts.iter().map(|(&bits, &(positives, negatives))| Tie {

@@ -4,7 +4,7 @@
 //! path. Every problem is reported at once, at the user's own text.
 
 use crate::diagnostic::{Diagnostic, Origin, Report};
-use crate::document::Node;
+use crate::document::{Node, Val};
 use crate::pipeline::{Pipeline, StageSpec};
 use crate::registry::Registry;
 use crate::stage::Stage;
@@ -67,11 +67,31 @@ pub fn check(pipeline: Pipeline, registry: &Registry, work_dir: &Path) -> Result
     if diags.is_empty() {
         check_contracts(&stages, &mut diags);
     }
-    if diags.is_empty() {
-        Ok(Checked { pipeline, stages })
-    } else {
-        Err(pipeline.report(diags))
+    if !diags.is_empty() {
+        return Err(pipeline.report(diags));
     }
+    let checked = Checked { pipeline, stages };
+    match check_labels(&checked) {
+        Some(diag) => Err(checked.pipeline.report(vec![diag])),
+        None => Ok(checked),
+    }
+}
+
+/// `data.labels` against the videos of `data.test` ([`crate::labels::preload`]),
+/// when `data.test` exists (a pipeline whose data paths are placeholders
+/// still checks).
+fn check_labels(checked: &Checked) -> Option<Diagnostic> {
+    let data = &checked.pipeline.data;
+    let (labels, test) = (data.labels.as_ref()?, data.test.as_ref()?);
+    if !test.path.exists() {
+        return None;
+    }
+    let sources = match crate::run::sources(checked) {
+        Ok(sources) => sources,
+        Err(e) => return Some(Diagnostic::new(&test.origin, format!("{e:#}"))),
+    };
+    let error = crate::labels::preload(&checked.pipeline, &sources).err()?;
+    Some(Diagnostic::new(&labels.origin, format!("{error:#}")))
 }
 
 fn create_stage(
@@ -85,6 +105,9 @@ fn create_stage(
         diags.push(Diagnostic::new(&spec.plugin_origin, format!("stage `{}`: {}", spec.id, registry.explain_missing(&spec.plugin))));
         return None;
     };
+    if !finite_options(spec, diags) {
+        return None;
+    }
     let given = resolve_path_options(pipeline, &spec.options, info);
     let options = match complete_options(&info.options, &given) {
         Ok(options) => options,
@@ -124,6 +147,32 @@ fn create_stage(
             None
         }
     }
+}
+
+/// TOML allows `nan` and `inf`, which options (JSON) cannot hold: they are
+/// named here instead of reaching the stage as "nothing". Whether all are finite.
+fn finite_options(spec: &StageSpec, diags: &mut Vec<Diagnostic>) -> bool {
+    fn non_finite(node: &Node) -> Option<f64> {
+        match &node.val {
+            Val::Float(f) if !f.is_finite() => Some(*f),
+            Val::Array(items) => items.iter().find_map(non_finite),
+            Val::Table(entries) => entries.iter().find_map(|e| non_finite(&e.node)),
+            _ => None,
+        }
+    }
+    let mut finite = true;
+    for entry in spec.options.entries() {
+        if let Some(value) = non_finite(&entry.node) {
+            let origin = match &entry.node.origin {
+                Origin::Override(_) => entry.node.origin.clone(),
+                _ => entry.key_origin.clone(),
+            };
+            let message = format!("stage `{}` ({}): option `{}`: expected a finite number, found {value}", spec.id, spec.plugin, entry.key);
+            diags.push(Diagnostic::new(&origin, message));
+            finite = false;
+        }
+    }
+    finite
 }
 
 /// Path options written in the file are relative to the file's folder.

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use crate::fingerprint::Fingerprint;
 use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, ReconstructorBox, RefinerBox, StageError};
 
 /// One reconstructor taking part in a fit, with the cubes it trains on.
@@ -38,6 +39,10 @@ pub struct FitOptions {
     pub resume: bool,
     /// Show a progress bar (still hidden when stderr is no terminal or CI=true).
     pub progress: bool,
+    /// What the fit depends on; written into every checkpoint, and a
+    /// checkpoint that records another one is not resumed (an error).
+    /// `None`: not recorded, not checked.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 /// What one epoch did.
@@ -74,6 +79,24 @@ struct FitRecord {
     members: Vec<String>,
     refiner_state: Option<String>,
     epochs: Vec<EpochSummary>,
+    /// Absent in checkpoints of Vigil before fingerprints.
+    #[serde(default)]
+    fingerprint: Option<Fingerprint>,
+}
+
+/// What a checkpoint folder holds, read without loading any stage.
+#[derive(Clone, Debug)]
+pub struct CheckpointInfo {
+    /// The folder holding the whole checkpoint (`ckpt/` or `ckpt.prev/`).
+    pub dir: PathBuf,
+    pub epochs_done: u32,
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// The last whole checkpoint under `checkpoint_dir`, if any.
+pub fn read_checkpoint(checkpoint_dir: &Path) -> Result<Option<CheckpointInfo>> {
+    let store = CheckpointStore::new(checkpoint_dir);
+    Ok(store.read()?.map(|(dir, record)| CheckpointInfo { dir, epochs_done: record.epochs_done, fingerprint: record.fingerprint }))
 }
 
 const RECORD_FILE: &str = "fit.json";
@@ -123,7 +146,7 @@ pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerB
     let mut epochs: Vec<EpochSummary> = Vec::new();
     let mut resumed_after = None;
     if let (true, Some(store)) = (options.resume, &store) {
-        if let Some(record) = store.load(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)))? {
+        if let Some(record) = store.load(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), options.fingerprint.as_ref())? {
             tracing::info!(epochs_done = record.epochs_done, "fit: resuming from {}", store.live().display());
             resumed_after = Some(record.epochs_done);
             epochs = record.epochs;
@@ -138,7 +161,7 @@ pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerB
         tracing::info!(epoch, loss = ?summary.mean_loss, dropped = summary.dropped, down_weighted = summary.down_weighted, "fit: epoch done");
         epochs.push(summary);
         if let Some(store) = &store {
-            store.save(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), epoch + 1, &epochs)?;
+            store.save(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), epoch + 1, &epochs, options.fingerprint.as_ref())?;
         }
     }
     bar.finish_and_clear();
@@ -149,7 +172,7 @@ pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerB
     }
     if let Some(store) = &store {
         // Again, now that the statistics are known, so that scoring can start from the checkpoint.
-        store.save(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), plan.epochs, &epochs)?;
+        store.save(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), plan.epochs, &epochs, options.fingerprint.as_ref())?;
     }
     Ok(FitSummary { members: ids, epochs, resumed_after, statistics })
 }
@@ -283,6 +306,7 @@ impl CheckpointStore {
         refiner: Option<(&str, &mut RefinerBox)>,
         epochs_done: u32,
         epochs: &[EpochSummary],
+        fingerprint: Option<&Fingerprint>,
     ) -> Result<()> {
         let next = self.next();
         if next.exists() {
@@ -297,7 +321,13 @@ impl CheckpointStore {
             Some((id, r)) => Some(call(id, "state", r.state())?.into_string()),
             None => None,
         };
-        let record = FitRecord { epochs_done, members: stages.iter().map(|(id, _)| id.clone()).collect(), refiner_state, epochs: epochs.to_vec() };
+        let record = FitRecord {
+            epochs_done,
+            members: stages.iter().map(|(id, _)| id.clone()).collect(),
+            refiner_state,
+            epochs: epochs.to_vec(),
+            fingerprint: fingerprint.cloned(),
+        };
         std::fs::write(next.join(RECORD_FILE), serde_json::to_vec_pretty(&record)?)
             .with_context(|| format!("writing {}", next.join(RECORD_FILE).display()))?;
         let (live, prev) = (self.live(), self.prev());
@@ -314,17 +344,36 @@ impl CheckpointStore {
         Ok(())
     }
 
-    /// Restores every stage from the last whole checkpoint, if any.
-    fn load(&self, stages: &mut [(String, &mut ReconstructorBox)], refiner: Option<(&str, &mut RefinerBox)>) -> Result<Option<FitRecord>> {
+    /// The record of the last whole checkpoint and its folder, if any.
+    fn read(&self) -> Result<Option<(PathBuf, FitRecord)>> {
         let Some(dir) = [self.live(), self.prev()].into_iter().find(|d| d.join(RECORD_FILE).exists()) else {
             return Ok(None);
         };
         let path = dir.join(RECORD_FILE);
         let record: FitRecord = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
             .with_context(|| format!("parsing {}", path.display()))?;
+        Ok(Some((dir, record)))
+    }
+
+    /// Restores every stage from the last whole checkpoint, if any. With a
+    /// `fingerprint`, a checkpoint that records another one is an error.
+    fn load(
+        &self,
+        stages: &mut [(String, &mut ReconstructorBox)],
+        refiner: Option<(&str, &mut RefinerBox)>,
+        fingerprint: Option<&Fingerprint>,
+    ) -> Result<Option<FitRecord>> {
+        let Some((dir, record)) = self.read()? else {
+            return Ok(None);
+        };
+        if let Some(now) = fingerprint {
+            if record.fingerprint.as_ref() != Some(now) {
+                return Err(crate::fingerprint::mismatch(&self.dir, record.fingerprint.as_ref(), now));
+            }
+        }
         let ids: Vec<&String> = stages.iter().map(|(id, _)| id).collect();
         if record.members.iter().collect::<Vec<_>>() != ids {
-            bail!("{}: checkpoint of stages {:?}, this fit trains {:?}; remove it or change the output folder", dir.display(), record.members, ids);
+            bail!("{}: checkpoint of stages {:?}, this fit trains {:?}; run again with --fresh to discard it, or choose another --out", dir.display(), record.members, ids);
         }
         for (id, stage) in stages.iter_mut() {
             let member_dir = dir.join(id.as_str());

@@ -8,6 +8,8 @@ pub mod check;
 pub mod diagnostic;
 pub mod document;
 pub mod extract;
+pub mod fingerprint;
+pub mod labels;
 pub mod fit;
 pub mod pipeline;
 pub mod progress;

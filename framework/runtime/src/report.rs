@@ -21,6 +21,9 @@ pub struct Outputs<'a> {
     /// From [`stage_summary`].
     pub plugins: Value,
     pub sources: &'a [(VideoSource, bool)],
+    /// The labels of the scored videos, read before extraction
+    /// ([`crate::labels::preload`]); checked here against the decoded frames.
+    pub truth: Option<&'a vigil_datasets::GroundTruth>,
     pub videos: &'a [VideoRecord],
     pub records: &'a [vigil_cubes::CubeRecord],
     pub cube_config: &'a vigil_cubes::CubeConfig,
@@ -72,14 +75,11 @@ pub fn decode_frame(decoder: &mut Stage, source: &Path, video: u32, frame: usize
 }
 
 /// Frame labels and (optionally) pixel masks of the scored videos.
-fn load_labels(o: &Outputs) -> Result<Option<(vigil_datasets::GroundTruth, Vec<Vec<bool>>)>> {
-    let Some(labels) = &o.pipeline.data.labels else { return Ok(None) };
-    let scored: Vec<VideoSource> = o.sources.iter().filter(|(_, s)| *s).map(|(v, _)| v.clone()).collect();
+fn load_labels<'a>(o: &Outputs<'a>) -> Result<Option<(&'a vigil_datasets::GroundTruth, Vec<Vec<bool>>)>> {
+    let Some(truth) = o.truth else { return Ok(None) };
     let counts: Vec<usize> = o.scored.videos.iter().map(|&v| o.videos[v].frames).collect();
-    let truth = vigil_datasets::load_ground_truth(&labels.path, &scored)
-        .with_context(|| format!("reading the labels {}", labels.path.display()))?;
-    let frame_labels = vigil_datasets::validate(&truth, &counts)
-        .with_context(|| format!("checking the labels {} against the decoded videos", labels.path.display()))?;
+    let frame_labels = vigil_datasets::validate(truth, &counts)
+        .with_context(|| format!("checking the labels {} against the decoded videos", truth.source.display()))?;
     Ok(Some((truth, frame_labels)))
 }
 
@@ -100,7 +100,8 @@ fn frame_boxes(o: &Outputs) -> std::collections::HashMap<(usize, usize), (Vec<[f
     map
 }
 
-fn pixel_auroc(o: &Outputs, truth: &vigil_datasets::GroundTruth, boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>) -> Result<f64> {
+/// `None` when the masks mark no pixel (or every pixel) anomalous.
+fn pixel_auroc(o: &Outputs, truth: &vigil_datasets::GroundTruth, boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>) -> Result<Option<f64>> {
     // Pixels outside every box rank below all box scores.
     let floor = o.scored.box_scores.iter().copied().fold(f32::INFINITY, f32::min) - 1.0;
     let mut auroc = PixelAuroc::new();
@@ -114,7 +115,10 @@ fn pixel_auroc(o: &Outputs, truth: &vigil_datasets::GroundTruth, boxes: &std::co
             auroc.add_frame(&map.filled(floor), &truth_pixels)?;
         }
     }
-    Ok(auroc.auroc()?)
+    if !auroc.has_both_classes() {
+        return Ok(None);
+    }
+    Ok(Some(auroc.auroc()?))
 }
 
 /// Writes everything; returns the metrics when labels were given.
@@ -138,12 +142,20 @@ pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec
         Some((truth, _)) => {
             let mut metrics = vigil_eval::frame_metrics(&series)?;
             if truth.has_masks() {
-                metrics.pixel_auroc = Some(pixel_auroc(o, truth, &boxes)?);
+                metrics.pixel_auroc = pixel_auroc(o, truth, &boxes)?;
+                if metrics.pixel_auroc.is_none() {
+                    metrics.add_note("The pixel masks have one class only: pixel AUROC is not defined.");
+                }
             }
-            let scores: Vec<f32> = series.iter().flat_map(|s| s.scores.iter().copied()).collect();
-            let flags: Vec<bool> = series.iter().flat_map(|s| s.labels.unwrap_or(&[]).iter().copied()).collect();
-            let curve = RankedCounts::from_samples(&scores, &flags)?.roc_curve()?;
-            vigil_eval::plot_roc(plots.join("roc.png"), &format!("{}: frame-level ROC", o.pipeline.name), &curve, metrics.auroc)?;
+            if let Some(auroc) = metrics.auroc {
+                let scores: Vec<f32> = series.iter().flat_map(|s| s.scores.iter().copied()).collect();
+                let flags: Vec<bool> = series.iter().flat_map(|s| s.labels.unwrap_or(&[]).iter().copied()).collect();
+                let curve = RankedCounts::from_samples(&scores, &flags)?.roc_curve()?;
+                vigil_eval::plot_roc(plots.join("roc.png"), &format!("{}: frame-level ROC", o.pipeline.name), &curve, auroc)?;
+            }
+            if let Some(note) = &metrics.note {
+                tracing::warn!("{note}");
+            }
             Some(metrics)
         }
         None => None,

@@ -18,6 +18,9 @@ pub struct RunOptions {
     pub out_dir: PathBuf,
     pub cache: Cache,
     pub progress: bool,
+    /// Discard a checkpoint in `out_dir` instead of resuming it (without it,
+    /// a checkpoint of another fit is an error).
+    pub fresh: bool,
 }
 
 /// One video of the run, as decoded.
@@ -112,6 +115,11 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
     let out = options.out_dir.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating the output folder {}", out.display()))?;
     let sources = sources(&checked)?;
+    // Before any work: the labels, and whether a checkpoint here is of this fit.
+    let truth = crate::labels::preload(&checked.pipeline, &sources)?;
+    let fingerprint = crate::fingerprint::Fingerprint::of(&checked, &sources)?;
+    let checkpoint_dir = out.join("checkpoints");
+    crate::fingerprint::prepare(&out, &checkpoint_dir, &fingerprint, options.fresh)?;
     let pipeline = checked.pipeline.clone();
     let cube_config = cube_config(&pipeline.cubes, &out.join("work"));
     let plugins = crate::report::stage_summary(&checked.stages);
@@ -171,9 +179,10 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
         .collect();
     let fit_options = FitOptions {
         seed: pipeline.seed,
-        checkpoint_dir: Some(out.join("checkpoints")),
+        checkpoint_dir: Some(checkpoint_dir),
         resume: true,
         progress: options.progress,
+        fingerprint: Some(fingerprint),
     };
     let refiner_role = refiner.as_mut().map(|(id, r)| (id.as_str(), &mut **r));
     let summary = fit::fit(members, refiner_role, &bands, &fit_options)?;
@@ -190,6 +199,7 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
         pipeline: &pipeline,
         plugins,
         sources: &sources,
+        truth: truth.as_ref(),
         videos: &videos,
         records: &records,
         cube_config: &cube_config,

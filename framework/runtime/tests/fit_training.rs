@@ -188,14 +188,14 @@ fn an_interrupted_fit_resumes_to_the_same_result() {
     let dir_a = tempfile::tempdir().unwrap();
     let (mut a, _) = recording(opts.clone(), None);
     let mut ra = spr(spr_opts.clone());
-    let options_a = FitOptions { seed: 5, checkpoint_dir: Some(dir_a.path().into()), resume: false, progress: false };
+    let options_a = FitOptions { seed: 5, checkpoint_dir: Some(dir_a.path().into()), resume: false, progress: false, fingerprint: None };
     let members = vec![FitMember { id: "appearance".into(), stage: &mut a, cubes: cubes(&app, None, count) }];
     let full = fit(members, Some(("spr", &mut ra)), &band, &options_a).unwrap();
     let errors_a = a.errors(all.as_slice().into()).unwrap().into_vec();
 
     // A NaN loss in epoch 3 (4 steps per epoch: step 10 is its 2nd step) stops the fit.
     let dir_b = tempfile::tempdir().unwrap();
-    let options_b = FitOptions { seed: 5, checkpoint_dir: Some(dir_b.path().into()), resume: true, progress: false };
+    let options_b = FitOptions { seed: 5, checkpoint_dir: Some(dir_b.path().into()), resume: true, progress: false, fingerprint: None };
     let (mut b, _) = recording(opts.clone(), Some((10, Fault::NanLoss)));
     let mut rb = spr(spr_opts.clone());
     let members = vec![FitMember { id: "appearance".into(), stage: &mut b, cubes: cubes(&app, None, count) }];
@@ -204,6 +204,15 @@ fn an_interrupted_fit_resumes_to_the_same_result() {
     let record: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir_b.path().join("ckpt/fit.json")).unwrap()).unwrap();
     assert_eq!(record["epochs_done"], 2, "the last good checkpoint is kept");
+
+    // Only the fit a checkpoint records resumes it (this one records none).
+    let parts = [("seed".to_string(), "5".to_string())].into_iter().collect();
+    let other = FitOptions { fingerprint: Some(vigil_runtime::fingerprint::Fingerprint { parts }), ..options_b.clone() };
+    let (mut d, _) = recording(opts.clone(), None);
+    let mut rd = spr(spr_opts.clone());
+    let members = vec![FitMember { id: "appearance".into(), stage: &mut d, cubes: cubes(&app, None, count) }];
+    let err = fit(members, Some(("spr", &mut rd)), &band, &other).unwrap_err().to_string();
+    assert!(err.contains("holds the checkpoint of a different fit") && err.contains("older Vigil") && err.contains("--fresh"), "{err}");
 
     // Fresh stages resume from it and end exactly where the uninterrupted fit did.
     let (mut c, log_c) = recording(opts, None);

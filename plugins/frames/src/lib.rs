@@ -4,7 +4,9 @@
 //! decoded in parallel straight into the batch buffer.
 //!
 //! A frame that cannot be decoded ends the video there with a warning that
-//! names the file; an unreadable folder or a non-image file is an error.
+//! names the file; a truncated JPEG (no end-of-image marker), which the
+//! decoder fills in grey, is kept with a warning that names it; an
+//! unreadable folder or a non-image file is an error.
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -57,12 +59,23 @@ enum FrameProblem {
     Mismatch(String),
 }
 
-fn decode_into(path: &Path, width: u32, height: u32, out: &mut [u8]) -> Result<(), FrameProblem> {
-    let image = image::ImageReader::open(path)
-        .and_then(|r| r.with_guessed_format())
-        .map_err(|e| FrameProblem::Corrupt(e.to_string()))?
-        .decode()
+/// Whether a JPEG file's bytes end with its end-of-image marker (FF D9; a
+/// few trailing bytes after it are allowed). The entropy-coded data never
+/// holds FF D9, so a file cut short lacks it.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(64)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// Decodes one frame into `out`; `Ok(true)` when it decoded but the file
+/// is a truncated JPEG (its missing part comes out grey).
+fn decode_into(path: &Path, width: u32, height: u32, out: &mut [u8]) -> Result<bool, FrameProblem> {
+    let bytes = std::fs::read(path).map_err(|e| FrameProblem::Corrupt(e.to_string()))?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
+        .with_guessed_format()
         .map_err(|e| FrameProblem::Corrupt(e.to_string()))?;
+    let truncated = reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(&bytes);
+    let image = reader.decode().map_err(|e| FrameProblem::Corrupt(e.to_string()))?;
     if (image.width(), image.height()) != (width, height) {
         return Err(FrameProblem::Mismatch(format!(
             "{} is {}x{}, but the video's first frame is {width}x{height}",
@@ -75,7 +88,7 @@ fn decode_into(path: &Path, width: u32, height: u32, out: &mut [u8]) -> Result<(
         image::DynamicImage::ImageRgb8(rgb) => out.copy_from_slice(&rgb),
         other => out.copy_from_slice(&other.into_rgb8()),
     }
-    Ok(())
+    Ok(truncated)
 }
 
 impl OpenFolder {
@@ -101,12 +114,21 @@ impl OpenFolder {
         let frame_bytes = self.width as usize * self.height as usize * 3;
         let mut data = vec![0u8; files.len() * frame_bytes];
         let (width, height) = (self.width, self.height);
-        let results: Vec<Result<(), FrameProblem>> = data
+        let results: Vec<Result<bool, FrameProblem>> = data
             .par_chunks_mut(frame_bytes)
             .zip(files.par_iter())
             .map(|(out, file)| decode_into(file, width, height, out))
             .collect();
         let mut good = files.len();
+        for (i, _) in results.iter().enumerate().take_while(|(_, r)| r.is_ok()).filter(|(_, r)| matches!(r, Ok(true))) {
+            tracing::warn!(
+                "{}: the JPEG data ends before its end-of-image marker (a truncated file?); frame {} of {} is used \
+                 with its missing part filled in grey",
+                files[i].display(),
+                first + i,
+                self.files.len()
+            );
+        }
         if let Some((i, problem)) = results.into_iter().enumerate().find_map(|(i, r)| r.err().map(|p| (i, p))) {
             match problem {
                 FrameProblem::Mismatch(message) => return Err(StageError::invalid(message)),

@@ -63,6 +63,30 @@ fn corrupt_image_mid_folder_ends_the_video_with_a_warning() {
     }
 }
 
+/// Issue 15: a JPEG cut in half decoded silently (its lower part grey).
+#[test]
+fn truncated_jpeg_is_kept_with_a_warning_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..3u32 {
+        // Large enough that half the file is entropy-coded data, not headers.
+        let frame = image::RgbImage::from_fn(240, 160, |x, y| image::Rgb([(x * 7 + i) as u8, (y * 9 + x * x / 5) as u8, (x ^ y) as u8]));
+        frame.save(dir.path().join(format!("{i:03}.jpg"))).unwrap();
+    }
+    let d = decode_all(dir.path(), 8).unwrap();
+    assert_eq!(d.frames.len(), 3);
+    assert!(d.warnings.is_empty(), "complete JPEGs decode quietly: {}", d.warnings);
+
+    let bad = dir.path().join("001.jpg");
+    let bytes = std::fs::read(&bad).unwrap();
+    std::fs::write(&bad, &bytes[..bytes.len() / 2]).unwrap();
+    for batch in [1, 8] {
+        let d = decode_all(dir.path(), batch).unwrap();
+        assert_eq!(d.frames.len(), 3, "the frame is kept (batch {batch})");
+        assert!(d.warnings.contains("001.jpg") && d.warnings.contains("truncated") && d.warnings.contains("frame 1 of 3"), "{}", d.warnings);
+        assert!(!d.warnings.contains("000.jpg") && !d.warnings.contains("002.jpg"), "{}", d.warnings);
+    }
+}
+
 #[test]
 fn bad_folders_are_errors_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();

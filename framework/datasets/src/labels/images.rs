@@ -14,6 +14,17 @@ pub(super) fn read_mask(path: &Path) -> Result<Mask> {
         Err(e) => return invalid(format!("cannot read mask image {}: {e}", path.display())),
     };
     let (w, h) = image.dimensions();
+    // A mask is black with the anomalous regions marked (a few grey pixels
+    // at most, from compression); a video frame is mostly mid-tones.
+    let mid = image.as_raw().iter().filter(|&&p| (16..240).contains(&p)).count();
+    if mid * 2 > image.as_raw().len() {
+        return invalid(format!(
+            "{} does not look like a pixel mask: {}% of its pixels are mid-grey, where a mask is black with the \
+             anomalous regions marked (is the labels path a folder of video frames?)",
+            path.display(),
+            mid * 100 / image.as_raw().len()
+        ));
+    }
     Ok(Mask::from_pixels(w as usize, h as usize, image.into_raw().into_iter().map(|p| p != 0)))
 }
 

@@ -140,41 +140,62 @@ impl GroundTruth {
     /// Frame labels per video after checking them against the frame
     /// counts the decoder found; a disagreement names the video and both counts.
     pub fn frame_labels(&self, decoded_frame_counts: &[usize]) -> Result<Vec<Vec<bool>>> {
-        let source = self.source.display();
-        if decoded_frame_counts.len() != self.videos.len() {
-            return invalid(format!(
-                "{source}: ground truth for {} videos, frame counts for {}",
-                self.videos.len(),
-                decoded_frame_counts.len()
-            ));
-        }
+        self.check_counts(decoded_frame_counts.len())?;
         let mut out = Vec::with_capacity(self.videos.len());
         for (truth, &count) in self.videos.iter().zip(decoded_frame_counts) {
-            let name = &truth.video;
-            match &truth.frames {
-                FrameTruth::PerFrame(labels) if labels.len() != count => {
-                    return invalid(format!(
-                        "{source}: video {name}: the ground truth has {} frames but {count} frames were decoded",
-                        labels.len()
-                    ))
-                }
-                FrameTruth::Ranges(ranges) => {
-                    if let Some(end) = ranges.iter().map(|r| r.end).max().filter(|&end| end > count) {
-                        return invalid(format!(
-                            "{source}: video {name}: the ground truth marks frames up to {end} (1-based) but {count} frames were decoded"
-                        ));
-                    }
-                }
-                _ => {}
-            }
-            if let Some(frames) = truth.masks.as_ref().and_then(MaskSource::frames).filter(|&f| f != count) {
-                return invalid(format!(
-                    "{source}: video {name}: the pixel masks cover {frames} frames but {count} frames were decoded"
-                ));
-            }
+            self.check_video(truth, count, "were decoded")?;
             out.push(truth.frames.labels(count));
         }
         Ok(out)
+    }
+
+    /// Checks the frame counts known before decoding (`None`: not known,
+    /// e.g. of a video file), each counted as `how` (e.g. "are in its frame
+    /// folder"), so that a mismatch is found before any work is done.
+    pub fn check_frame_counts(&self, counts: &[Option<usize>], how: &str) -> Result<()> {
+        self.check_counts(counts.len())?;
+        for (truth, count) in self.videos.iter().zip(counts) {
+            if let Some(count) = *count {
+                self.check_video(truth, count, how)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn check_counts(&self, videos: usize) -> Result<()> {
+        if videos != self.videos.len() {
+            return invalid(format!(
+                "{}: ground truth for {} videos, frame counts for {videos}",
+                self.source.display(),
+                self.videos.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether one video's ground truth fits its `count` frames.
+    fn check_video(&self, truth: &VideoTruth, count: usize, how: &str) -> Result<()> {
+        let (source, name) = (self.source.display(), &truth.video);
+        match &truth.frames {
+            FrameTruth::PerFrame(labels) if labels.len() != count => {
+                return invalid(format!(
+                    "{source}: video {name}: the ground truth has {} frames but {count} frames {how}",
+                    labels.len()
+                ))
+            }
+            FrameTruth::Ranges(ranges) => {
+                if let Some(end) = ranges.iter().map(|r| r.end).max().filter(|&end| end > count) {
+                    return invalid(format!(
+                        "{source}: video {name}: the ground truth marks frames up to {end} (1-based) but {count} frames {how}"
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if let Some(frames) = truth.masks.as_ref().and_then(MaskSource::frames).filter(|&f| f != count) {
+            return invalid(format!("{source}: video {name}: the pixel masks cover {frames} frames but {count} frames {how}"));
+        }
+        Ok(())
     }
 
     /// The pixel mask of (video, frame), read now; `None` when that video

@@ -156,3 +156,30 @@ fn csv_labels_and_their_validation() {
     let err = load_ground_truth(&dir.path().join("labels.txt"), &videos).unwrap_err().to_string();
     assert!(err.contains("labels.txt"), "{err}");
 }
+
+/// Issue 15: counts known before decoding are checked early; unknown ones wait.
+#[test]
+fn frame_counts_known_before_decoding_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("labels.csv");
+    std::fs::write(&path, "video,frame,label\n01,0,0\n01,1,1\n02,0,0\n").unwrap();
+    let truth = load_ground_truth(&path, &[video("01"), video("02")]).unwrap();
+    truth.check_frame_counts(&[Some(2), None], "are in its frame folder").unwrap();
+    let err = truth.check_frame_counts(&[None, Some(5)], "are in its frame folder").unwrap_err().to_string();
+    assert!(err.ends_with("video 02: the ground truth has 1 frames but 5 frames are in its frame folder"), "{err}");
+}
+
+/// Issue 15: a labels path that is a folder of video frames was read as
+/// pixel masks (every frame "anomalous").
+#[test]
+fn video_frames_are_not_taken_for_pixel_masks() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames/01");
+    std::fs::create_dir_all(&frames).unwrap();
+    for f in 0..3u32 {
+        let frame = image::RgbImage::from_fn(8, 6, |x, y| image::Rgb([(60 + 10 * x + f) as u8, (80 + 5 * y) as u8, 120]));
+        frame.save(frames.join(format!("{f:03}.jpg"))).unwrap();
+    }
+    let err = load_ground_truth(&dir.path().join("frames"), &[video("01")]).unwrap_err().to_string();
+    assert!(err.contains("000.jpg does not look like a pixel mask") && err.contains("folder of video frames"), "{err}");
+}

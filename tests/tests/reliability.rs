@@ -1,0 +1,132 @@
+//! Issue 15, end to end on a small synthetic scene: reusing `--out` with
+//! other settings is refused (and `--fresh` starts over without stale
+//! outputs), cubes spill to disk under a small memory budget, and labels are
+//! checked before any work, by `run` and by `check`; one-class labels still
+//! give scores and a report.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use vigil_tests::*;
+
+fn scene(name: &str) -> (PathBuf, vigil_scene::SceneSummary) {
+    let work = PathBuf::from(vigil_stage_testkit::context(name).work_dir.to_string());
+    let _ = std::fs::remove_dir_all(&work);
+    let config = vigil_scene::SceneConfig { seed: 3, videos: 2, frames_per_video: 40, ..Default::default() };
+    let scene = vigil_scene::generate(&config, &work.join("scene")).unwrap();
+    (work, scene)
+}
+
+/// `vigil <command> pipelines/demo.toml` on the scene, one epoch, with `extra` arguments.
+fn vigil_on(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, labels: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec![command.into(), repo_root().join("pipelines/demo.toml").display().to_string()];
+    let sets = [
+        format!("data.test={}", scene.frames_root.display()),
+        format!("data.labels={}", labels.display()),
+        "stage.appearance.options.epochs=1".to_string(),
+        "report.heatmaps=1".to_string(),
+    ];
+    for set in &sets {
+        args.extend(["--set".to_string(), set.clone()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cache = work.join("cache").display().to_string();
+    vigil_with_env(&refs, &[("VIGIL_CACHE_DIR", &cache), ("VIGIL_LOG", "info")])
+}
+
+fn succeeded(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
+    stderr
+}
+
+fn failed(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "expected a failure; stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
+    stderr
+}
+
+fn report(out: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn reusing_out_with_other_settings_is_refused_and_fresh_starts_over() {
+    let (work, scene) = scene("reliability-resume");
+    let out = work.join("out");
+    let out_arg = out.display().to_string();
+    // A 1 MiB budget spills the cubes to out/work (the folder did not exist).
+    let first = vigil_on("run", &work, &scene, &scene.labels, &["--out", &out_arg, "--set", "cubes.memory_budget_mb=1"]);
+    succeeded(&first);
+    let before = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(out.join("checkpoints/ckpt/fit.json").exists());
+    let stale = out.join("plots/heatmap-09-stale-0000.png");
+    std::fs::write(&stale, b"an earlier run's heatmap").unwrap();
+
+    // Other options and cube geometry: refused before any work, outputs untouched.
+    let changed = ["--out", &out_arg, "--set", "stage.appearance.options.lr=0.01", "--set", "cubes.context=1"];
+    let refused = failed(&vigil_on("run", &work, &scene, &scene.labels, &changed));
+    assert!(refused.contains(&format!("{} holds the checkpoint of a different fit", out.join("checkpoints").display())), "{refused}");
+    assert!(refused.contains("cubes: was context 2, size 32, h_block 1, w_block 1, now context 1, size 32"), "{refused}");
+    assert!(refused.contains("stage `appearance` (cae): option `lr` was 0.001, now 0.01"), "{refused}");
+    assert!(refused.contains("run again with --fresh"), "{refused}");
+    assert!(!refused.contains("extracted"), "refused before extraction:\n{refused}");
+    assert_eq!(std::fs::read_to_string(out.join("report.json")).unwrap(), before);
+
+    // --fresh: a new fit, and no file of the earlier run is left.
+    let fresh: Vec<&str> = changed.iter().copied().chain(["--fresh"]).collect();
+    succeeded(&vigil_on("run", &work, &scene, &scene.labels, &fresh));
+    assert!(!stale.exists(), "the earlier run's heatmap is removed");
+    let r = report(&out);
+    assert!(r["fit"]["resumed_after_epoch"].is_null(), "{}", r["fit"]);
+    assert_eq!(r["cubes"]["context"], 1);
+
+    // The same settings again: the checkpoint is of this fit and is resumed.
+    let again = succeeded(&vigil_on("run", &work, &scene, &scene.labels, &changed));
+    assert!(again.contains("is resumed"), "{again}");
+    assert_eq!(report(&out)["fit"]["resumed_after_epoch"], 1);
+}
+
+#[test]
+fn labels_are_checked_before_any_work_and_one_class_still_reports() {
+    let (work, scene) = scene("reliability-labels");
+    let rows: Vec<String> = std::fs::read_to_string(&scene.labels).unwrap().lines().map(str::to_string).collect();
+
+    // `check` validates labels against the data when the data is there.
+    succeeded(&vigil_on("check", &work, &scene, &scene.labels, &[]));
+    let missing = work.join("no-such-labels.csv");
+    let e = failed(&vigil_on("check", &work, &scene, &missing, &[]));
+    let expected = format!("error: --set data.labels={}: reading the labels (data.labels): {}: No such file", missing.display(), missing.display());
+    assert!(e.contains(&expected), "{e}");
+    let e = failed(&vigil_on("check", &work, &scene, &scene.frames_root, &[]));
+    assert!(e.contains(&format!("data.labels {} is the video data", scene.frames_root.display())), "{e}");
+    let corrupt = work.join("corrupt.csv");
+    std::fs::write(&corrupt, "video,frame,label\n01,0,maybe\n").unwrap();
+    let e = failed(&vigil_on("check", &work, &scene, &corrupt, &[]));
+    assert!(e.contains("corrupt.csv: line 2: label `maybe` is not 0 or 1"), "{e}");
+    let short = work.join("short.csv");
+    std::fs::write(&short, rows[..rows.len() - 1].join("\n")).unwrap();
+    let e = failed(&vigil_on("check", &work, &scene, &short, &[]));
+    assert!(e.contains("video 02: the ground truth has 39 frames but 40 frames are in its frame folder"), "{e}");
+
+    // `run` stops there too, before extracting anything.
+    let out = work.join("out");
+    let e = failed(&vigil_on("run", &work, &scene, &short, &["--out", &out.display().to_string()]));
+    assert!(e.contains("the ground truth has 39 frames") && !e.contains("extracted"), "{e}");
+    assert!(!out.join("checkpoints").exists());
+
+    // All frames normal: scores and a report, with the undefined metrics null.
+    let normal = work.join("normal.csv");
+    let all_normal: Vec<String> =
+        rows.iter().enumerate().map(|(i, r)| if i == 0 { r.clone() } else { format!("{},0", &r[..r.rfind(',').unwrap()]) }).collect();
+    std::fs::write(&normal, all_normal.join("\n")).unwrap();
+    let run = vigil_on("run", &work, &scene, &normal, &["--out", &out.display().to_string()]);
+    succeeded(&run);
+    assert!(text(&run.stdout).contains("frame AUROC undefined"), "{}", text(&run.stdout));
+    let m = &report(&out)["metrics"];
+    assert!(m["auroc"].is_null() && m["eer"].is_null() && m["pr_auc"].is_null(), "{m}");
+    assert_eq!((m["frames"].as_u64(), m["anomalous_frames"].as_u64()), (Some(80), Some(0)));
+    assert!(m["note"].as_str().unwrap().starts_with("no frame is labeled anomalous (80 frames)"), "{m}");
+    assert_eq!(std::fs::read_to_string(out.join("scores.csv")).unwrap().lines().count(), 81);
+}
