@@ -99,12 +99,13 @@ pub fn seed_result(seed: u64, out: &Path, groups: &[Group]) -> Result<SeedResult
     let series: Vec<VideoSeries> =
         videos.iter().map(|(name, scores, labels)| VideoSeries { name, scores, labels: Some(labels) }).collect();
     let all = frame_metrics(&series)?;
+    let (Some(auroc), Some(eer), Some(pr_auc)) = (all.auroc, all.eer, all.pr_auc) else {
+        bail!("{}: {}", out.display(), all.note.as_deref().unwrap_or("the labels have one class: AUROC is not defined"));
+    };
     let mut per_video = BTreeMap::new();
     for s in &series {
-        if let Ok(m) = frame_metrics(std::slice::from_ref(s)) {
-            if m.videos_in_mean == 1 {
-                per_video.insert(s.name.to_string(), m.auroc);
-            }
+        if let Some(auroc) = frame_metrics(std::slice::from_ref(s)).ok().and_then(|m| m.auroc) {
+            per_video.insert(s.name.to_string(), auroc);
         }
     }
     let mut group_aurocs = Vec::new();
@@ -114,7 +115,7 @@ pub fn seed_result(seed: u64, out: &Path, groups: &[Group]) -> Result<SeedResult
             bail!("group `{}`: no scored video `{missing}` (the run scored {})", g.name, names.join(", "));
         }
         let subset: Vec<VideoSeries> = series.iter().filter(|s| g.videos.iter().any(|v| v == s.name)).copied().collect();
-        group_aurocs.push((g.name.clone(), frame_metrics(&subset).ok().filter(|m| m.anomalous_frames > 0 && m.anomalous_frames < m.frames).map(|m| m.auroc)));
+        group_aurocs.push((g.name.clone(), frame_metrics(&subset).ok().and_then(|m| m.auroc)));
     }
     let report: serde_json::Value = std::fs::read(out.join("report.json"))
         .ok()
@@ -124,10 +125,10 @@ pub fn seed_result(seed: u64, out: &Path, groups: &[Group]) -> Result<SeedResult
     Ok(SeedResult {
         seed,
         out: out.to_path_buf(),
-        auroc: all.auroc,
+        auroc,
         auroc_video_mean: all.auroc_video_mean,
-        eer: all.eer,
-        pr_auc: all.pr_auc,
+        eer,
+        pr_auc,
         groups: group_aurocs,
         per_video,
         fit_s: timing("fit"),
@@ -136,7 +137,9 @@ pub fn seed_result(seed: u64, out: &Path, groups: &[Group]) -> Result<SeedResult
 }
 
 /// Runs `file` once per seed into `out/seed-N` and prints the table.
-pub fn run(file: &Path, sets: &[String], seeds: &[u64], out: &Path, groups: &[Group], cache: bool) -> Result<ExitCode> {
+/// With `fresh`, each seed's folder starts over; without, a seed whose fit
+/// is already checkpointed there with the same settings is only re-scored.
+pub fn run(file: &Path, sets: &[String], seeds: &[u64], out: &Path, groups: &[Group], cache: bool, fresh: bool) -> Result<ExitCode> {
     if seeds.is_empty() {
         bail!("--seeds: expected at least one seed");
     }
@@ -146,7 +149,7 @@ pub fn run(file: &Path, sets: &[String], seeds: &[u64], out: &Path, groups: &[Gr
         let mut seed_sets = sets.to_vec();
         seed_sets.push(format!("pipeline.seed={seed}"));
         tracing::info!("bench accuracy: seed {seed} into {}", run_out.display());
-        let code = crate::run_pipeline(file, &run_out, &seed_sets, cache)?;
+        let code = crate::run_pipeline(file, &run_out, &seed_sets, cache, fresh)?;
         if code != ExitCode::SUCCESS {
             return Ok(code);
         }

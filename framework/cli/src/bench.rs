@@ -28,6 +28,9 @@ pub enum Bench {
         /// Recompute flow and boxes instead of reusing the extraction cache.
         #[arg(long)]
         no_cache: bool,
+        /// Start every seed's fit over, discarding checkpoints and outputs already in `--out`.
+        #[arg(long)]
+        fresh: bool,
     },
     /// Decode, flow, localize and cube frames/s of a pipeline's `data.test` (no cache).
     Extract {
@@ -73,9 +76,9 @@ pub enum Bench {
 
 pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
     match bench {
-        Bench::Accuracy { file, sets, seeds, first_seed, out, groups, no_cache } => {
+        Bench::Accuracy { file, sets, seeds, first_seed, out, groups, no_cache, fresh } => {
             let seeds: Vec<u64> = (first_seed..first_seed + seeds).collect();
-            return crate::accuracy::run(&file, &sets, &seeds, &out, &groups, !no_cache);
+            return crate::accuracy::run(&file, &sets, &seeds, &out, &groups, !no_cache, fresh);
         }
         Bench::Extract { file, sets, videos } => {
             let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
