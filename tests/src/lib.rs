@@ -34,7 +34,8 @@ pub fn vigil(args: &[&str]) -> Output {
 
 pub fn vigil_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(vigil_bin());
-    command.args(args).env_remove("VIGIL_PLUGIN_PATH").env("NO_COLOR", "1");
+    // NO_COLOR is left as it is: output to a pipe must be plain text by itself.
+    command.args(args).env_remove("VIGIL_PLUGIN_PATH").env_remove("NO_COLOR");
     for (k, v) in env {
         command.env(k, v);
     }

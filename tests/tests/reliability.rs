@@ -38,6 +38,7 @@ fn vigil_on(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, label
 fn succeeded(out: &Output) -> String {
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
+    assert!(!stderr.contains('\u{1b}'), "log lines to a pipe carry no ANSI colour codes:\n{stderr}");
     stderr
 }
 
