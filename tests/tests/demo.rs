@@ -41,3 +41,15 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
     assert_eq!(names.iter().filter(|n| n.starts_with("heatmap-")).count(), 4, "{names:?}");
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "a temporary file was left behind: {names:?}");
 }
+
+#[test]
+fn demo_out_that_is_a_file_is_named_in_the_error() {
+    let work = std::path::PathBuf::from(vigil_stage_testkit::context("demo-out-file").work_dir.to_string());
+    std::fs::create_dir_all(&work).unwrap();
+    let file = work.join("not-a-folder");
+    std::fs::write(&file, b"x").unwrap();
+    let run = vigil(&["demo", "--out", file.to_str().unwrap()]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("--out {}: is a file; the demo needs a folder", file.display())), "{stderr}");
+}

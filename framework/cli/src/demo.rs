@@ -7,7 +7,10 @@ use std::process::ExitCode;
 const DEMO_PIPELINE: &str = include_str!("../../../pipelines/demo.toml");
 
 pub fn run(out: &Path, seed: u64) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(out)?;
+    if out.exists() && !out.is_dir() {
+        anyhow::bail!("--out {}: is a file; the demo needs a folder for its scene, report and plots (it is created if missing)", out.display());
+    }
+    std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("--out {}: cannot create the folder: {e}", out.display()))?;
     let config = vigil_scene::SceneConfig { seed, ..vigil_scene::SceneConfig::default() };
     let scene = vigil_scene::generate(&config, &out.join("scene"))?;
     println!("generated a synthetic scene: {} videos, {} frames, {} anomalous ({})",
