@@ -124,3 +124,22 @@ fn a_non_finite_float_option_is_named() {
         assert!(e.contains(&expected), "{e}");
     }
 }
+
+#[test]
+fn sizes_no_machine_could_hold_fail_the_check_naming_each_option() {
+    // Each of these used to pass `check` and abort the run on a failed allocation (exit 134).
+    let file = fixture("valid.toml");
+    let sets = ["cubes.size=1000000000000", "cubes.context=5000", "stage.appearance.options.features_root=100000"];
+    let mut args = vec!["check", file.as_str()];
+    for set in &sets {
+        args.extend(["--set", set]);
+    }
+    let out = vigil(&args);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: --set cubes.size=1000000000000: `cubes.size` must be at most 1024"), "{stderr}");
+    assert!(stderr.contains("error: --set cubes.context=5000: `cubes.context` must be at most 50"), "{stderr}");
+    if vigil_stage_api::memory::machine_memory().is_some() {
+        assert!(stderr.contains("option `features_root` = 100000 (the weights alone) needs at least"), "{stderr}");
+    }
+}

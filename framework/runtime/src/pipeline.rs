@@ -4,6 +4,7 @@
 
 use crate::diagnostic::{Diagnostic, Origin, Report};
 use crate::document::{self, Node, Val};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 /// A path from the pipeline: relative paths in the file are relative to the
@@ -156,15 +157,18 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn int(&mut self, key: &'static str, min: i64, default: i64, diags: &mut Vec<Diagnostic>) -> i64 {
+    /// An integer in `range`; outside it, a diagnostic and `default`.
+    fn int(&mut self, key: &'static str, range: RangeInclusive<i64>, default: i64, diags: &mut Vec<Diagnostic>) -> i64 {
         let Some(node) = self.get(key) else { return default };
         match node.val {
-            Val::Int(i) if i >= min => i,
+            Val::Int(i) if range.contains(&i) => i,
             Val::Int(i) => {
-                diags.push(Diagnostic::new(
-                    &node.origin,
-                    format!("`{}.{key}` must be at least {min}, found {i}", self.table),
-                ));
+                let bound = if i < *range.start() {
+                    format!("at least {}", range.start())
+                } else {
+                    format!("at most {}", range.end())
+                };
+                diags.push(Diagnostic::new(&node.origin, format!("`{}.{key}` must be {bound}, found {i}", self.table)));
                 default
             }
             _ => {
@@ -225,6 +229,15 @@ fn path_of(node: &Node, what: &str, base: &Path, diags: &mut Vec<Diagnostic>) ->
     }
 }
 
+/// Frames on each side of a cube's centre frame (a cube has 2 x context + 1).
+const MAX_CONTEXT: i64 = 50;
+/// Pixels on a cube's side: one 1024-pixel cube of 101 frames is already 300 MB.
+const MAX_CUBE_SIZE: i64 = 1024;
+/// Bands per axis (one model each).
+const MAX_BLOCKS: i64 = 64;
+/// Heatmap images written per run.
+const MAX_HEATMAPS: i64 = 1000;
+
 const TOP_LEVEL: [&str; 6] = ["pipeline", "data", "plugins", "cubes", "report", "stage"];
 
 fn read_pipeline(file: &Path, source: &str, root: &Node, base: &Path, diags: &mut Vec<Diagnostic>) -> Pipeline {
@@ -244,7 +257,7 @@ fn read_pipeline(file: &Path, source: &str, root: &Node, base: &Path, diags: &mu
         .string("name", diags)
         .map(|(n, _)| n)
         .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
-    let seed = p.int("seed", 0, 0, diags) as u64;
+    let seed = p.int("seed", 0..=i64::MAX, 0, diags) as u64;
     let device = match p.string("device", diags) {
         Some((d, _)) if d == "cpu" || d == "gpu" => d,
         Some((d, origin)) => {
@@ -270,17 +283,31 @@ fn read_pipeline(file: &Path, source: &str, root: &Node, base: &Path, diags: &mu
     pl.finish(diags);
 
     let mut c = Fields::new(table("cubes"), "cubes", diags);
+    // Upper bounds far above any sensible setting (the paper: context 2,
+    // size 32, one band), low enough that nothing allocates past a machine.
     let cubes = CubeSpec {
-        context: c.int("context", 0, 2, diags) as u32,
-        size: c.int("size", 4, 32, diags) as u32,
-        h_block: c.int("h_block", 1, 1, diags) as u32,
-        w_block: c.int("w_block", 1, 1, diags) as u32,
-        memory_budget_mb: c.int("memory_budget_mb", 1, 4096, diags) as u64,
+        context: c.int("context", 0..=MAX_CONTEXT, 2, diags) as u32,
+        size: c.int("size", 4..=MAX_CUBE_SIZE, 32, diags) as u32,
+        h_block: c.int("h_block", 1..=MAX_BLOCKS, 1, diags) as u32,
+        w_block: c.int("w_block", 1..=MAX_BLOCKS, 1, diags) as u32,
+        memory_budget_mb: c.int("memory_budget_mb", 1..=i64::MAX, 4096, diags) as u64,
     };
+    if let (Some(node), Some(total)) = (c.node.get("memory_budget_mb"), vigil_stage_api::memory::machine_memory()) {
+        if cubes.memory_budget_mb.saturating_mul(1 << 20) > total {
+            diags.push(Diagnostic::new(
+                &node.origin,
+                format!(
+                    "`cubes.memory_budget_mb` = {} is more than this machine's memory ({}); cubes beyond the budget spill to disk, so a smaller one is safe",
+                    cubes.memory_budget_mb,
+                    vigil_stage_api::memory::format_bytes(total)
+                ),
+            ));
+        }
+    }
     c.finish(diags);
 
     let mut r = Fields::new(table("report"), "report", diags);
-    let report = ReportSpec { heatmaps: r.int("heatmaps", 0, 6, diags) as u32 };
+    let report = ReportSpec { heatmaps: r.int("heatmaps", 0..=MAX_HEATMAPS, 6, diags) as u32 };
     r.finish(diags);
 
     let stages = read_stages(root.get("stage"), diags);
@@ -385,5 +412,20 @@ options = { min_area = 50 }
         assert!(text.contains("/p/ped2.toml:5:8: error: `data.test` must be a non-empty path string"), "{text}");
         assert!(text.contains("/p/ped2.toml:10:6: error: duplicate stage id `a`"), "{text}");
         assert_eq!(report.diagnostics.len(), 4, "{text}");
+    }
+
+    #[test]
+    fn sizes_past_any_machine_are_refused_with_the_key_that_is_too_large() {
+        let sets = ["cubes.size=1000000000000", "cubes.context=5000", "cubes.w_block=0", "report.heatmaps=100000", "cubes.memory_budget_mb=1000000000000"];
+        let text = parse(GOOD, &sets).unwrap_err().render();
+        assert!(text.contains("`cubes.size` must be at most 1024, found 1000000000000"), "{text}");
+        assert!(text.contains("`cubes.context` must be at most 50, found 5000"), "{text}");
+        assert!(text.contains("`cubes.w_block` must be at least 1, found 0"), "{text}");
+        assert!(text.contains("`report.heatmaps` must be at most 1000, found 100000"), "{text}");
+        if vigil_stage_api::memory::machine_memory().is_some() {
+            assert!(text.contains("`cubes.memory_budget_mb` = 1000000000000 is more than this machine's memory"), "{text}");
+        }
+        assert!(text.contains("--set cubes.size"), "a value from the command line is traced to it: {text}");
+        assert!(parse(GOOD, &["cubes.size=1024", "cubes.context=50", "cubes.memory_budget_mb=64"]).is_ok());
     }
 }

@@ -11,6 +11,7 @@ pub mod batch;
 pub mod error;
 pub mod guard;
 pub mod log_bridge;
+pub mod memory;
 pub mod options;
 pub mod plugin;
 pub mod stage;

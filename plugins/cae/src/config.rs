@@ -1,7 +1,8 @@
 //! The stage's options, read once at creation, and the device they select.
 
 use burn::tensor::Device;
-use vigil_stage_api::{OptionSpec, Options, StageContext, StageError};
+use crate::kernels;
+use vigil_stage_api::{memory, OptionSpec, Options, StageContext, StageError};
 
 /// What the network reconstructs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +82,26 @@ impl CaeConfig {
         };
         let config = CaeConfig { target, features_root, epochs, batch_size, lr, seed: context.seed, device_name };
         config.device()?; // fail at creation (what `vigil check` runs), not at the first step
+        // The cube geometry is not known yet: the smallest cubes the network takes
+        // (one RGB frame, 8 x 8) give a lower bound; `fit_begin` checks the real one.
+        config.ensure_fits(3, 8, "even the smallest cubes")?;
         Ok(config)
+    }
+
+    /// An error naming the option to lower when a training step on cubes of
+    /// `in_channels` x `size` x `size` would need more memory than the machine
+    /// has; `which` says what those cubes are.
+    pub fn ensure_fits(&self, in_channels: usize, size: usize, which: &str) -> Result<(), StageError> {
+        let ops = kernels::layers(in_channels, in_channels, self.features_root);
+        let f = self.features_root;
+        memory::ensure_fits(&format!("option `features_root` = {f} (the weights alone)"), kernels::training_bytes(&ops, in_channels, size, 0))?;
+        memory::ensure_fits(
+            &format!(
+                "option `batch_size` = {} (with features_root {f}, for {which}: {in_channels} x {size} x {size})",
+                self.batch_size
+            ),
+            kernels::training_bytes(&ops, in_channels, size, self.batch_size as usize),
+        )
     }
 
     /// The plain (no autodiff) device the option selects.

@@ -48,6 +48,7 @@ impl CaeStage {
     fn fit_begin_impl(&mut self, batch: Batch) -> Result<FitPlan, StageError> {
         let cubes = Cubes::from_batch(batch, self.config.target)?;
         let channels = [cubes.input_shape[0], cubes.target_shape[0]];
+        self.config.ensure_fits(channels[0].max(channels[1]), cubes.input_shape[2], "these cubes")?;
         if self.channels.is_some_and(|c| c != channels) {
             // Models loaded from a checkpoint of another shape cannot train on these cubes.
             return Err(StageError::invalid(format!(

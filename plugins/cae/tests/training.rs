@@ -241,3 +241,25 @@ fn gpu_without_the_feature_fails_at_creation() {
     let err = err.err().expect("no gpu backend in this build");
     assert!(err.contains("gpu") && err.contains("--features gpu"), "{err}");
 }
+
+#[test]
+fn a_network_or_batch_no_machine_could_hold_is_refused_naming_the_option() {
+    let Some(total) = vigil_stage_api::memory::machine_memory() else {
+        println!("skipped: this machine's memory is unknown (no /proc/meminfo), so nothing is refused");
+        return;
+    };
+    let wide = create::<Cae>(json!({"features_root": 100000})).err().expect("100000 features is refused at creation");
+    assert!(wide.contains("option `features_root` = 100000 (the weights alone) needs at least"), "{wide}");
+    let batch = create::<Cae>(json!({"batch_size": 1_000_000_000})).err().expect("a billion cubes per step is refused");
+    assert!(batch.contains("option `batch_size` = 1000000000"), "{batch}");
+    assert!(create::<Cae>(json!({"features_root": 32, "batch_size": 256})).is_ok(), "the paper's settings fit ({total} bytes)");
+
+    // Creation assumes the smallest cubes; the real ones are checked before any allocation.
+    let side = 1024;
+    let per_step = vigil_plugin_cae::kernels::training_bytes(&vigil_plugin_cae::kernels::layers(15, 15, 32), 15, side, 256);
+    assert!(per_step > total, "1024-pixel cubes at batch 256 should not fit in {total} bytes; the test needs a smaller machine's figures");
+    let mut s = stage(json!({"features_root": 32, "batch_size": 256}));
+    let batch = Batch::new(vec![FrameId { video: 0, frame: 0 }]).with("appearance", Tensor::from_vec(vec![0u8; 15 * side * side], &[1, 15, side, side])).with("band", Tensor::from_vec(vec![0u32], &[1]));
+    let err = s.fit_begin(batch).unwrap_err();
+    assert!(err.message.contains("option `batch_size` = 256 (with features_root 32, for these cubes: 15 x 1024 x 1024)"), "{err}");
+}
