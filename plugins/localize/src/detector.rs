@@ -139,9 +139,35 @@ impl DetectorStage {
         Ok(remove_covered(&boxes, f.cover_threshold))
     }
 
+    /// The detections of every frame of the batch, in row order. The model
+    /// runs one frame at a time, so frames are split between the cores, each
+    /// thread taking a contiguous run of rows; every frame's result is the
+    /// same whichever thread ran it.
+    fn detect_rows(&self, frames: &Frames<'_>) -> Result<Vec<Vec<Bbox>>, StageError> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(frames.count.max(1));
+        let per_thread = frames.count.div_ceil(threads.max(1)).max(1);
+        let runs: Vec<std::ops::Range<usize>> =
+            (0..frames.count).step_by(per_thread).map(|start| start..(start + per_thread).min(frames.count)).collect();
+        let results: Vec<Result<Vec<Vec<Bbox>>, StageError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = runs
+                .into_iter()
+                .map(|rows| scope.spawn(move || rows.map(|row| self.detect(frames.frame(row))).collect()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(StageError::new("a detector thread panicked"))))
+                .collect()
+        });
+        let mut per_row = Vec::with_capacity(frames.count);
+        for run in results {
+            per_row.extend(run?);
+        }
+        Ok(per_row)
+    }
+
     fn localize(&mut self, batch: &Batch) -> Result<Tensor, StageError> {
         let frames = Frames::of(batch)?;
-        let mut per_row = (0..frames.count).map(|row| self.detect(frames.frame(row))).collect::<Result<Vec<_>, _>>()?;
+        let mut per_row = self.detect_rows(&frames)?;
         if let Some((source, rules)) = &mut self.completion {
             let maps = source.foreground(batch, &frames)?;
             for (boxes, mut map) in per_row.iter_mut().zip(maps) {

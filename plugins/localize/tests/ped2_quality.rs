@@ -118,3 +118,22 @@ fn detector_matches_the_onnxruntime_reference_detections() {
     let found = detect(4, 100);
     assert_eq!(classes(&found), [vec![0; 9], vec![8]].concat(), "04/100.jpg: 9 persons and a boat, found {found:?}");
 }
+
+/// A batch's frames are split between threads: every row must get exactly
+/// the boxes its frame gets alone, in row order.
+#[test]
+fn a_batch_split_between_threads_gives_each_frame_its_own_boxes() {
+    let Some((ped2, model)) = data() else { return };
+    let mut stage = kit::into_localizer(
+        kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap(),
+    );
+    // An odd count, so the threads get runs of different lengths.
+    let frames: Vec<u32> = (0..9).map(|i| i * 20).collect();
+    let together = stage.process(ped2.batch(1, &frames)).into_result().unwrap();
+    for (row, &frame) in frames.iter().enumerate() {
+        let alone = stage.process(ped2.batch(1, &[frame])).into_result().unwrap();
+        let expected = boxes_of_row(alone.get("boxes").unwrap(), 0);
+        assert!(!expected.is_empty(), "frame {frame} of video 01 has walkers");
+        assert_eq!(boxes_of_row(together.get("boxes").unwrap(), row), expected, "frame {frame} (row {row})");
+    }
+}
