@@ -46,8 +46,8 @@ impl BatchNorm2d {
                 x,
                 self.gamma.val(),
                 self.beta.val(),
-                self.running_mean.value(),
-                self.running_var.value(),
+                self.running_mean.value_sync(),
+                self.running_var.value_sync(),
                 BN_EPSILON,
             );
         }
@@ -68,9 +68,13 @@ impl BatchNorm2d {
         self.running_var.update(var.detach());
     }
 
-    /// The running mean and variance.
+    /// The running mean and variance, the last update included. (burn's
+    /// `RunningState::value` returns the value as of the last sync, which
+    /// lags one training step behind until a save syncs it: eval errors then
+    /// changed across a save, and the z-score statistics did not match the
+    /// errors they normalized.)
     pub fn running(&self) -> (Tensor<1>, Tensor<1>) {
-        (self.running_mean.value(), self.running_var.value())
+        (self.running_mean.value_sync(), self.running_var.value_sync())
     }
 }
 

@@ -27,13 +27,27 @@ pub struct CaeStage {
     /// [in, out] channels of the models in `models`.
     channels: Option<[usize; 2]>,
     statistics: Option<BTreeMap<u32, SavedStats>>,
+    /// The eval-mode error of every fit cube under the current weights, as
+    /// `statistics` computed them: scoring asks for the same errors next, and
+    /// they cost a forward pass over every cube. Dropped when the weights or
+    /// the cubes change.
+    eval_errors: Option<Vec<f32>>,
 }
 
 impl CaeStage {
     pub fn new(config: CaeConfig) -> Result<CaeStage, StageError> {
         let device = config.device()?;
         let train_device = device.clone().autodiff();
-        Ok(CaeStage { config, device, train_device, cubes: None, models: BTreeMap::new(), channels: None, statistics: None })
+        Ok(CaeStage {
+            config,
+            device,
+            train_device,
+            cubes: None,
+            models: BTreeMap::new(),
+            channels: None,
+            statistics: None,
+            eval_errors: None,
+        })
     }
 
     fn cubes(&self) -> Result<&Cubes, StageError> {
@@ -68,6 +82,7 @@ impl CaeStage {
         self.channels = Some(channels);
         self.cubes = Some(cubes);
         self.statistics = None;
+        self.eval_errors = None;
         tracing::debug!(bands = bands.len(), "cae: fit begins");
         Ok(FitPlan { epochs: self.config.epochs, batch_size: self.config.batch_size, models: bands.len() as u32 })
     }
@@ -85,6 +100,10 @@ impl CaeStage {
 
     fn errors_impl(&self, indices: &[u32]) -> Result<Vec<f32>, StageError> {
         let cubes = self.cubes()?;
+        if let Some(all) = &self.eval_errors {
+            cubes.group_by_band(indices)?; // the same range check as a computed answer
+            return Ok(indices.iter().map(|&i| all[i as usize]).collect());
+        }
         let mut out = vec![0f32; indices.len()];
         let chunk = self.config.batch_size as usize;
         let layers = self.kernel_layers();
@@ -138,17 +157,24 @@ impl CaeStage {
         };
         let loss = loss.map_err(|e| StageError::new(format!("band {band}: {}", e.message)))?;
         self.statistics = None;
+        self.eval_errors = None;
         Ok(loss)
     }
 
     fn statistics_impl(&mut self) -> Result<Vec<ModelStats>, StageError> {
         if self.statistics.is_none() {
+            let cubes = self.cubes()?;
             let mut stats = BTreeMap::new();
-            for (band, indices) in self.cubes()?.bands() {
+            let mut all = vec![0f32; cubes.len()];
+            for (band, indices) in cubes.bands() {
                 let errors = self.errors_impl(&indices)?;
                 stats.insert(band, population_stats(&errors));
+                for (&i, e) in indices.iter().zip(errors) {
+                    all[i as usize] = e;
+                }
             }
             self.statistics = Some(stats);
+            self.eval_errors = Some(all);
         }
         let stats = self.statistics.as_ref().expect("just computed");
         Ok(stats.iter().map(|(&model, s)| ModelStats { model, count: s.count, mean: s.mean, std: s.std }).collect())
@@ -216,6 +242,7 @@ impl CaeStage {
         }
         self.models = models;
         self.channels = Some(channels);
+        self.eval_errors = None;
         self.statistics = if state.statistics.is_empty() { None } else { Some(state.statistics) };
         Ok(true)
     }
