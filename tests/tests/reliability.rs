@@ -17,8 +17,9 @@ fn scene(name: &str) -> (PathBuf, vigil_scene::SceneSummary) {
     (work, scene)
 }
 
-/// `vigil <command> pipelines/demo.toml` on the scene, one epoch, with `extra` arguments.
-fn vigil_on(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, labels: &Path, extra: &[&str]) -> Output {
+/// The arguments of `vigil <command> pipelines/demo.toml` on the scene, one
+/// epoch (a later `--set` overrides), with `extra` arguments.
+fn args_on(command: &str, scene: &vigil_scene::SceneSummary, labels: &Path, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = vec![command.into(), repo_root().join("pipelines/demo.toml").display().to_string()];
     let sets = [
         format!("data.test={}", scene.frames_root.display()),
@@ -30,9 +31,43 @@ fn vigil_on(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, label
         args.extend(["--set".to_string(), set.clone()]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn vigil_on(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, labels: &Path, extra: &[&str]) -> Output {
+    let args = args_on(command, scene, labels, extra);
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let cache = work.join("cache").display().to_string();
     vigil_with_env(&refs, &[("VIGIL_CACHE_DIR", &cache), ("VIGIL_LOG", "info")])
+}
+
+/// Starts `vigil` with `args`, sends `signal` (a `kill` name) once a log line
+/// contains `when`, and returns the exit code and everything it logged.
+fn signal_when(work: &Path, args: &[String], when: &str, signal: &str) -> (Option<i32>, String) {
+    use std::io::{BufRead, Read};
+    let mut child = std::process::Command::new(vigil_bin())
+        .args(args)
+        .env_remove("VIGIL_PLUGIN_PATH")
+        .env("VIGIL_CACHE_DIR", work.join("cache"))
+        .env("VIGIL_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start vigil");
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        log.push_str(&line);
+        if line.contains(when) {
+            let sent = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
+            assert!(sent.success(), "kill -{signal}");
+            break;
+        }
+        line.clear();
+    }
+    stderr.read_to_string(&mut log).unwrap();
+    (child.wait().unwrap().code(), log)
 }
 
 fn succeeded(out: &Output) -> String {
@@ -130,4 +165,25 @@ fn labels_are_checked_before_any_work_and_one_class_still_reports() {
     assert_eq!((m["frames"].as_u64(), m["anomalous_frames"].as_u64()), (Some(80), Some(0)));
     assert!(m["note"].as_str().unwrap().starts_with("no frame is labeled anomalous (80 frames)"), "{m}");
     assert_eq!(std::fs::read_to_string(out.join("scores.csv")).unwrap().lines().count(), 81);
+}
+
+#[test]
+fn an_interrupted_run_says_where_it_stopped_and_a_rerun_resumes_there() {
+    let (work, scene) = scene("reliability-interrupt");
+    let out = work.join("out");
+    let checkpoints = out.join("checkpoints").display().to_string();
+    let args = args_on("run", &scene, &scene.labels, &["--out", &out.display().to_string(), "--set", "stage.appearance.options.epochs=40"]);
+
+    // After the second epoch's log line the first epoch's checkpoint is whole
+    // (the second's may be half-written: it is not the one resumed).
+    let (code, log) = signal_when(&work, &args, "epoch done epoch=1", "INT");
+    assert_eq!(code, Some(130), "128 + SIGINT:\n{log}");
+    assert!(log.contains("vigil: interrupted (SIGINT) during the fit, in epoch "), "{log}");
+    assert!(log.contains(&format!("whole epoch(s) are checkpointed in {checkpoints}; run the same command again to resume from there")), "{log}");
+    assert!(!out.join("report.json").exists(), "no report of a run that did not finish");
+
+    // The same command resumes; a scheduler's SIGTERM is reported the same way.
+    let (code, log) = signal_when(&work, &args, "is resumed", "TERM");
+    assert_eq!(code, Some(143), "128 + SIGTERM:\n{log}");
+    assert!(log.contains("vigil: stopped by SIGTERM "), "{log}");
 }

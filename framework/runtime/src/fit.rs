@@ -157,6 +157,16 @@ pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerB
     let steps_per_epoch: u64 = models.values().map(|v| v.len().div_ceil(plan.batch_size as usize) as u64).sum();
     let bar = progress_bar(options.progress, steps_per_epoch);
     for epoch in start..plan.epochs {
+        crate::interrupt::set(match &store {
+            Some(store) => format!(
+                "during the fit, in epoch {} of {}: {} whole epoch(s) are checkpointed in {}; run the same command again to resume from there",
+                epoch + 1,
+                plan.epochs,
+                epoch,
+                store.dir.display()
+            ),
+            None => format!("during the fit, in epoch {} of {} (this fit keeps no checkpoints)", epoch + 1, plan.epochs),
+        });
         let summary = run_epoch(&mut stages, &mut refiner, &models, &plan, epoch, options.seed, &bar)?;
         tracing::info!(epoch, loss = ?summary.mean_loss, dropped = summary.dropped, down_weighted = summary.down_weighted, "fit: epoch done");
         epochs.push(summary);

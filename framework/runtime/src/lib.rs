@@ -11,6 +11,7 @@ pub mod extract;
 pub mod fingerprint;
 pub mod labels;
 pub mod fit;
+pub mod interrupt;
 pub mod pipeline;
 pub mod progress;
 pub mod registry;

@@ -139,6 +139,13 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
     let bar = crate::progress::bar(options.progress, sources.len() as u64, "extract");
     for (index, (source, scored)) in sources.iter().enumerate() {
         bar.set_message(source.name.clone());
+        crate::interrupt::set(format!(
+            "while extracting video {} ({} of {}){}",
+            source.name,
+            index + 1,
+            sources.len(),
+            if options.cache.root().is_some() { "; the flow and boxes of the videos done before it are cached, and a rerun reuses them" } else { "" }
+        ));
         let products = extractor.video(&source.path, index as u32, &|_| {})?;
         let shape = (products.count, products.height, products.width);
         cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
@@ -189,6 +196,10 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
     timings.add("fit", fit_started.elapsed());
 
     // 3. Score.
+    crate::interrupt::set(format!(
+        "while scoring: the fit is whole in {}; run the same command again to score without training",
+        out.join("checkpoints").display()
+    ));
     let score_started = Instant::now();
     let scored = score(&mut reconstructors, scorer, &records, &videos, &summary)?;
     timings.add("score", score_started.elapsed());
