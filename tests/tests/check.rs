@@ -33,7 +33,33 @@ fn the_valid_pipeline_passes() {
     let out = vigil(&["check", &file]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("ok: 6 stages: decode (frames) -> flow (flow) -> boxes (motion)"), "{stdout}");
+    assert!(
+        stdout.contains("ok: 6 stages, run in this order: decode (frames) -> flow (flow) -> boxes (motion) -> appearance (cae, guides spr) -> spr (spr) -> score (zscore)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn the_order_printed_is_the_runtimes_not_the_files() {
+    // The same stages listed scorer first and with the motion model before
+    // the appearance one: the runtime orders by kind, and the first
+    // reconstructor in the file guides the refiner.
+    let valid = std::fs::read_to_string(fixture("valid.toml")).unwrap();
+    let (head, stages) = valid.split_at(valid.find("[[stage]]").unwrap());
+    let mut tables: Vec<String> = stages.split("[[stage]]").filter(|t| !t.trim().is_empty()).map(|t| format!("[[stage]]{t}")).collect();
+    tables.reverse();
+    tables.insert(2, "[[stage]]\nid = \"motion\"\nplugin = \"cae\"\noptions = { epochs = 2, target = \"flow\" }\n\n".to_string());
+    let dir = std::path::PathBuf::from(vigil_stage_testkit::context("check-order").work_dir.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("reordered.toml");
+    std::fs::write(&file, format!("{head}{}", tables.concat())).unwrap();
+    let out = vigil(&["check", &file.display().to_string()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("ok: 7 stages, run in this order: decode (frames) -> flow (flow) -> boxes (motion) -> motion (cae, guides spr) -> appearance (cae) -> spr (spr) -> score (zscore)"),
+        "{stdout}"
+    );
 }
 
 #[test]

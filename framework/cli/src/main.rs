@@ -151,8 +151,8 @@ fn run_check(file: &std::path::Path, sets: &[String]) -> anyhow::Result<ExitCode
     let _ = std::fs::remove_dir_all(&work);
     Ok(match result {
         Ok(checked) => {
-            let chain: Vec<String> = checked.stages.iter().map(|s| format!("{} ({})", s.id(), s.spec.plugin)).collect();
-            println!("{}: ok: {} stages: {}", file.display(), checked.stages.len(), chain.join(" -> "));
+            let order = checked.execution_order();
+            println!("{}: ok: {} stages, run in this order: {}", file.display(), order.len(), order.join(" -> "));
             ExitCode::SUCCESS
         }
         Err(code) => code,

@@ -50,6 +50,24 @@ impl Checked {
     pub fn of_kind(&self, kind: StageKind) -> impl Iterator<Item = &Stage> {
         self.stages.iter().filter(move |s| s.kind() == kind)
     }
+
+    /// The stages in the order the runtime drives them (by kind, file order
+    /// within a kind; docs/plugins.md "How the runtime wires the stages"), as
+    /// `id (plugin)`, the first reconstructor marked as the refiner's guide.
+    pub fn execution_order(&self) -> Vec<String> {
+        let refiner = self.of_kind(StageKind::Refiner).next().map(|r| r.id().to_string());
+        let guide = self.of_kind(StageKind::Reconstructor).next().map(|r| r.id().to_string());
+        StageKind::ALL
+            .iter()
+            .flat_map(|&kind| self.of_kind(kind))
+            .map(|stage| match (&refiner, &guide) {
+                (Some(refiner), Some(guide)) if stage.id() == guide => {
+                    format!("{} ({}, guides {refiner})", stage.id(), stage.spec.plugin)
+                }
+                _ => format!("{} ({})", stage.id(), stage.spec.plugin),
+            })
+            .collect()
+    }
 }
 
 /// Where each stage may keep files while being checked or run.
