@@ -6,4 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 cargo build --release --workspace --locked
-cargo test --release --workspace --locked
+# Tests that need ../shared/data and do not find it pass after printing
+# "SKIPPED: <test>: ..."; count them so that a run without the data says so.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --release --workspace --locked 2>&1 | tee "$log"
+skipped="$(grep -o 'SKIPPED: [^:]*' "$log" | sort -u || true)"
+if [ -n "$skipped" ]; then
+    echo "$(echo "$skipped" | wc -l) test(s) skipped for lack of real data:"
+    echo "$skipped" | sed 's/^SKIPPED: /  /'
+else
+    echo "no test skipped: every test that needs real data found it"
+fi

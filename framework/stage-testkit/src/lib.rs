@@ -82,6 +82,11 @@ pub fn assert_contract(io: &StageIo, batch: &Batch) {
 /// The shared real-data folder (`../shared/data` beside the checkout, or
 /// `$VIGIL_DATA`), or `None` with the reason printed, so a test can skip
 /// loudly: `let Some(data) = shared_data("ped2/testing") else { return };`
+///
+/// The reason goes straight to the process's stderr, past the test
+/// harness's capture, so a skipped test shows in the output of a passing
+/// run (as `SKIPPED: <test>: ...`; scripts/test.sh counts them) instead of
+/// passing silently.
 pub fn shared_data(needed: &str) -> Option<std::path::PathBuf> {
     let root = std::env::var_os("VIGIL_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
@@ -90,9 +95,18 @@ pub fn shared_data(needed: &str) -> Option<std::path::PathBuf> {
     if path.exists() {
         Some(path)
     } else {
-        println!("SKIPPED: real data {} is not present (set VIGIL_DATA to the shared data folder)", path.display());
+        skip(&format!("real data {} is not present (set VIGIL_DATA to the shared data folder)", path.display()));
         None
     }
+}
+
+/// Says that the calling test skips its checks and why, as
+/// `SKIPPED: <test>: <reason>` on the process's stderr (past the harness's
+/// capture, so it shows in a passing run).
+pub fn skip(reason: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let line = format!("SKIPPED: {test}: {reason}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
 }
 
 /// Runs `f` with a `tracing` subscriber that records warnings and errors

@@ -245,7 +245,7 @@ fn gpu_without_the_feature_fails_at_creation() {
 #[test]
 fn a_network_or_batch_no_machine_could_hold_is_refused_naming_the_option() {
     let Some(total) = vigil_stage_api::memory::machine_memory() else {
-        println!("skipped: this machine's memory is unknown (no /proc/meminfo), so nothing is refused");
+        vigil_stage_testkit::skip("this machine's memory is unknown (no /proc/meminfo), so nothing is refused");
         return;
     };
     let wide = create::<Cae>(json!({"features_root": 100000})).err().expect("100000 features is refused at creation");

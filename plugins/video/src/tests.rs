@@ -217,7 +217,7 @@ fn decodes_common_containers_and_codecs() {
     for (name, codec, pixel) in cases {
         let path = dir.path().join(name);
         if let Err(e) = encode_ramp(&path, codec, pixel, 30) {
-            println!("SKIPPED {name}: this FFmpeg cannot encode {codec}: {e}");
+            vigil_stage_testkit::skip(&format!("{name}: this FFmpeg cannot encode {codec}: {e}"));
             continue;
         }
         // One batch for the whole video, however many frames the caller allows.
