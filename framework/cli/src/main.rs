@@ -122,6 +122,7 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };
+    vigil_runtime::out_dir::check(out, &checked.pipeline)?;
     let options = vigil_runtime::run::RunOptions {
         out_dir: out.to_path_buf(),
         cache: if cache { vigil_runtime::cache::Cache::default_location() } else { vigil_runtime::cache::Cache::disabled() },

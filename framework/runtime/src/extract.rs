@@ -128,8 +128,11 @@ impl<'a> Extractor<'a> {
         let started = Instant::now();
         let label = self.decoder.label();
         let StageObject::Decoder(decoder) = &mut self.decoder.object else { bail!("{label} is not a decoder") };
-        let source_text = source.display().to_string();
-        Stage::call(&label, decoder.open(source_text.as_str().into(), video))
+        // Paths cross the plugin boundary as UTF-8 text; a lossy copy would name another file.
+        let Some(source_text) = source.to_str() else {
+            bail!("{}: the path is not valid UTF-8, which stage plugins cannot open; rename the file or folder", source.display())
+        };
+        Stage::call(&label, decoder.open(source_text.into(), video))
             .with_context(|| format!("opening {}", source.display()))?;
         let (mut frames, mut count, mut size) = (Vec::new(), 0usize, None);
         loop {

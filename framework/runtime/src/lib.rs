@@ -10,6 +10,7 @@ pub mod document;
 pub mod extract;
 pub mod fingerprint;
 pub mod labels;
+pub mod out_dir;
 pub mod fit;
 pub mod interrupt;
 pub mod pipeline;
