@@ -72,3 +72,21 @@ fn a_pipeline_needing_a_broken_plugin_says_why_it_is_missing() {
     assert!(stderr.contains("p.toml:7:10: error: stage `d`: no plugin provides a stage named `old`"), "{stderr}");
     assert!(stderr.contains("libvigil_old_api.so failed to load: built against another stage-api version"), "{stderr}");
 }
+
+#[test]
+fn a_stage_exported_by_two_libraries_is_warned_about_naming_both() {
+    // A copy of the stock `spr` library under another path exports the same stage.
+    let dir = std::path::PathBuf::from(vigil_stage_testkit::context("duplicate-stage").work_dir.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    let stock = dylib(&profile_dir(), "vigil-plugin-spr");
+    let copy = dir.join(stock.file_name().unwrap());
+    std::fs::copy(&stock, &copy).unwrap();
+    let file = repo_root().join("tests/fixtures/pipelines/valid.toml");
+    let out = vigil(&["check", file.to_str().unwrap(), "--set", &format!("plugins.paths=[{:?}]", copy.display().to_string())]);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("stage `spr` is exported by {} and also by {}; using the first", stock.display(), copy.display())),
+        "{stderr}"
+    );
+}

@@ -99,8 +99,20 @@ impl Registry {
     }
 
     /// The first library (in search order) exporting a stage called `name`.
+    /// When others export it too, a warning names them all: which one wins
+    /// depends on the search path, which a user should not have to guess.
     pub fn find(&self, name: &str) -> Option<(&Library, &StageInfo)> {
-        self.libraries.iter().find_map(|lib| lib.stages.iter().find(|s| s.name.as_str() == name).map(|s| (lib, s)))
+        let mut found = self.libraries.iter().filter_map(|lib| lib.stages.iter().find(|s| s.name.as_str() == name).map(|s| (lib, s)));
+        let first = found.next()?;
+        let shadowed: Vec<String> = found.map(|(lib, _)| lib.path.display().to_string()).collect();
+        if !shadowed.is_empty() {
+            tracing::warn!(
+                "stage `{name}` is exported by {} and also by {}; using the first, which comes first on the plugin search path (next to vigil, then VIGIL_PLUGIN_PATH, then [plugins] paths)",
+                first.0.path.display(),
+                shadowed.join(", ")
+            );
+        }
+        Some(first)
     }
 
     /// Every stage name available, sorted, for "did you mean" lists.
