@@ -150,7 +150,7 @@ fn labels_are_checked_before_any_work_and_one_class_still_reports() {
     let out = work.join("out");
     let e = failed(&vigil_on("run", &work, &scene, &short, &["--out", &out.display().to_string()]));
     assert!(e.contains("the ground truth has 39 frames") && !e.contains("extracted"), "{e}");
-    assert!(!out.join("checkpoints").exists());
+    assert!(!out.exists(), "a run that failed before writing anything leaves no empty --out behind");
 
     // All frames normal: scores and a report, with the undefined metrics null.
     let normal = work.join("normal.csv");

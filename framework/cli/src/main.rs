@@ -129,7 +129,13 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
         progress: true,
         fresh,
     };
-    let outcome = vigil_runtime::run::run(checked, &options)?;
+    let existed = out.exists();
+    let outcome = vigil_runtime::run::run(checked, &options).inspect_err(|_| {
+        if !existed {
+            // A run that failed before writing anything leaves no empty folder behind.
+            vigil_runtime::out_dir::remove_if_empty(out);
+        }
+    })?;
     let frames: usize = outcome.videos.iter().filter(|v| v.scored).map(|v| v.frames).sum();
     println!("scored {frames} frames of {} videos from {} cubes", outcome.videos.iter().filter(|v| v.scored).count(), outcome.cubes);
     if let Some(m) = &outcome.metrics {

@@ -24,6 +24,24 @@ pub fn check(out: &Path, pipeline: &Pipeline) -> Result<()> {
     Ok(())
 }
 
+/// Removes `out` when it holds no file at all (only empty folders): what a
+/// run that failed before writing anything leaves, when `out` did not exist
+/// before it. A folder with any file in it is kept as it is.
+pub fn remove_if_empty(out: &Path) {
+    fn holds_a_file(dir: &Path) -> bool {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => entries.flatten().any(|e| match e.file_type() {
+                Ok(t) if t.is_dir() => holds_a_file(&e.path()),
+                _ => true,
+            }),
+            Err(_) => true,
+        }
+    }
+    if out.is_dir() && !holds_a_file(out) {
+        let _ = std::fs::remove_dir_all(out);
+    }
+}
+
 /// `path` made absolute and with symbolic links resolved as far as it exists.
 fn absolute(path: &Path) -> PathBuf {
     let joined = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
@@ -67,6 +85,19 @@ mod tests {
         std::os::unix::fs::symlink(&data, &link).unwrap();
         assert!(check(&link.join("out"), &p).is_err());
         assert!(check(&dir.join("runs/out"), &p).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_out_without_files_is_removed_and_one_with_a_file_kept() {
+        let dir = std::env::temp_dir().join(format!("vigil-out-empty-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("empty/work/deep")).unwrap();
+        remove_if_empty(&dir.join("empty"));
+        assert!(!dir.join("empty").exists());
+        std::fs::create_dir_all(dir.join("kept/work")).unwrap();
+        std::fs::write(dir.join("kept/work/note.txt"), "x").unwrap();
+        remove_if_empty(&dir.join("kept"));
+        assert!(dir.join("kept/work/note.txt").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
