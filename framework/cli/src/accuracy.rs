@@ -63,10 +63,13 @@ pub fn mean_sd(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// One video of a run: its name, frame scores and frame labels.
+type VideoScores = (String, Vec<f32>, Vec<bool>);
+
 /// The frame scores and labels of a finished run, from its `scores.csv`.
-fn read_scores(path: &Path) -> Result<Vec<(String, Vec<f32>, Vec<bool>)>> {
+fn read_scores(path: &Path) -> Result<Vec<VideoScores>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut videos: Vec<(String, Vec<f32>, Vec<bool>)> = Vec::new();
+    let mut videos: Vec<VideoScores> = Vec::new();
     for (n, line) in text.lines().enumerate().skip(1) {
         let at = || format!("{}:{}", path.display(), n + 1);
         // The video name may be quoted and hold commas: split from the right.
@@ -235,7 +238,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(dir.path().join("report.json"), r#"{"timings_s": {"fit": 12.5, "total": 20.0}}"#).unwrap();
-        let groups = vec!["first=a".parse().unwrap(), "rest=b,c".parse::<Group>().unwrap()];
+        let groups = ["first=a".parse().unwrap(), "rest=b,c".parse::<Group>().unwrap()];
         // A video name holding a comma cannot be named in a group (commas
         // separate names there), but is read back from the quoted CSV.
         let r = seed_result(3, dir.path(), &groups[..1]).unwrap();

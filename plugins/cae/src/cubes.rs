@@ -8,6 +8,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::BTreeMap;
 use vigil_stage_api::{Batch, DType, StageError, Tensor as AbiTensor};
 
+/// Per band: the positions in a request's index list, and the cube indices there.
+pub type BandGroups = BTreeMap<u32, (Vec<usize>, Vec<u32>)>;
+
 pub struct Cubes {
     appearance: AbiTensor,
     motion: Option<AbiTensor>,
@@ -76,6 +79,7 @@ impl Cubes {
         Ok(Cubes { appearance, motion, band, input_shape: [shape[1], size, size], target_shape, target })
     }
 
+    #[allow(clippy::len_without_is_empty)] // never empty: `from_batch` refuses zero cubes
     pub fn len(&self) -> usize {
         self.band.len()
     }
@@ -111,9 +115,9 @@ impl Cubes {
     }
 
     /// `indices` grouped by band, each with its positions in `indices`.
-    pub fn group_by_band(&self, indices: &[u32]) -> Result<BTreeMap<u32, (Vec<usize>, Vec<u32>)>, StageError> {
+    pub fn group_by_band(&self, indices: &[u32]) -> Result<BandGroups, StageError> {
         self.check(indices)?;
-        let mut out: BTreeMap<u32, (Vec<usize>, Vec<u32>)> = BTreeMap::new();
+        let mut out = BandGroups::new();
         for (pos, &i) in indices.iter().enumerate() {
             let entry = out.entry(self.band[i as usize]).or_default();
             entry.0.push(pos);

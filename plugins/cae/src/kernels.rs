@@ -186,7 +186,7 @@ impl Chunks {
     }
 
     /// [B, C, H * W] (samples outermost) into chunked layout.
-    fn from_samples(&self, samples: &[f32], c: usize, hw: usize) -> Vec<f32> {
+    fn chunked(&self, samples: &[f32], c: usize, hw: usize) -> Vec<f32> {
         let mut out = uninit(samples.len());
         let blocks = self.split_mut(&mut out, c * hw);
         blocks
@@ -1020,7 +1020,7 @@ fn input_activation(chunks: &Chunks, input: &[f32], channels: usize, size: usize
         c: channels,
         h: size,
         w: size,
-        data: chunks.from_samples(input, channels, size * size),
+        data: chunks.chunked(input, channels, size * size),
     }
 }
 
@@ -1044,7 +1044,7 @@ pub fn errors(
         None,
     );
     let out = acts.pop().expect("an output");
-    let target = chunks.from_samples(target, cout, size * size);
+    let target = chunks.chunked(target, cout, size * size);
     let errors = per_sample_sse(&chunks, &out, &target);
     recycle(target);
     errors
@@ -1077,7 +1077,7 @@ pub fn train_step(
         Some(&mut batch_stats),
     );
     let out = acts.pop().expect("an output");
-    let target = chunks.from_samples(target, cout, size * size);
+    let target = chunks.chunked(target, cout, size * size);
     let sse = per_sample_sse(&chunks, &out, &target);
     let norm = (batch * cout * size * size) as f64;
     let loss = (sse
@@ -1195,7 +1195,7 @@ mod tests {
             assert_eq!(chunks.batch(), batch);
             let (c, hw) = (3, 4);
             let samples: Vec<f32> = (0..batch * c * hw).map(|v| v as f32).collect();
-            let chunked = chunks.from_samples(&samples, c, hw);
+            let chunked = chunks.chunked(&samples, c, hw);
             // Sample s, channel ch, pixel q sits at its chunk's row ch.
             for (block, range) in chunks
                 .split(&chunked, c * hw)

@@ -8,6 +8,10 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
 use vigil_stage_api::StageError;
 
+/// What [`Weights`] borrows: every parameter in `layers` order, and each
+/// BatchNorm's running mean and variance.
+type KernelValues = (Vec<Vec<f32>>, Vec<(Vec<f32>, Vec<f32>)>);
+
 pub struct BandModel {
     /// Lives on the autodiff device; `valid()` gives the eval-mode copy.
     pub net: Autoencoder,
@@ -64,7 +68,7 @@ impl BandModel {
     }
 
     /// The network's values as the CPU kernels take them.
-    fn kernel_values(&self) -> Result<(Vec<Vec<f32>>, Vec<(Vec<f32>, Vec<f32>)>), StageError> {
+    fn kernel_values(&self) -> Result<KernelValues, StageError> {
         let read = |t: TensorData| t.try_into_vec::<f32>().map_err(|e| StageError::new(format!("reading the model's weights: {e:?}")));
         let params = self
             .net
