@@ -3,6 +3,7 @@
 
 use abi_stable::{std_types::RString, StableAbi};
 
+/// Whose fault an error is, which decides how the host reports it.
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StageErrorKind {
@@ -14,20 +15,29 @@ pub enum StageErrorKind {
     Panicked,
 }
 
+/// An error a stage returns instead of panicking. The message says what went
+/// wrong in the plugin's words (e.g. "option `model`: file not found"); the
+/// host prefixes the stage id and plugin name.
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Eq)]
 pub struct StageError {
+    /// Whose fault it is.
     pub kind: StageErrorKind,
+    /// One line, without the stage or plugin name.
     pub message: RString,
 }
 
 impl StageError {
+    /// A failure while working (kind `Failed`): I/O, numerics, backend.
     pub fn new(message: impl Into<String>) -> StageError {
         StageError { kind: StageErrorKind::Failed, message: RString::from(message.into()) }
     }
+    /// Bad input or options the user can fix (kind `Invalid`).
     pub fn invalid(message: impl Into<String>) -> StageError {
         StageError { kind: StageErrorKind::Invalid, message: RString::from(message.into()) }
     }
+    /// A caught panic (kind `Panicked`); made by the guards around every
+    /// entry point, not by plugin code.
     pub fn panicked(message: impl Into<String>) -> StageError {
         StageError { kind: StageErrorKind::Panicked, message: RString::from(message.into()) }
     }
@@ -53,6 +63,7 @@ impl From<crate::tensor::TensorAccessError> for StageError {
 /// `?`-friendly conversion of any displayable error into a [`StageError`]
 /// with context: `file.read().stage_context("reading model")?`.
 pub trait ResultExt<T> {
+    /// Wraps the error as a `Failed` [`StageError`] reading "`what`: error".
     fn stage_context(self, what: impl std::fmt::Display) -> Result<T, StageError>;
 }
 

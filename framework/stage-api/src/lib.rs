@@ -26,7 +26,9 @@ pub use plugin::{StageFactory, VigilPlugin_Ref, API_VERSION};
 pub use stage::*;
 pub use tensor::{DType, Device, DeviceKind, Element, Tensor};
 
-/// Builds a [`StageInfo`] with this crate's package version.
+/// Builds a [`StageInfo`] in [`StageFactory::info`]. `version` is the
+/// package version of the crate that invokes the macro (the plugin's), and
+/// `options` takes any iterable of [`OptionSpec`]s (an array is usual).
 #[macro_export]
 macro_rules! stage_info {
     (name: $name:expr, kind: $kind:expr, description: $desc:expr, options: $options:expr $(,)?) => {

@@ -17,10 +17,15 @@ use abi_stable::{
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogLevel {
+    /// `tracing::error!`.
     Error,
+    /// `tracing::warn!`.
     Warn,
+    /// `tracing::info!`.
     Info,
+    /// `tracing::debug!`.
     Debug,
+    /// `tracing::trace!`.
     Trace,
 }
 
@@ -28,6 +33,7 @@ pub enum LogLevel {
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy)]
 pub struct HostLogger {
+    /// Called once per event, on the plugin's thread that emitted it.
     pub log: extern "C" fn(LogLevel, RStr<'_>, RStr<'_>),
 }
 
@@ -45,7 +51,9 @@ pub struct VigilPlugin {
     pub version: RStr<'static>,
     /// The stage-api version the library was built against.
     pub api_version: RStr<'static>,
+    /// Installs the host's log sink; called once, right after loading.
     pub set_logger: extern "C" fn(HostLogger),
+    /// Describes every stage the library exports.
     pub stages: extern "C" fn() -> RResult<RVec<StageInfo>, StageError>,
     /// Creates stage `name` with validated options (a JSON object).
     #[sabi(last_prefix_field)]
@@ -64,6 +72,9 @@ pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// What a plugin author implements for each stage the library exports.
 pub trait StageFactory {
+    /// The stage's name, kind, description and options, usually built with
+    /// [`stage_info!`](crate::stage_info). Called often (listing, lookup by
+    /// name), so it should be cheap and do no I/O.
     fn info() -> StageInfo;
     /// Creates the stage. Checking options that need I/O (a model file that
     /// must exist) belongs here: `vigil check` creates every stage.
@@ -72,11 +83,14 @@ pub trait StageFactory {
 
 /// One exported stage: its description and constructor.
 pub struct StageEntry {
+    /// [`StageFactory::info`].
     pub info: fn() -> StageInfo,
+    /// [`StageFactory::create`].
     pub create: fn(&Options, &StageContext) -> Result<StageInstance, StageError>,
 }
 
 impl StageEntry {
+    /// The entry for stage type `F`.
     pub fn of<F: StageFactory>() -> StageEntry {
         StageEntry { info: F::info, create: F::create }
     }

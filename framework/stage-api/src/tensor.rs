@@ -9,9 +9,13 @@ use std::ffi::c_void;
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DTypeCode {
+    /// Signed integer.
     Int = 0,
+    /// Unsigned integer.
     UInt = 1,
+    /// IEEE floating point.
     Float = 2,
+    /// Boolean (DLPack's `kDLBool`).
     Bool = 6,
 }
 
@@ -19,17 +23,26 @@ pub enum DTypeCode {
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct DType {
+    /// Kind of number.
     pub code: DTypeCode,
+    /// Bits of one lane (8, 32, 64).
     pub bits: u8,
+    /// Values per element; 1 for every dtype Vigil's stages use.
     pub lanes: u16,
 }
 
 impl DType {
+    /// `u8`: pixels (`frames`, `appearance` cubes).
     pub const U8: DType = DType { code: DTypeCode::UInt, bits: 8, lanes: 1 };
+    /// `u32`: indices (e.g. `band`).
     pub const U32: DType = DType { code: DTypeCode::UInt, bits: 32, lanes: 1 };
+    /// `i32`.
     pub const I32: DType = DType { code: DTypeCode::Int, bits: 32, lanes: 1 };
+    /// `i64`.
     pub const I64: DType = DType { code: DTypeCode::Int, bits: 64, lanes: 1 };
+    /// `f32`: flow, boxes, errors, scores.
     pub const F32: DType = DType { code: DTypeCode::Float, bits: 32, lanes: 1 };
+    /// `f64`.
     pub const F64: DType = DType { code: DTypeCode::Float, bits: 64, lanes: 1 };
 
     /// Bytes of one element.
@@ -58,7 +71,9 @@ impl std::fmt::Display for DType {
 #[repr(i32)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DeviceKind {
+    /// Host memory; the only kind [`Tensor::as_slice`] reads.
     Cpu = 1,
+    /// CUDA device memory.
     Cuda = 2,
 }
 
@@ -66,12 +81,16 @@ pub enum DeviceKind {
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Device {
+    /// Host or GPU.
     pub kind: DeviceKind,
+    /// Which device of that kind (the CUDA device index; 0 for the CPU).
     pub ordinal: i32,
 }
 
 impl Device {
+    /// Host memory.
     pub const CPU: Device = Device { kind: DeviceKind::Cpu, ordinal: 0 };
+    /// CUDA device number `ordinal`.
     pub fn cuda(ordinal: i32) -> Device {
         Device { kind: DeviceKind::Cuda, ordinal }
     }
@@ -79,6 +98,7 @@ impl Device {
 
 /// Rust element types that map to a [`DType`].
 pub trait Element: Copy + Send + 'static {
+    /// The dtype a tensor of this element type carries.
     const DTYPE: DType;
 }
 macro_rules! element {
@@ -87,10 +107,21 @@ macro_rules! element {
 element!(u8 => U8, u32 => U32, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
 
 /// Errors of typed access to a tensor.
+///
+/// A stage's `?` turns one into a [`StageError`](crate::StageError) of kind
+/// `Invalid`: the input was not what the stage declared.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TensorAccessError {
-    DType { expected: DType, found: DType },
+    /// The element type asked for is not the tensor's.
+    DType {
+        /// The dtype of the Rust type asked for.
+        expected: DType,
+        /// The tensor's dtype.
+        found: DType,
+    },
+    /// The tensor lives on this device, not in host memory.
     NotOnCpu(Device),
+    /// The strides are not row-major contiguous.
     NotContiguous,
 }
 
@@ -181,24 +212,31 @@ impl Tensor {
         Tensor { data, device, dtype, shape: shape.into(), strides: strides.into(), byte_offset, manager_ctx, deleter }
     }
 
+    /// Element type.
     pub fn dtype(&self) -> DType {
         self.dtype
     }
+    /// Where the data lives.
     pub fn device(&self) -> Device {
         self.device
     }
+    /// Size of each dimension, outermost first (`[N, H, W, 3]` for frames).
     pub fn shape(&self) -> Vec<usize> {
         self.shape.iter().map(|&d| d as usize).collect()
     }
+    /// Number of dimensions.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
+    /// Step between neighbours along each dimension, in elements (not bytes).
     pub fn strides(&self) -> &[i64] {
         &self.strides
     }
+    /// Number of elements (product of the shape).
     pub fn len(&self) -> usize {
         self.shape.iter().product::<i64>() as usize
     }
+    /// Whether some dimension is 0.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -206,6 +244,8 @@ impl Tensor {
     pub fn data_ptr(&self) -> *const c_void {
         (self.data as *const u8).wrapping_add(self.byte_offset as usize) as *const c_void
     }
+    /// Whether the strides are row-major with no gaps, as
+    /// [`Tensor::from_vec`] makes them.
     pub fn is_contiguous(&self) -> bool {
         self.strides == contiguous_strides(&self.shape)
     }
@@ -232,6 +272,8 @@ impl Tensor {
         Ok(unsafe { std::slice::from_raw_parts(self.data_ptr() as *const T, self.len()) })
     }
 
+    /// The elements as a mutable slice, for writing an output in place;
+    /// same conditions as [`Tensor::as_slice`].
     pub fn as_mut_slice<T: Element>(&mut self) -> Result<&mut [T], TensorAccessError> {
         self.check::<T>()?;
         if self.is_empty() {
