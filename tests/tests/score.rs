@@ -229,4 +229,9 @@ fn bad_bundles_and_inputs_are_one_clear_error_each() {
 
     let e = failed(&score(&f.work.join("no-such-model"), &input, &out, &[]));
     assert!(e.contains("no model bundle there"), "{e}");
+
+    // A fit never replaces a folder that is not a bundle.
+    let e = failed(&pipeline_command("fit", &f.work, &f.scene, &["--out", f.scene.frames_root.to_str().unwrap()]));
+    assert!(e.contains("exists and is not a model bundle"), "{e}");
+    assert!(f.scene.frames_root.exists());
 }

@@ -23,6 +23,17 @@ struct Cli {
     command: Command,
 }
 
+/// What `run` and `fit` train on.
+#[derive(clap::Args)]
+struct DataArgs {
+    /// Override any value by dotted path, e.g. `--set data.test=/videos`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Recompute flow and boxes instead of reusing the extraction cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// List plugin stages, or show one stage's options (like gst-inspect).
@@ -50,12 +61,8 @@ enum Command {
         /// if the data, cube settings, stage options and seed are unchanged (else an error).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Override any value by dotted path, e.g. `--set data.test=/videos`.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Recompute flow and boxes instead of reusing the extraction cache.
-        #[arg(long)]
-        no_cache: bool,
+        #[command(flatten)]
+        data: DataArgs,
         /// Start the fit over: discard the checkpoint in --out (and the earlier run's outputs there).
         #[arg(long)]
         fresh: bool,
@@ -66,12 +73,8 @@ enum Command {
         /// The model bundle folder (replaced atomically when the fit is done).
         #[arg(long, value_name = "MODEL")]
         out: PathBuf,
-        /// Override any value by dotted path, e.g. `--set data.test=/videos`.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Recompute flow and boxes instead of reusing the extraction cache.
-        #[arg(long)]
-        no_cache: bool,
+        #[command(flatten)]
+        data: DataArgs,
         /// Start the fit over: discard the checkpoint of an interrupted fit in MODEL.work.
         #[arg(long)]
         fresh: bool,
@@ -125,9 +128,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plugins { name, json, plugin_paths } => plugins::run(name.as_deref(), json, &plugin_paths, cli.verbose),
         Command::Check { file, sets } => run_check(&file, &sets),
-        Command::Run { file, out, sets, no_cache, fresh } => run_pipeline(&file, &out, &sets, !no_cache, fresh),
-        Command::Fit { file, out, sets, no_cache, fresh, threshold_quantile } => {
-            fit_model(&file, &out, &sets, !no_cache, fresh, threshold_quantile)
+        Command::Run { file, out, data, fresh } => run_pipeline(&file, &out, &data.sets, !data.no_cache, fresh),
+        Command::Fit { file, out, data, fresh, threshold_quantile } => {
+            fit_model(&file, &out, &data.sets, !data.no_cache, fresh, threshold_quantile)
         }
         Command::Score { model, inputs, out, chunk, threshold, events } => {
             score::run(&model, &inputs, &out, chunk, threshold, events.as_deref())

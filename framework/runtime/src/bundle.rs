@@ -163,6 +163,20 @@ pub fn write(dir: &Path, contents: BundleContents, checked: &mut Checked) -> Res
     replace_dir(&next, dir, &prev)
 }
 
+/// Refuses to replace `dir` when it holds something other than a bundle:
+/// writing a bundle removes what was there.
+pub fn check_replaceable(dir: &Path) -> Result<()> {
+    let occupied = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(_) => true,
+    };
+    if occupied && !dir.join(RECORD_FILE).is_file() {
+        bail!("--out {}: exists and is not a model bundle (no {RECORD_FILE}); a fit replaces its --out folder: choose another", dir.display());
+    }
+    Ok(())
+}
+
 /// `<dir>.<suffix>`, next to `dir`.
 pub fn sibling(dir: &Path, suffix: &str) -> Result<PathBuf> {
     let name = dir.file_name().with_context(|| format!("{}: a model bundle needs a folder name", dir.display()))?;

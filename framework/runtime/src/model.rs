@@ -37,6 +37,7 @@ pub fn fit_model(mut checked: Checked, options: &FitModelOptions) -> Result<FitM
     if !(0.0..=1.0).contains(&options.quantile) {
         return Err(anyhow!("--threshold-quantile must be between 0 and 1, found {}", options.quantile));
     }
+    bundle::check_replaceable(&options.out)?;
     let work = bundle::sibling(&options.out, "work")?;
     let train_options = TrainOptions { dir: work.clone(), cache: options.cache.clone(), progress: options.progress, fresh: options.fresh };
     let trained = train(&mut checked, &train_options)?;

@@ -551,3 +551,39 @@ impl Outputs {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_flows_follow_the_border_rule_of_whole_videos() {
+        // 5 frames of 1x1; pair t has u = t + 1.
+        let pairs: Vec<f32> = (0..4).flat_map(|t| [t as f32 + 1.0, 0.0]).collect();
+        let whole = vigil_cubes::per_frame_flow(&pairs, 5, 1, 1).unwrap();
+        let mut window = Window::new(0);
+        window.size = Some((1, 1));
+        window.decoded = 5;
+        window.pairs = pairs[2..].to_vec(); // pairs 1.. held, pair 0 dropped
+        window.pairs_first = 1;
+        window.pairs_done = 4;
+        // Before the end is known, frame 4 would be an inner frame; at the end it takes pair 3.
+        window.ended = true;
+        assert_eq!(window.frame_flows(1, 5), whole[2..]);
+        assert_eq!(window.frame_flows(0, 2), whole[..4], "frame 0 has no flow");
+    }
+
+    #[test]
+    fn rows_are_final_once_the_frames_after_them_are_queued() {
+        let row = |frame| FrameRow { id: FrameId { video: 0, frame }, size: (1, 1), boxes: Vec::new() };
+        let mut queue = ScoreQueue::new(FrameReach { before: 2, after: 3 });
+        queue.rows.extend((0..10).map(row));
+        assert_eq!(queue.final_rows(false), 7, "rows 7, 8, 9 wait for 3 more frames");
+        assert_eq!(queue.final_rows(true), 10, "at the end of the input every row is final");
+        queue.done = 7;
+        queue.trim();
+        assert_eq!((queue.rows.len(), queue.done), (5, 2), "two final rows stay as context");
+        assert_eq!(queue.rows[0].id.frame, 5);
+        assert_eq!(queue.final_rows(false), 2, "nothing new is final");
+    }
+}
