@@ -86,7 +86,7 @@ mod tests {
         assert_eq!((first.start, first.end, first.peak_frame, first.peak_score), (1, 3, 2, 5.0));
         assert_eq!(first.boxes[0].x1, 2.0, "the boxes are the peak frame's");
         assert_eq!(first.frames(), 3);
-        // A score equal to the threshold is not above it; the last event is open at the end.
+        // A score equal to the threshold is not above it and closes the first event.
         assert_eq!((second.start, second.end, second.peak_frame), (5, 5, 5));
         assert_eq!(first.threshold, 1.0);
     }
