@@ -1,5 +1,6 @@
 //! The third-party plugin of docs/examples replaces the stock localizer of
-//! the demo pipeline by changing one line, and the pipeline runs.
+//! the demo pipeline by changing one line, and the pipeline runs; a model
+//! fitted with it scores new footage with it.
 
 use serde_json::Value;
 use vigil_tests::*;
@@ -44,4 +45,24 @@ fn a_third_party_localizer_replaces_the_stock_one_by_changing_one_line() {
     assert!(boxes["library"].as_str().unwrap().contains("framediff"));
     assert!(report["cubes"]["count"].as_u64().unwrap() > 0, "framediff found no boxes");
     assert!(report["metrics"]["auroc"].as_f64().is_some());
+
+    // Fit once, score later: the bundle names the third-party stage, and scoring finds it the same way.
+    let model = work.join("model");
+    let mut fit_args: Vec<String> = args_owned.to_vec();
+    fit_args[0] = "fit".into();
+    fit_args[3] = model.display().to_string();
+    let fit_args: Vec<&str> = fit_args.iter().map(String::as_str).collect();
+    let fit = vigil_with_env(&fit_args, &[("VIGIL_PLUGIN_PATH", library.to_str().unwrap())]);
+    assert!(fit.status.success(), "{}\n{}", text(&fit.stdout), text(&fit.stderr));
+    let bundle = std::fs::read_to_string(model.join("bundle.json")).unwrap();
+    assert!(bundle.contains("\"plugin\": \"framediff\""), "{bundle}");
+    let scored = work.join("scored");
+    let score_args = ["score", model.to_str().unwrap(), scene.frames_root.to_str().unwrap(), "--out", scored.to_str().unwrap()];
+    let score = vigil_with_env(&score_args, &[("VIGIL_PLUGIN_PATH", library.to_str().unwrap())]);
+    assert!(score.status.success(), "{}\n{}", text(&score.stdout), text(&score.stderr));
+    let rows = std::fs::read_to_string(scored.join("scores.csv")).unwrap().lines().count();
+    assert_eq!(rows, 3 * 60 + 1, "one row per frame");
+    let without = vigil(&score_args);
+    assert_eq!(without.status.code(), Some(1), "without the plugin the bundle cannot be scored");
+    assert!(text(&without.stderr).contains("framediff"), "{}", text(&without.stderr));
 }

@@ -4,6 +4,7 @@ mod accuracy;
 mod bench;
 mod demo;
 mod plugins;
+mod score;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -20,6 +21,17 @@ struct Cli {
     verbose: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// What `run` and `fit` train on.
+#[derive(clap::Args)]
+struct DataArgs {
+    /// Override any value by dotted path, e.g. `--set data.test=/videos`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// Recompute flow and boxes instead of reusing the extraction cache.
+    #[arg(long)]
+    no_cache: bool,
 }
 
 #[derive(Subcommand)]
@@ -49,15 +61,46 @@ enum Command {
         /// if the data, cube settings, stage options and seed are unchanged (else an error).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Override any value by dotted path, e.g. `--set data.test=/videos`.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        sets: Vec<String>,
-        /// Recompute flow and boxes instead of reusing the extraction cache.
-        #[arg(long)]
-        no_cache: bool,
+        #[command(flatten)]
+        data: DataArgs,
         /// Start the fit over: discard the checkpoint in --out (and the earlier run's outputs there).
         #[arg(long)]
         fresh: bool,
+    },
+    /// Fit a model on a pipeline's data and save it as a bundle folder for `vigil score`.
+    Fit {
+        file: PathBuf,
+        /// The model bundle folder (replaced atomically when the fit is done).
+        #[arg(long, value_name = "MODEL")]
+        out: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Start the fit over: discard the checkpoint of an interrupted fit in MODEL.work.
+        #[arg(long)]
+        fresh: bool,
+        /// The default event threshold: this quantile of the training frames' scores.
+        #[arg(long, value_name = "Q", default_value_t = vigil_runtime::model::DEFAULT_QUANTILE)]
+        threshold_quantile: f64,
+    },
+    /// Score new footage with a model from `vigil fit`: scores.csv, boxes.csv, events.jsonl.
+    Score {
+        /// The model bundle folder written by `vigil fit`.
+        model: PathBuf,
+        /// Video files, frame folders, or folders of either.
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Output folder (created if missing); its scores.csv, boxes.csv and events.jsonl are replaced.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Frames decoded per step (rounded up to a multiple of 16); memory grows with it.
+        #[arg(long, value_name = "FRAMES", default_value_t = 64)]
+        chunk: usize,
+        /// Event threshold on the frame score; default: the one calibrated when the model was fitted.
+        #[arg(long, value_name = "SCORE")]
+        threshold: Option<f32>,
+        /// `-`: also print each event to standard output as a JSON line.
+        #[arg(long, value_name = "-")]
+        events: Option<String>,
     },
     /// Measure stage throughput through the plugin ABI (see docs/benchmarks.md).
     #[command(subcommand)]
@@ -86,7 +129,13 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Plugins { name, json, plugin_paths } => plugins::run(name.as_deref(), json, &plugin_paths, cli.verbose),
         Command::Check { file, sets } => run_check(&file, &sets),
-        Command::Run { file, out, sets, no_cache, fresh } => run_pipeline(&file, &out, &sets, !no_cache, fresh),
+        Command::Run { file, out, data, fresh } => run_pipeline(&file, &out, &data.sets, !data.no_cache, fresh),
+        Command::Fit { file, out, data, fresh, threshold_quantile } => {
+            fit_model(&file, &out, &data.sets, !data.no_cache, fresh, threshold_quantile)
+        }
+        Command::Score { model, inputs, out, chunk, threshold, events } => {
+            score::run(&model, &inputs, &out, chunk, threshold, events.as_deref())
+        }
         Command::Demo { out, seed } => demo::run(&out, seed),
         Command::Bench(what) => bench::run(what),
     };
@@ -149,6 +198,28 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
     }
     println!("report: {}", outcome.out_dir.join("report.json").display());
     println!("plots:  {}", outcome.out_dir.join("plots").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Fits a pipeline's model and saves the bundle at `out`.
+fn fit_model(file: &std::path::Path, out: &std::path::Path, sets: &[String], cache: bool, fresh: bool, quantile: f64) -> anyhow::Result<ExitCode> {
+    let work = vigil_runtime::bundle::sibling(out, "work")?;
+    let checked = match load_checked(file, sets, &work.join("work")) {
+        Ok(checked) => checked,
+        Err(code) => return Ok(code),
+    };
+    let options = vigil_runtime::model::FitModelOptions {
+        out: out.to_path_buf(),
+        cache: if cache { vigil_runtime::cache::Cache::default_location() } else { vigil_runtime::cache::Cache::disabled() },
+        progress: true,
+        fresh,
+        quantile,
+    };
+    let outcome = vigil_runtime::model::fit_model(checked, &options)?;
+    let t = &outcome.threshold;
+    println!("fitted on {} frames of {} videos ({} cubes)", outcome.frames, outcome.videos, outcome.cubes);
+    println!("event threshold {} (the {} quantile of {} training frame scores)", t.value, t.quantile, t.frames);
+    println!("model: {}", outcome.bundle.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,4 +23,7 @@ pub use plot::heatmap::{plot_heatmap, HeatmapLayout, RgbFrame};
 pub use plot::roc::plot_roc;
 pub use plot::timeline::{anomalous_ranges, plot_timeline, ANOMALY_SHADE};
 pub use plot::PlotArea;
-pub use report::{boxes_csv, report_json, scores_csv, write_boxes_csv, write_report, write_scores_csv, BoxRow};
+pub use report::{
+    boxes_csv, boxes_header, push_box_row, push_score_row, report_json, scores_csv, write_boxes_csv, write_report, write_scores_csv,
+    BoxRow, SCORES_HEADER,
+};

@@ -19,20 +19,27 @@ fn csv_field(text: &str) -> String {
 /// `video,frame,score,label` with one row per frame (frame 0-based, label
 /// 1/0, empty when the video has no labels).
 pub fn scores_csv(videos: &[VideoSeries<'_>]) -> Result<String, EvalError> {
-    let mut out = String::from("video,frame,score,label\n");
+    let mut out = String::from(SCORES_HEADER);
     for video in videos {
         let labels = match video.labels {
             Some(_) => Some(video.require_labels()?),
             None => None,
         };
-        let name = csv_field(video.name);
-        for (frame, score) in video.scores.iter().enumerate() {
+        for (frame, &score) in video.scores.iter().enumerate() {
             let label = labels.map_or("", |l| if l[frame] { "1" } else { "0" });
-            // `{}` prints the shortest text that reads back as the same f32.
-            let _ = writeln!(out, "{name},{frame},{score},{label}");
+            push_score_row(&mut out, video.name, frame, score, label);
         }
     }
     Ok(out)
+}
+
+/// The header line of `scores.csv`.
+pub const SCORES_HEADER: &str = "video,frame,score,label\n";
+
+/// One line of `scores.csv` (`label` "1", "0" or "" when unknown).
+pub fn push_score_row(out: &mut String, video: &str, frame: usize, score: f32, label: &str) {
+    // `{}` prints the shortest text that reads back as the same f32.
+    let _ = writeln!(out, "{},{frame},{score},{label}", csv_field(video));
 }
 
 pub fn write_scores_csv(path: impl AsRef<Path>, videos: &[VideoSeries<'_>]) -> Result<(), EvalError> {
@@ -68,21 +75,32 @@ pub struct BoxRow<'a> {
 /// looked up, and each reconstructor's share of it (`error_names` are the
 /// reconstructors' stage ids; their raw errors, before z-normalization).
 pub fn boxes_csv(rows: &[BoxRow<'_>], error_names: &[&str]) -> String {
+    let mut out = boxes_header(error_names);
+    for r in rows {
+        push_box_row(&mut out, r);
+    }
+    out
+}
+
+/// The header line of `boxes.csv`.
+pub fn boxes_header(error_names: &[&str]) -> String {
     let mut out = String::from("video,frame,x1,y1,x2,y2,class,confidence,band,score");
     for name in error_names {
         out.push(',');
         out.push_str(&csv_field(&format!("error.{name}")));
     }
     out.push('\n');
-    for r in rows {
-        let [x1, y1, x2, y2] = r.region;
-        let _ = write!(out, "{},{},{x1},{y1},{x2},{y2},{},{},{},{}", csv_field(r.video), r.frame, r.class, r.confidence, r.band, r.score);
-        for e in &r.errors {
-            let _ = write!(out, ",{e}");
-        }
-        out.push('\n');
-    }
     out
+}
+
+/// One line of `boxes.csv`.
+pub fn push_box_row(out: &mut String, r: &BoxRow<'_>) {
+    let [x1, y1, x2, y2] = r.region;
+    let _ = write!(out, "{},{},{x1},{y1},{x2},{y2},{},{},{},{}", csv_field(r.video), r.frame, r.class, r.confidence, r.band, r.score);
+    for e in &r.errors {
+        let _ = write!(out, ",{e}");
+    }
+    out.push('\n');
 }
 
 /// Writes [`boxes_csv`] to `path`, atomically.

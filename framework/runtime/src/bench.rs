@@ -4,10 +4,10 @@
 use crate::cache::Cache;
 use crate::check::Checked;
 use vigil_cubes::{CubeConfig, CubeSet};
-use crate::extract::Extractor;
+use crate::extract::{extract_all, Extractor};
 use crate::stage::Stage;
 use anyhow::{bail, Context, Result};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use vigil_stage_api::{StageKind, StageObject};
 
 /// Frames per second of each extraction stage and overall.
@@ -32,31 +32,30 @@ impl ExtractBench {
 /// `data.test` (at most `max_videos` videos), without the cache.
 pub fn extract(checked: &mut Checked, max_videos: Option<usize>) -> Result<ExtractBench> {
     let sources: Vec<_> =
-        crate::run::sources(checked)?.into_iter().filter(|(_, scored)| *scored).take(max_videos.unwrap_or(usize::MAX)).collect();
+        crate::train::sources(checked)?.into_iter().filter(|(_, scored)| *scored).take(max_videos.unwrap_or(usize::MAX)).collect();
     let spill = std::env::temp_dir().join("vigil-bench-cubes");
-    let mut cubes = CubeSet::new(crate::run::cube_config(&checked.pipeline.cubes, &spill))?;
+    let mut cubes = CubeSet::new(crate::train::cube_config(&checked.pipeline.cubes, &spill))?;
     let plugins: std::collections::BTreeMap<String, String> =
         checked.stages.iter().map(|s| (s.id().to_string(), s.spec.plugin.clone())).collect();
     let mut extractor = Extractor::from_stages(&mut checked.stages, Cache::disabled())?;
     let started = Instant::now();
-    let mut cube_time = Duration::ZERO;
-    let mut frames = 0;
-    for (index, (source, _)) in sources.iter().enumerate() {
-        let products = extractor.video(&source.path, index as u32, &|_| {})?;
-        frames += products.count;
-        let cut = Instant::now();
-        let shape = (products.count, products.height, products.width);
-        cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
-        cube_time += cut.elapsed();
-    }
+    let extracted = extract_all(&mut extractor, &sources, &mut cubes, false, None)?;
     let total = started.elapsed().as_secs_f64();
+    let frames: usize = extracted.videos.iter().map(|v| v.frames).sum();
     let stages = extractor
         .timings
         .0
         .iter()
         .map(|(id, t)| (id.clone(), plugins.get(id).cloned().unwrap_or_default(), t.as_secs_f64(), frames as f64 / t.as_secs_f64()))
         .collect();
-    Ok(ExtractBench { videos: sources.len(), frames, cubes: cubes.len(), stages, cube_seconds: cube_time.as_secs_f64(), total_seconds: total })
+    Ok(ExtractBench {
+        videos: sources.len(),
+        frames,
+        cubes: cubes.len(),
+        stages,
+        cube_seconds: extracted.cube_time.as_secs_f64(),
+        total_seconds: total,
+    })
 }
 
 /// Seconds per training step of the first reconstructor at each batch size
@@ -64,21 +63,12 @@ pub fn extract(checked: &mut Checked, max_videos: Option<usize>) -> Result<Extra
 /// (through the cache) from as many videos of `data.test` as needed.
 pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> Result<Vec<(usize, f64)>> {
     let largest = batch_sizes.iter().copied().max().unwrap_or(1);
-    let sources: Vec<_> = crate::run::sources(checked)?.into_iter().filter(|(_, scored)| *scored).collect();
+    let sources: Vec<_> = crate::train::sources(checked)?.into_iter().filter(|(_, scored)| *scored).collect();
     // One model: every cube in band 0.
     let spill = std::env::temp_dir().join("vigil-bench-cubes");
-    let mut cubes = CubeSet::new(CubeConfig { h_block: 1, w_block: 1, ..crate::run::cube_config(&checked.pipeline.cubes, &spill) })?;
-    {
-        let mut extractor = Extractor::from_stages(&mut checked.stages, Cache::default_location())?;
-        for (index, (source, _)) in sources.iter().enumerate() {
-            if cubes.len() >= largest {
-                break;
-            }
-            let products = extractor.video(&source.path, index as u32, &|_| {})?;
-            let shape = (products.count, products.height, products.width);
-            cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
-        }
-    }
+    let mut cubes = CubeSet::new(CubeConfig { h_block: 1, w_block: 1, ..crate::train::cube_config(&checked.pipeline.cubes, &spill) })?;
+    let mut extractor = Extractor::from_stages(&mut checked.stages, Cache::default_location())?;
+    extract_all(&mut extractor, &sources, &mut cubes, false, Some(largest))?;
     if cubes.len() < largest {
         bail!("the data gives only {} cubes; batch size {largest} needs more", cubes.len());
     }

@@ -34,6 +34,11 @@ impl Hasher for KeyBuilder {
 }
 
 impl KeyBuilder {
+    /// Raw bytes (the contents of a file).
+    pub fn bytes(mut self, bytes: &[u8]) -> KeyBuilder {
+        self.write(bytes);
+        self
+    }
     pub fn text(mut self, text: &str) -> KeyBuilder {
         self.write(text.as_bytes());
         self.write(&[0xff]);

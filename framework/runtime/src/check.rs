@@ -104,7 +104,7 @@ fn check_labels(checked: &Checked) -> Option<Diagnostic> {
     if !test.path.exists() {
         return None;
     }
-    let sources = match crate::run::sources(checked) {
+    let sources = match crate::train::sources(checked) {
         Ok(sources) => sources,
         Err(e) => return Some(Diagnostic::new(&test.origin, format!("{e:#}"))),
     };

@@ -1,17 +1,101 @@
-//! The extract phase, streaming one video at a time: decode, optical flow,
-//! localize. Each finished video is handed to the caller (the cube builder).
+//! The extract phase, one video at a time: decode, optical flow, localize
+//! ([`Extractor::video`]), then cut the boxes into cubes ([`extract_all`]).
+//! The flow and localizer calls ([`pair_flows`], [`localize`]) also serve
+//! `vigil score`, which runs them on a window of a video at a time.
 
 use crate::cache::{source_identity, Cache};
+use crate::progress;
 use crate::stage::Stage;
-use vigil_cubes::{per_frame_flow, FrameBox};
+use vigil_cubes::{per_frame_flow, CubeSet, FrameBox};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use vigil_datasets::VideoSource;
 use vigil_stage_api::{Batch, FrameId, ROption, StageKind, StageObject, Tensor};
 
-/// Frames per batch handed to flow and localizer stages.
-const CHUNK: usize = 16;
+/// Frames per batch handed to flow and localizer stages. `vigil score`
+/// keeps its calls aligned to it, so that they see the batches `vigil run` does.
+pub const CHUNK: usize = 16;
+
+/// One video as decoded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VideoRecord {
+    pub name: String,
+    pub source: PathBuf,
+    pub frames: usize,
+    pub height: usize,
+    pub width: usize,
+    /// Scored (`data.test`) or only trained on (`data.extra`).
+    pub scored: bool,
+}
+
+/// What [`extract_all`] did.
+pub struct Extracted {
+    pub videos: Vec<VideoRecord>,
+    /// Time spent cutting cubes (the stages' own times are in the extractor's timings).
+    pub cube_time: Duration,
+}
+
+/// Extracts `sources` one video at a time and adds each video's cubes to
+/// `cubes`; a video's frames and flow are dropped once its cubes are cut.
+/// With `enough`, stops once the set holds that many cubes.
+pub fn extract_all(
+    extractor: &mut Extractor,
+    sources: &[(VideoSource, bool)],
+    cubes: &mut CubeSet,
+    show_progress: bool,
+    enough: Option<usize>,
+) -> anyhow::Result<Extracted> {
+    let mut videos = Vec::new();
+    let mut cube_time = Duration::ZERO;
+    let bar = progress::bar(show_progress, sources.len() as u64, "extract");
+    for (index, (source, scored)) in sources.iter().enumerate() {
+        if enough.is_some_and(|n| cubes.len() >= n) {
+            break;
+        }
+        bar.set_message(source.name.clone());
+        crate::interrupt::set(format!(
+            "while extracting video {} ({} of {}){}",
+            source.name,
+            index + 1,
+            sources.len(),
+            if extractor.cache.root().is_some() {
+                "; the flow and boxes of the videos done before it are cached, and a rerun reuses them"
+            } else {
+                ""
+            }
+        ));
+        let products = extractor.video(&source.path, index as u32, &|_| {})?;
+        let shape = (products.count, products.height, products.width);
+        let cut = Instant::now();
+        cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
+        cube_time += cut.elapsed();
+        videos.push(VideoRecord {
+            name: source.name.clone(),
+            source: source.path.clone(),
+            frames: products.count,
+            height: products.height,
+            width: products.width,
+            scored: *scored,
+        });
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(Extracted { videos, cube_time })
+}
+
+/// Consecutive frames of one video, `first` the video frame number of the
+/// first: u8 [count, height, width, 3].
+#[derive(Clone, Copy)]
+pub struct Clip<'a> {
+    pub frames: &'a [u8],
+    pub video: u32,
+    pub first: usize,
+    pub count: usize,
+    pub height: usize,
+    pub width: usize,
+}
 
 /// Everything extracted from one video.
 pub struct VideoProducts {
@@ -92,7 +176,7 @@ impl<'a> Extractor<'a> {
                     }
                     None => {
                         let started = Instant::now();
-                        let pairs = pair_flows(flow, &frames, video, count, height, width)?;
+                        let pairs = pair_flows(flow, Clip { frames: &frames, video, first: 0, count, height, width })?;
                         self.timings.add(flow.id(), started.elapsed());
                         let flows = per_frame_flow(&pairs, count, height, width)?;
                         self.cache.store("flow", &key, &flows);
@@ -111,7 +195,8 @@ impl<'a> Extractor<'a> {
             }
             None => {
                 let started = Instant::now();
-                let boxes = localize(self.localizer, &frames, flows.as_deref(), video, count, height, width)?;
+                let clip = Clip { frames: &frames, video, first: 0, count, height, width };
+                let boxes = localize(self.localizer, clip, flows.as_deref())?;
                 self.timings.add(self.localizer.id(), started.elapsed());
                 let rows: Vec<f32> = boxes
                     .iter()
@@ -139,22 +224,10 @@ impl<'a> Extractor<'a> {
             let next = Stage::call(&label, decoder.next_batch(CHUNK as u32))
                 .with_context(|| format!("decoding {} after frame {count}", source.display()))?;
             let ROption::RSome(batch) = next else { break };
-            let tensor = batch.require("frames").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
-            let shape = tensor.shape();
-            if shape.len() != 4 || shape[3] != 3 {
-                bail!("{label}: `frames` of {} must be [N, H, W, 3], found {shape:?}", source.display());
-            }
-            match size {
-                None => size = Some((shape[1], shape[2])),
-                Some(s) if s != (shape[1], shape[2]) => bail!(
-                    "{}: frame {count} is {}x{}, earlier frames were {}x{}: all frames of a video must have one size",
-                    source.display(), shape[2], shape[1], s.1, s.0
-                ),
-                Some(_) => {}
-            }
-            frames.extend_from_slice(tensor.as_slice::<u8>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?);
-            count += shape[0];
-            progress(shape[0]);
+            let (n, pixels) = decoded_frames(&label, &batch, source, count, &mut size)?;
+            frames.extend_from_slice(pixels);
+            count += n;
+            progress(n);
         }
         self.timings.add(self.decoder.id(), started.elapsed());
         let Some((height, width)) = size else { bail!("{}: no frames could be decoded", source.display()) };
@@ -162,13 +235,40 @@ impl<'a> Extractor<'a> {
     }
 }
 
+/// The `frames` of a decoded batch of `source` (whose earlier batches held
+/// `seen` frames of `size`): (frames in the batch, pixels). The first batch
+/// sets `size`; a later batch of another size is an error.
+pub fn decoded_frames<'b>(
+    label: &str,
+    batch: &'b Batch,
+    source: &Path,
+    seen: usize,
+    size: &mut Option<(usize, usize)>,
+) -> anyhow::Result<(usize, &'b [u8])> {
+    let tensor = batch.require("frames").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+    let shape = tensor.shape();
+    if shape.len() != 4 || shape[3] != 3 {
+        bail!("{label}: `frames` of {} must be [N, H, W, 3], found {shape:?}", source.display());
+    }
+    match *size {
+        None => *size = Some((shape[1], shape[2])),
+        Some(s) if s != (shape[1], shape[2]) => bail!(
+            "{}: frame {seen} is {}x{}, earlier frames were {}x{}: all frames of a video must have one size",
+            source.display(), shape[2], shape[1], s.1, s.0
+        ),
+        Some(_) => {}
+    }
+    Ok((shape[0], tensor.as_slice::<u8>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?))
+}
+
 fn frame_ids(video: u32, start: usize, count: usize) -> Vec<FrameId> {
     (start..start + count).map(|f| FrameId { video, frame: f as u32 }).collect()
 }
 
-/// Flow of every consecutive pair (t, t+1), computed in chunks that overlap
-/// by one frame so no pair is missed.
-fn pair_flows(flow: &mut Stage, frames: &[u8], video: u32, count: usize, height: usize, width: usize) -> anyhow::Result<Vec<f32>> {
+/// Flow of every consecutive pair (t, t+1) of a clip, computed in chunks of
+/// `CHUNK + 1` frames that overlap by one frame so no pair is missed.
+pub fn pair_flows(flow: &mut Stage, clip: Clip) -> anyhow::Result<Vec<f32>> {
+    let Clip { frames, video, first, count, height, width } = clip;
     let label = flow.label();
     let StageObject::Flow(stage) = &mut flow.object else { bail!("{label} is not a flow stage") };
     let frame_len = height * width * 3;
@@ -178,7 +278,7 @@ fn pair_flows(flow: &mut Stage, frames: &[u8], video: u32, count: usize, height:
         let end = (start + CHUNK + 1).min(count);
         let n = end - start;
         let chunk = frames[start * frame_len..end * frame_len].to_vec();
-        let batch = Batch::new(frame_ids(video, start, n)).with("frames", Tensor::from_vec(chunk, &[n, height, width, 3]));
+        let batch = Batch::new(frame_ids(video, first + start, n)).with("frames", Tensor::from_vec(chunk, &[n, height, width, 3]));
         let out = Stage::call(&label, stage.process(batch))?;
         let field = out.require("flow").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         if field.shape() != [n - 1, height, width, 2] {
@@ -195,22 +295,17 @@ fn box_from_row(row: &[f32]) -> FrameBox {
     FrameBox { frame: row[0] as u32, x1: row[1], y1: row[2], x2: row[3], y2: row[4], score: row[5], class: row[6] as i32 }
 }
 
-fn localize(
-    localizer: &mut Stage,
-    frames: &[u8],
-    flows: Option<&[f32]>,
-    video: u32,
-    count: usize,
-    height: usize,
-    width: usize,
-) -> anyhow::Result<Vec<FrameBox>> {
+/// Boxes of a clip, localized in chunks of `CHUNK` frames; `flows` is the
+/// per-frame flow of the clip's frames. Boxes carry video frame numbers.
+pub fn localize(localizer: &mut Stage, clip: Clip, flows: Option<&[f32]>) -> anyhow::Result<Vec<FrameBox>> {
+    let Clip { frames, video, first, count, height, width } = clip;
     let label = localizer.label();
     let StageObject::Localizer(stage) = &mut localizer.object else { bail!("{label} is not a localizer") };
     let (frame_len, flow_len) = (height * width * 3, height * width * 2);
     let mut boxes = Vec::new();
     for start in (0..count).step_by(CHUNK) {
         let n = CHUNK.min(count - start);
-        let mut batch = Batch::new(frame_ids(video, start, n)).with(
+        let mut batch = Batch::new(frame_ids(video, first + start, n)).with(
             "frames",
             Tensor::from_vec(frames[start * frame_len..(start + n) * frame_len].to_vec(), &[n, height, width, 3]),
         );
@@ -230,7 +325,7 @@ fn localize(
                 bail!("{label}: a box names batch row {in_batch}, but the batch has {n} frames");
             }
             let mut b = box_from_row(row);
-            b.frame = (start + in_batch as usize) as u32;
+            b.frame = (first + start + in_batch as usize) as u32;
             boxes.push(b);
         }
     }

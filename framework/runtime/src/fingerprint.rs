@@ -32,7 +32,7 @@ const STAGE_PREFIX: &str = "stage ";
 
 impl Fingerprint {
     /// The fingerprint of a checked pipeline's fit over `sources` (from
-    /// [`crate::run::sources`]).
+    /// [`crate::train::sources`]).
     pub fn of(checked: &Checked, sources: &[(VideoSource, bool)]) -> Result<Fingerprint> {
         let mut parts = BTreeMap::new();
         let shown = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf()).display().to_string();
@@ -152,7 +152,7 @@ pub fn prepare(out: &Path, checkpoint_dir: &Path, fingerprint: &Fingerprint, fre
                 .with_context(|| format!("removing the checkpoint {} (--fresh)", checkpoint_dir.display()))?;
             tracing::info!("--fresh: discarded the checkpoint in {}", checkpoint_dir.display());
         }
-    } else if let Some(found) = crate::fit::read_checkpoint(checkpoint_dir)? {
+    } else if let Some(found) = crate::checkpoint::read_checkpoint(checkpoint_dir)? {
         if found.fingerprint.as_ref() != Some(fingerprint) {
             return Err(mismatch(checkpoint_dir, found.fingerprint.as_ref(), fingerprint));
         }

@@ -10,14 +10,16 @@
 //! last partial batch kept. After every epoch the state of all stages is
 //! checkpointed, so an interrupted fit resumes from the last whole epoch.
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::checkpoint::CheckpointStore;
+use crate::fingerprint::Fingerprint;
+use crate::stage::call;
+use anyhow::{anyhow, bail, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use crate::fingerprint::Fingerprint;
-use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, ReconstructorBox, RefinerBox, StageError};
+use std::path::PathBuf;
+use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, ReconstructorBox, RefinerBox, StageError, Tensor};
 
 /// One reconstructor taking part in a fit, with the cubes it trains on.
 pub struct FitMember<'a> {
@@ -70,40 +72,6 @@ pub struct FitSummary {
     pub resumed_after: Option<u32>,
     /// Training-error statistics of each member after the last epoch.
     pub statistics: Vec<Vec<ModelStats>>,
-}
-
-/// The checkpoint's own record, next to one folder per member.
-#[derive(Serialize, Deserialize)]
-struct FitRecord {
-    epochs_done: u32,
-    members: Vec<String>,
-    refiner_state: Option<String>,
-    epochs: Vec<EpochSummary>,
-    /// Absent in checkpoints of Vigil before fingerprints.
-    #[serde(default)]
-    fingerprint: Option<Fingerprint>,
-}
-
-/// What a checkpoint folder holds, read without loading any stage.
-#[derive(Clone, Debug)]
-pub struct CheckpointInfo {
-    /// The folder holding the whole checkpoint (`ckpt/` or `ckpt.prev/`).
-    pub dir: PathBuf,
-    pub epochs_done: u32,
-    pub fingerprint: Option<Fingerprint>,
-}
-
-/// The last whole checkpoint under `checkpoint_dir`, if any.
-pub fn read_checkpoint(checkpoint_dir: &Path) -> Result<Option<CheckpointInfo>> {
-    let store = CheckpointStore::new(checkpoint_dir);
-    Ok(store.read()?.map(|(dir, record)| CheckpointInfo { dir, epochs_done: record.epochs_done, fingerprint: record.fingerprint }))
-}
-
-const RECORD_FILE: &str = "fit.json";
-
-/// Turns a plugin result into an error that names the stage and the call.
-fn call<T>(id: &str, what: &str, result: RResult<T, StageError>) -> Result<T> {
-    result.into_result().map_err(|e| anyhow!("stage `{id}`: {what}: {e}"))
 }
 
 /// Like [`call`], also naming the epoch and step (1-based) in the message itself.
@@ -163,7 +131,7 @@ pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerB
                 epoch + 1,
                 plan.epochs,
                 epoch,
-                store.dir.display()
+                store.dir().display()
             ),
             None => format!("during the fit, in epoch {} of {} (this fit keeps no checkpoints)", epoch + 1, plan.epochs),
         });
@@ -185,6 +153,44 @@ pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerB
         store.save(&mut stages, refiner.as_mut().map(|(id, r)| (*id, &mut **r)), plan.epochs, &epochs, options.fingerprint.as_ref())?;
     }
     Ok(FitSummary { members: ids, epochs, resumed_after, statistics })
+}
+
+/// The fit phase over a whole cube set: the first reconstructor takes the
+/// cube tensors without a copy, each further one a copy. Returns what the fit
+/// did and what each cube came from.
+pub fn fit_cubes(
+    cubes: vigil_cubes::CubeSet,
+    reconstructors: &mut [(String, &mut ReconstructorBox)],
+    refiner: Option<(&str, &mut RefinerBox)>,
+    options: &FitOptions,
+) -> Result<(FitSummary, Vec<vigil_cubes::CubeRecord>)> {
+    let (batch, records) = cubes.into_tensors()?.into_batch();
+    let bands: Vec<u32> = records.iter().map(|r| r.band).collect();
+    let mut batches: Vec<Batch> = (1..reconstructors.len()).map(|_| copy_batch(&batch)).collect::<Result<_>>()?;
+    batches.insert(0, batch);
+    let members: Vec<FitMember> = reconstructors
+        .iter_mut()
+        .zip(batches)
+        .map(|((id, stage), cubes)| FitMember { id: id.clone(), stage: &mut **stage, cubes })
+        .collect();
+    let summary = fit(members, refiner, &bands, options)?;
+    Ok((summary, records))
+}
+
+/// A copy of a batch of cube tensors (u8, u32 or f32), for a second consumer.
+pub fn copy_batch(batch: &Batch) -> Result<Batch> {
+    let mut copy = Batch::new(batch.ids.to_vec());
+    for named in batch.tensors.iter() {
+        let t = &named.tensor;
+        let fail = |e: vigil_stage_api::tensor::TensorAccessError| anyhow!("copying cube tensor `{}`: {e}", named.name);
+        let tensor = match t.dtype() {
+            vigil_stage_api::DType::U8 => Tensor::from_vec(t.as_slice::<u8>().map_err(fail)?.to_vec(), &t.shape()),
+            vigil_stage_api::DType::U32 => Tensor::from_vec(t.as_slice::<u32>().map_err(fail)?.to_vec(), &t.shape()),
+            _ => Tensor::from_vec(t.as_slice::<f32>().map_err(fail)?.to_vec(), &t.shape()),
+        };
+        copy.insert(&named.name, tensor);
+    }
+    Ok(copy)
 }
 
 /// Cube indices of each band, in order.
@@ -287,117 +293,6 @@ pub fn shuffled_batches(indices: &[u32], batch_size: usize, seed: u64, epoch: u3
         order.swap(i, j);
     }
     order.chunks(batch_size.max(1)).map(<[u32]>::to_vec).collect()
-}
-
-/// Checkpoints in `dir`: `ckpt/` is the last whole one. A new one is written
-/// to `ckpt.next/` and swapped in by renames, so a crash at any point leaves
-/// `ckpt/` or `ckpt.prev/` whole.
-struct CheckpointStore {
-    dir: PathBuf,
-}
-
-impl CheckpointStore {
-    fn new(dir: &Path) -> CheckpointStore {
-        CheckpointStore { dir: dir.to_path_buf() }
-    }
-    fn live(&self) -> PathBuf {
-        self.dir.join("ckpt")
-    }
-    fn next(&self) -> PathBuf {
-        self.dir.join("ckpt.next")
-    }
-    fn prev(&self) -> PathBuf {
-        self.dir.join("ckpt.prev")
-    }
-
-    fn save(
-        &self,
-        stages: &mut [(String, &mut ReconstructorBox)],
-        refiner: Option<(&str, &mut RefinerBox)>,
-        epochs_done: u32,
-        epochs: &[EpochSummary],
-        fingerprint: Option<&Fingerprint>,
-    ) -> Result<()> {
-        let next = self.next();
-        if next.exists() {
-            std::fs::remove_dir_all(&next).with_context(|| format!("removing {}", next.display()))?;
-        }
-        std::fs::create_dir_all(&next).with_context(|| format!("creating {}", next.display()))?;
-        for (id, stage) in stages.iter_mut() {
-            let dir = next.join(id.as_str());
-            call(id, "save", stage.save(dir.to_string_lossy().as_ref().into()))?;
-        }
-        let refiner_state = match refiner {
-            Some((id, r)) => Some(call(id, "state", r.state())?.into_string()),
-            None => None,
-        };
-        let record = FitRecord {
-            epochs_done,
-            members: stages.iter().map(|(id, _)| id.clone()).collect(),
-            refiner_state,
-            epochs: epochs.to_vec(),
-            fingerprint: fingerprint.cloned(),
-        };
-        std::fs::write(next.join(RECORD_FILE), serde_json::to_vec_pretty(&record)?)
-            .with_context(|| format!("writing {}", next.join(RECORD_FILE).display()))?;
-        let (live, prev) = (self.live(), self.prev());
-        if prev.exists() {
-            std::fs::remove_dir_all(&prev).with_context(|| format!("removing {}", prev.display()))?;
-        }
-        if live.exists() {
-            std::fs::rename(&live, &prev).with_context(|| format!("moving {} aside", live.display()))?;
-        }
-        std::fs::rename(&next, &live).with_context(|| format!("moving {} into place", next.display()))?;
-        if prev.exists() {
-            std::fs::remove_dir_all(&prev).with_context(|| format!("removing {}", prev.display()))?;
-        }
-        Ok(())
-    }
-
-    /// The record of the last whole checkpoint and its folder, if any.
-    fn read(&self) -> Result<Option<(PathBuf, FitRecord)>> {
-        let Some(dir) = [self.live(), self.prev()].into_iter().find(|d| d.join(RECORD_FILE).exists()) else {
-            return Ok(None);
-        };
-        let path = dir.join(RECORD_FILE);
-        let record: FitRecord = serde_json::from_slice(&std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?)
-            .with_context(|| format!("parsing {}", path.display()))?;
-        Ok(Some((dir, record)))
-    }
-
-    /// Restores every stage from the last whole checkpoint, if any. With a
-    /// `fingerprint`, a checkpoint that records another one is an error.
-    fn load(
-        &self,
-        stages: &mut [(String, &mut ReconstructorBox)],
-        refiner: Option<(&str, &mut RefinerBox)>,
-        fingerprint: Option<&Fingerprint>,
-    ) -> Result<Option<FitRecord>> {
-        let Some((dir, record)) = self.read()? else {
-            return Ok(None);
-        };
-        if let Some(now) = fingerprint {
-            if record.fingerprint.as_ref() != Some(now) {
-                return Err(crate::fingerprint::mismatch(&self.dir, record.fingerprint.as_ref(), now));
-            }
-        }
-        let ids: Vec<&String> = stages.iter().map(|(id, _)| id).collect();
-        if record.members.iter().collect::<Vec<_>>() != ids {
-            bail!("{}: checkpoint of stages {:?}, this fit trains {:?}; run again with --fresh to discard it, or choose another --out", dir.display(), record.members, ids);
-        }
-        for (id, stage) in stages.iter_mut() {
-            let member_dir = dir.join(id.as_str());
-            if !call(id, "load", stage.load(member_dir.to_string_lossy().as_ref().into()))? {
-                bail!("stage `{id}`: no checkpoint in {}", member_dir.display());
-            }
-        }
-        match (refiner, &record.refiner_state) {
-            (Some((id, r)), Some(state)) => call(id, "restore", r.restore(state.as_str().into()))?,
-            (Some((id, _)), None) => bail!("{}: the checkpoint has no state for refiner `{id}`", dir.display()),
-            (None, _) => {}
-        }
-        Ok(Some(record))
-    }
 }
 
 #[cfg(test)]

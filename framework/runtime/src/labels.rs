@@ -8,7 +8,7 @@ use std::path::Path;
 use vigil_datasets::{GroundTruth, SourceKind, VideoSource};
 
 /// Loads the ground truth of the scored videos of `sources` (from
-/// [`crate::run::sources`]) and checks it against what is known without
+/// [`crate::train::sources`]) and checks it against what is known without
 /// decoding: it exists and parses, names every scored video, is not the data
 /// itself, and agrees with the number of frames of each frame folder (video
 /// files are checked once decoded). `None` when no labels are given.

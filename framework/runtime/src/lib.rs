@@ -3,13 +3,16 @@
 //! names in a pipeline file and driven through the stage-api traits.
 
 pub mod bench;
+pub mod bundle;
 pub mod cache;
+pub mod checkpoint;
 pub mod check;
 pub mod diagnostic;
 pub mod document;
 pub mod extract;
 pub mod fingerprint;
 pub mod labels;
+pub mod model;
 pub mod out_dir;
 pub mod fit;
 pub mod interrupt;
@@ -17,5 +20,9 @@ pub mod pipeline;
 pub mod progress;
 pub mod registry;
 pub mod report;
+pub mod roles;
 pub mod run;
+pub mod score;
 pub mod stage;
+pub mod stream;
+pub mod train;

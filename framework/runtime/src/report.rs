@@ -5,7 +5,8 @@
 use crate::extract::{CacheUse, Timings};
 use crate::fit::FitSummary;
 use crate::pipeline::Pipeline;
-use crate::run::{Scored, VideoRecord};
+use crate::extract::VideoRecord;
+use crate::score::Scored;
 use crate::stage::Stage;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};

@@ -38,3 +38,9 @@ impl Stage {
         }
     }
 }
+
+/// Turns a plugin's result into an error that names the stage by its id and
+/// the call that failed (for stages held by id, outside a [`Stage`]).
+pub fn call<T>(id: &str, what: &str, result: RResult<T, StageError>) -> anyhow::Result<T> {
+    result.into_result().map_err(|e| anyhow::anyhow!("stage `{id}`: {what}: {e}"))
+}

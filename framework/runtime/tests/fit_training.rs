@@ -104,6 +104,9 @@ impl Reconstructor for Recording {
     fn load(&mut self, dir: RStr<'_>) -> RResult<bool, StageError> {
         self.inner.load(dir)
     }
+    fn errors_of(&mut self, cubes: Batch) -> RResult<RVec<f32>, StageError> {
+        self.inner.errors_of(cubes)
+    }
 }
 
 fn recording(options: serde_json::Value, fault: Option<(usize, Fault)>) -> (ReconstructorBox, StepLog) {

@@ -72,6 +72,9 @@ impl<T: Reconstructor> Reconstructor for Guarded<T> {
     fn load(&mut self, dir: RStr<'_>) -> RResult<bool, StageError> {
         guard(|| self.0.load(dir))
     }
+    fn errors_of(&mut self, cubes: Batch) -> RResult<RVec<f32>, StageError> {
+        guard(|| self.0.errors_of(cubes))
+    }
 }
 
 impl<T: Refiner> Refiner for Guarded<T> {
@@ -92,6 +95,9 @@ impl<T: Refiner> Refiner for Guarded<T> {
 impl<T: Scorer> Scorer for Guarded<T> {
     fn score(&mut self, batch: Batch) -> RResult<Batch, StageError> {
         guard(|| self.0.score(batch))
+    }
+    fn reach(&self) -> RResult<FrameReach, StageError> {
+        guard(|| self.0.reach())
     }
 }
 

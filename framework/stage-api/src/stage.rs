@@ -186,8 +186,13 @@ pub trait Reconstructor: Send {
     /// Writes weights (and what resuming needs) into `dir`, atomically.
     fn save(&mut self, dir: RStr<'_>) -> RResult<(), StageError>;
     /// Loads what `save` wrote; false when `dir` holds no checkpoint.
-    #[sabi(last_prefix_field)]
     fn load(&mut self, dir: RStr<'_>) -> RResult<bool, StageError>;
+    /// Per-sample reconstruction SSE of **new** cubes (laid out as for
+    /// `fit_begin`), with the fitted or loaded models in eval mode; the
+    /// cubes are not kept. This is how a saved model scores footage it was
+    /// not fitted on (`vigil score`). Since stage-api 0.2.
+    #[sabi(last_prefix_field)]
+    fn errors_of(&mut self, cubes: Batch) -> RResult<RVec<f32>, StageError>;
 }
 
 /// Turns per-sample errors into per-sample weights (self-paced refinement).
@@ -203,11 +208,25 @@ pub trait Refiner: Send {
     fn restore(&mut self, state: RStr<'_>) -> RResult<(), StageError>;
 }
 
+/// How many neighbouring frames a frame's score depends on: its score is a
+/// function of the inputs of frames `t - before ..= t + after` only (of the
+/// same video or, for a scorer that pools videos, of the sequence). The
+/// runtime uses it to score a long input in chunks with the same result as
+/// scoring it whole: it hands the scorer each chunk with this much context.
+#[repr(C)]
+#[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameReach {
+    pub before: u32,
+    pub after: u32,
+}
+
 /// Turns per-cube errors into per-frame scores.
 #[sabi_trait]
 pub trait Scorer: Send {
-    #[sabi(last_prefix_field)]
     fn score(&mut self, batch: Batch) -> RResult<Batch, StageError>;
+    /// The frames around a frame that its score depends on. Since stage-api 0.2.
+    #[sabi(last_prefix_field)]
+    fn reach(&self) -> RResult<FrameReach, StageError>;
 }
 
 pub type DecoderBox = Decoder_TO<'static, RBox<()>>;

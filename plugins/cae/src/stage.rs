@@ -104,6 +104,24 @@ impl CaeStage {
             cubes.group_by_band(indices)?; // the same range check as a computed answer
             return Ok(indices.iter().map(|&i| all[i as usize]).collect());
         }
+        self.errors_in(cubes, indices)
+    }
+
+    /// Errors of new cubes with the current models; the cubes are dropped after.
+    fn errors_of_impl(&self, batch: Batch) -> Result<Vec<f32>, StageError> {
+        let cubes = Cubes::from_batch(batch, self.config.target)?;
+        let channels = [cubes.input_shape[0], cubes.target_shape[0]];
+        if self.channels != Some(channels) {
+            return Err(StageError::invalid(format!(
+                "these cubes need models of {channels:?} channels, the fitted or loaded models map {:?}",
+                self.channels
+            )));
+        }
+        let all: Vec<u32> = (0..cubes.len() as u32).collect();
+        self.errors_in(&cubes, &all)
+    }
+
+    fn errors_in(&self, cubes: &Cubes, indices: &[u32]) -> Result<Vec<f32>, StageError> {
         let mut out = vec![0f32; indices.len()];
         let chunk = self.config.batch_size as usize;
         let layers = self.kernel_layers();
@@ -274,6 +292,9 @@ impl Reconstructor for CaeStage {
     }
     fn load(&mut self, dir: RStr<'_>) -> RResult<bool, StageError> {
         self.load_impl(Path::new(dir.as_str())).into()
+    }
+    fn errors_of(&mut self, cubes: Batch) -> RResult<RVec<f32>, StageError> {
+        self.errors_of_impl(cubes).map(RVec::from).into()
     }
 }
 

@@ -38,7 +38,7 @@ pub mod smooth;
 
 use options::ScoringOptions;
 use vigil_stage_api::{
-    stage_info, Batch, DType, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo,
+    stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo,
     StageInstance, StageIo, StageKind, Tensor, TensorSpec,
 };
 
@@ -87,6 +87,10 @@ impl Scorer for ZScore {
         batch.insert("raw_scores", to_tensor(&scores.raw));
         batch.insert("box_scores", to_tensor(&scores.boxes));
         RResult::ROk(batch)
+    }
+    fn reach(&self) -> RResult<FrameReach, StageError> {
+        let (before, after) = smooth::reach(self.options.window);
+        RResult::ROk(FrameReach { before: before as u32, after: after as u32 })
     }
 }
 

@@ -6,7 +6,7 @@ use crate::options::Smoothing;
 use std::ops::Range;
 
 /// Frames before and after the centre that a window of `window` covers.
-fn reach(window: usize) -> (usize, usize) {
+pub fn reach(window: usize) -> (usize, usize) {
     let after = (window - 1) / 2;
     (window - 1 - after, after)
 }

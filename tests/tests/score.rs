@@ -1,0 +1,237 @@
+//! Issue 12, end to end on a small synthetic scene: `vigil fit` then
+//! `vigil score` on the same videos gives `vigil run`'s frame scores; scoring
+//! in small chunks gives the scores of scoring in large ones; a bad bundle
+//! or input is one clear error; events are valid JSON Lines whose frames are
+//! exactly the frames scored above the threshold.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::OnceLock;
+use vigil_tests::*;
+
+/// The scene and a bundle fitted on it, made once for every test here.
+struct Fixture {
+    work: PathBuf,
+    scene: vigil_scene::SceneSummary,
+    model: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let work = PathBuf::from(vigil_stage_testkit::context("score-e2e").work_dir.to_string());
+        let _ = std::fs::remove_dir_all(&work);
+        let config = vigil_scene::SceneConfig { seed: 3, videos: 2, frames_per_video: 40, ..Default::default() };
+        let scene = vigil_scene::generate(&config, &work.join("scene")).unwrap();
+        let model = work.join("model");
+        succeeded(&pipeline_command("fit", &work, &scene, &["--out", model.to_str().unwrap()]));
+        Fixture { work, scene, model }
+    })
+}
+
+/// `vigil <command> pipelines/demo.toml` on the scene, one epoch.
+fn pipeline_command(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec![command.into(), repo_root().join("pipelines/demo.toml").display().to_string()];
+    for set in [
+        format!("data.test={}", scene.frames_root.display()),
+        format!("data.labels={}", scene.labels.display()),
+        "stage.appearance.options.epochs=1".to_string(),
+        "report.heatmaps=0".to_string(),
+    ] {
+        args.extend(["--set".to_string(), set]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    vigil_in(work, &args)
+}
+
+fn vigil_in(work: &Path, args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cache = work.join("cache").display().to_string();
+    vigil_with_env(&refs, &[("VIGIL_CACHE_DIR", &cache), ("VIGIL_LOG", "info")])
+}
+
+/// `vigil score MODEL INPUT --out OUT` with `extra` arguments.
+fn score(model: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = ["score", model.to_str().unwrap(), input.to_str().unwrap(), "--out", out.to_str().unwrap()]
+        .map(String::from)
+        .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    vigil_in(&fixture().work, &args)
+}
+
+fn succeeded(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
+    stderr
+}
+
+/// The stderr of a run that failed with one clear error and no panic.
+fn failed(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "expected a failure; stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "one error:\n{stderr}");
+    stderr
+}
+
+/// scores.csv as (video, frame) -> score.
+fn scores(dir: &Path) -> BTreeMap<(String, u32), f32> {
+    let text = std::fs::read_to_string(dir.join("scores.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("video,frame,score,label"));
+    lines
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            ((fields[0].to_string(), fields[1].parse().unwrap()), fields[2].parse().unwrap())
+        })
+        .collect()
+}
+
+fn max_difference(a: &BTreeMap<(String, u32), f32>, b: &BTreeMap<(String, u32), f32>) -> f32 {
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>(), "the same frames");
+    a.iter().map(|(k, v)| (v - b[k]).abs() / v.abs().max(1.0)).fold(0.0, f32::max)
+}
+
+/// A copy of the fixture's bundle, to break.
+fn bundle_copy(name: &str) -> PathBuf {
+    let copy = fixture().work.join(name);
+    let _ = std::fs::remove_dir_all(&copy);
+    copy_dir(&fixture().model, &copy);
+    copy
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn fit_then_score_gives_the_frame_scores_of_run() {
+    let f = fixture();
+    let run_out = f.work.join("run");
+    succeeded(&pipeline_command("run", &f.work, &f.scene, &["--out", run_out.to_str().unwrap()]));
+    let scored = f.work.join("scored");
+    let log = succeeded(&score(&f.model, &f.scene.frames_root, &scored, &[]));
+    assert!(log.contains("frames/s"), "a progress line with frames/s:\n{log}");
+    let (run, new) = (scores(&run_out), scores(&scored));
+    assert_eq!(run.len(), 80);
+    let difference = max_difference(&run, &new);
+    println!("fit + score against run: largest relative difference {difference:e}");
+    assert!(difference <= 1e-5, "fit + score differ from run by {difference}");
+    let boxes = |dir: &Path| std::fs::read_to_string(dir.join("boxes.csv")).unwrap().lines().count();
+    assert_eq!(boxes(&run_out), boxes(&scored), "one row per scored box in both");
+
+    let bundle: Value = serde_json::from_str(&std::fs::read_to_string(f.model.join("bundle.json")).unwrap()).unwrap();
+    assert_eq!(bundle["threshold"]["rule"], "quantile");
+    assert_eq!(bundle["geometry"]["frame_sizes"], serde_json::json!([[160, 240]]));
+    assert!(bundle["fingerprint"]["parts"]["data files"].is_string());
+    let stages: Vec<&str> = bundle["stages"].as_array().unwrap().iter().map(|s| s["plugin"].as_str().unwrap()).collect();
+    assert_eq!(stages, ["frames", "flow", "motion", "cae", "spr", "zscore"]);
+    assert!(!f.work.join("model.work").exists() && !f.work.join("model.next").exists(), "no work or temporary folder left");
+}
+
+#[test]
+fn scoring_in_small_chunks_equals_scoring_in_one() {
+    let f = fixture();
+    let (small, whole) = (f.work.join("chunk-16"), f.work.join("chunk-all"));
+    succeeded(&score(&f.model, &f.scene.frames_root, &small, &["--chunk", "16"]));
+    succeeded(&score(&f.model, &f.scene.frames_root, &whole, &["--chunk", "1000"]));
+    assert_eq!(scores(&small), scores(&whole), "the same frame scores, to the bit");
+    let read = |dir: &Path, name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+    assert_eq!(read(&small, "boxes.csv"), read(&whole, "boxes.csv"));
+    assert_eq!(read(&small, "events.jsonl"), read(&whole, "events.jsonl"));
+}
+
+#[test]
+fn events_are_json_lines_of_the_frames_above_the_threshold() {
+    let f = fixture();
+    let out = f.work.join("events");
+    // The median frame score as threshold, so that there are several events.
+    let probe = f.work.join("events-probe");
+    succeeded(&score(&f.model, &f.scene.frames_root, &probe, &[]));
+    let all = scores(&probe).into_values().collect::<Vec<_>>();
+    let mut sorted = all.clone();
+    sorted.sort_by(f32::total_cmp);
+    let threshold = sorted[sorted.len() / 2].to_string();
+    let run = score(&f.model, &f.scene.frames_root, &out, &["--threshold", &threshold, "--events", "-"]);
+    succeeded(&run);
+    let file = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    assert_eq!(text(&run.stdout), file, "--events - prints the same lines");
+    let events: Vec<Value> = file.lines().map(|l| serde_json::from_str(l).expect("each line is one JSON object")).collect();
+    assert!(events.len() >= 2, "{file}");
+    let threshold: f32 = threshold.parse().unwrap();
+    let mut in_events = std::collections::BTreeSet::new();
+    for e in &events {
+        assert_eq!(e["threshold"].as_f64().unwrap() as f32, threshold);
+        let (start, end, peak) = (e["start"].as_u64().unwrap() as u32, e["end"].as_u64().unwrap() as u32, e["peak_frame"].as_u64().unwrap() as u32);
+        assert!(start <= peak && peak <= end, "{e}");
+        for frame in start..=end {
+            assert!(in_events.insert((e["video"].as_str().unwrap().to_string(), frame)), "frames of two events overlap: {e}");
+        }
+    }
+    let scores = scores(&out);
+    let above: std::collections::BTreeSet<(String, u32)> = scores.iter().filter(|(_, &s)| s > threshold).map(|(k, _)| k.clone()).collect();
+    assert_eq!(in_events, above, "an event's frames are exactly the frames scored above the threshold");
+    for e in &events {
+        let key = (e["video"].as_str().unwrap().to_string(), e["peak_frame"].as_u64().unwrap() as u32);
+        assert_eq!(e["peak_score"].as_f64().unwrap() as f32, scores[&key], "{e}");
+    }
+}
+
+#[test]
+fn bad_bundles_and_inputs_are_one_clear_error_each() {
+    let f = fixture();
+    let input = f.scene.frames_root.clone();
+    let out = f.work.join("bad-out");
+
+    let missing = bundle_copy("bad-missing");
+    std::fs::remove_file(missing.join("appearance/weights.safetensors")).unwrap();
+    let e = failed(&score(&missing, &input, &out, &[]));
+    assert!(e.contains(&format!("{}: missing from the bundle", missing.join("appearance/weights.safetensors").display())), "{e}");
+
+    let corrupt = bundle_copy("bad-corrupt");
+    std::fs::write(corrupt.join("bundle.json"), b"{\"format\": \"vigil-bundle/1\", ").unwrap();
+    let e = failed(&score(&corrupt, &input, &out, &[]));
+    assert!(e.contains(&format!("{}: corrupt", corrupt.join("bundle.json").display())), "{e}");
+
+    let weights = bundle_copy("bad-weights");
+    let path = weights.join("appearance/weights.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let e = failed(&score(&weights, &input, &out, &[]));
+    assert!(e.contains(&format!("{}: corrupt", path.display())), "{e}");
+
+    let old = bundle_copy("bad-version");
+    let record = old.join("bundle.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    json["stages"][3]["version"] = "0.0.1".into();
+    std::fs::write(&record, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let e = failed(&score(&old, &input, &out, &[]));
+    assert!(e.contains(&format!("{}: stage `appearance` was fitted with plugin `cae` 0.0.1", record.display())), "{e}");
+    assert!(e.contains("fit again"), "{e}");
+
+    let config = vigil_scene::SceneConfig { seed: 4, videos: 1, frames_per_video: 40, width: 200, height: 120, ..Default::default() };
+    let other = vigil_scene::generate(&config, &f.work.join("scene-200x120")).unwrap();
+    let e = failed(&score(&f.model, &other.frames_root, &out, &[]));
+    assert!(e.contains("frames are 200x120, but the model") && e.contains("was fitted on 240x160 frames"), "{e}");
+
+    let e = failed(&score(&f.work.join("no-such-model"), &input, &out, &[]));
+    assert!(e.contains("no model bundle there"), "{e}");
+
+    // A fit never replaces a folder that is not a bundle.
+    let e = failed(&pipeline_command("fit", &f.work, &f.scene, &["--out", f.scene.frames_root.to_str().unwrap()]));
+    assert!(e.contains("exists and is not a model bundle"), "{e}");
+    assert!(f.scene.frames_root.exists());
+}
