@@ -66,12 +66,7 @@ pub fn build_external(manifest_dir: &Path) -> PathBuf {
 
 /// A dynamic library's file name on this platform: `lib<name>.so` on Linux.
 pub fn dylib(dir: &Path, crate_name: &str) -> PathBuf {
-    dir.join(format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        crate_name.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    ))
+    dir.join(format!("{}{}{}", std::env::consts::DLL_PREFIX, crate_name.replace('-', "_"), std::env::consts::DLL_SUFFIX))
 }
 
 /// The fixture plugins (probe, old-api, not-a-plugin), built once.

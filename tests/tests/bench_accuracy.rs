@@ -19,7 +19,8 @@ fn bench_accuracy_runs_every_seed_and_reports_mean_spread_per_video_and_groups()
         "stage.appearance.options.epochs=2".to_string(),
         "stage.spr.options.warmup_epochs=1".to_string(),
     ];
-    let mut args = vec!["bench", "accuracy", pipeline.to_str().unwrap(), "--seeds", "2", "--first-seed", "5", "--out", out.to_str().unwrap()];
+    let mut args =
+        vec!["bench", "accuracy", pipeline.to_str().unwrap(), "--seeds", "2", "--first-seed", "5", "--out", out.to_str().unwrap()];
     for s in &sets {
         args.extend(["--set", s]);
     }
@@ -36,8 +37,7 @@ fn bench_accuracy_runs_every_seed_and_reports_mean_spread_per_video_and_groups()
     assert_eq!(seeds.iter().map(|s| s["seed"].as_u64().unwrap()).collect::<Vec<_>>(), [5, 6]);
     for s in seeds {
         let seed = s["seed"].as_u64().unwrap();
-        let report: Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join(format!("seed-{seed}/report.json"))).unwrap()).unwrap();
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(out.join(format!("seed-{seed}/report.json"))).unwrap()).unwrap();
         assert_eq!(report["seed"].as_u64(), Some(seed), "each run trains with its own seed");
         let auroc = s["auroc"].as_f64().unwrap();
         assert!((auroc - report["metrics"]["auroc"].as_f64().unwrap()).abs() < 1e-9, "the bench reads the run's own figures");

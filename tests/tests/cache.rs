@@ -7,12 +7,8 @@ use vigil_tests::*;
 
 fn run(work: &Path, scene: &vigil_scene::SceneSummary, out: &str, extra: &[&str]) -> (Value, String) {
     let out_dir = work.join(out);
-    let mut args: Vec<String> = vec![
-        "run".into(),
-        repo_root().join("pipelines/demo.toml").display().to_string(),
-        "--out".into(),
-        out_dir.display().to_string(),
-    ];
+    let mut args: Vec<String> =
+        vec!["run".into(), repo_root().join("pipelines/demo.toml").display().to_string(), "--out".into(), out_dir.display().to_string()];
     let sets = [
         format!("data.test={}", scene.frames_root.display()),
         format!("data.labels={}", scene.labels.display()),

@@ -123,7 +123,10 @@ fn overrides_can_fix_or_break_a_pipeline() {
     let out = vigil(&["check", &valid, "--set", "stage.appearance.options.epochs=many"]);
     assert_eq!(out.status.code(), Some(1));
     let e = text(&out.stderr);
-    assert!(e.contains("error: --set stage.appearance.options.epochs=many: stage `appearance` (cae): option `epochs`: expected int"), "{e}");
+    assert!(
+        e.contains("error: --set stage.appearance.options.epochs=many: stage `appearance` (cae): option `epochs`: expected int"),
+        "{e}"
+    );
     // Problems in the file's structure and in stages come out together.
     let out = vigil(&["check", &valid, "--set", "data.tset=x", "--set", "stage.boxes.options.min_aera=3"]);
     let e = text(&out.stderr);

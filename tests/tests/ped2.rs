@@ -18,11 +18,8 @@ const VIDEOS: [&str; 4] = ["01", "02", "03", "04"];
 
 #[test]
 fn ped2_fast_finds_the_anomalies_of_ucsd_ped2() {
-    let (Some(frames), Some(labels), Some(model)) = (
-        shared_data("ped2/testing/frames"),
-        shared_data("ped2/UCSDped2/Test"),
-        shared_data("models/yolox_nano.onnx"),
-    )
+    let (Some(frames), Some(labels), Some(model)) =
+        (shared_data("ped2/testing/frames"), shared_data("ped2/UCSDped2/Test"), shared_data("models/yolox_nano.onnx"))
     else {
         return;
     };

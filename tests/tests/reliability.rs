@@ -133,7 +133,8 @@ fn labels_are_checked_before_any_work_and_one_class_still_reports() {
     succeeded(&vigil_on("check", &work, &scene, &scene.labels, &[]));
     let missing = work.join("no-such-labels.csv");
     let e = failed(&vigil_on("check", &work, &scene, &missing, &[]));
-    let expected = format!("error: --set data.labels={}: reading the labels (data.labels): {}: No such file", missing.display(), missing.display());
+    let expected =
+        format!("error: --set data.labels={}: reading the labels (data.labels): {}: No such file", missing.display(), missing.display());
     assert!(e.contains(&expected), "{e}");
     let e = failed(&vigil_on("check", &work, &scene, &scene.frames_root, &[]));
     assert!(e.contains(&format!("data.labels {} is the video data", scene.frames_root.display())), "{e}");
@@ -179,7 +180,10 @@ fn an_interrupted_run_says_where_it_stopped_and_a_rerun_resumes_there() {
     let (code, log) = signal_when(&work, &args, "epoch done epoch=1", "INT");
     assert_eq!(code, Some(130), "128 + SIGINT:\n{log}");
     assert!(log.contains("vigil: interrupted (SIGINT) during the fit, in epoch "), "{log}");
-    assert!(log.contains(&format!("whole epoch(s) are checkpointed in {checkpoints}; run the same command again to resume from there")), "{log}");
+    assert!(
+        log.contains(&format!("whole epoch(s) are checkpointed in {checkpoints}; run the same command again to resume from there")),
+        "{log}"
+    );
     assert!(!out.join("report.json").exists(), "no report of a run that did not finish");
 
     // The same command resumes; a scheduler's SIGTERM is reported the same way.

@@ -54,9 +54,8 @@ fn vigil_in(work: &Path, args: &[String]) -> Output {
 
 /// `vigil score MODEL INPUT --out OUT` with `extra` arguments.
 fn score(model: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
-    let mut args: Vec<String> = ["score", model.to_str().unwrap(), input.to_str().unwrap(), "--out", out.to_str().unwrap()]
-        .map(String::from)
-        .to_vec();
+    let mut args: Vec<String> =
+        ["score", model.to_str().unwrap(), input.to_str().unwrap(), "--out", out.to_str().unwrap()].map(String::from).to_vec();
     args.extend(extra.iter().map(|s| s.to_string()));
     vigil_in(&fixture().work, &args)
 }
@@ -173,7 +172,8 @@ fn events_are_json_lines_of_the_frames_above_the_threshold() {
     let mut in_events = std::collections::BTreeSet::new();
     for e in &events {
         assert_eq!(e["threshold"].as_f64().unwrap() as f32, threshold);
-        let (start, end, peak) = (e["start"].as_u64().unwrap() as u32, e["end"].as_u64().unwrap() as u32, e["peak_frame"].as_u64().unwrap() as u32);
+        let (start, end, peak) =
+            (e["start"].as_u64().unwrap() as u32, e["end"].as_u64().unwrap() as u32, e["peak_frame"].as_u64().unwrap() as u32);
         assert!(start <= peak && peak <= end, "{e}");
         for frame in start..=end {
             assert!(in_events.insert((e["video"].as_str().unwrap().to_string(), frame)), "frames of two events overlap: {e}");

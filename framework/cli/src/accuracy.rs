@@ -99,8 +99,7 @@ fn read_scores(path: &Path) -> Result<Vec<VideoScores>> {
 /// The figures of one finished run in `out`.
 pub fn seed_result(seed: u64, out: &Path, groups: &[Group]) -> Result<SeedResult> {
     let videos = read_scores(&out.join("scores.csv"))?;
-    let series: Vec<VideoSeries> =
-        videos.iter().map(|(name, scores, labels)| VideoSeries { name, scores, labels: Some(labels) }).collect();
+    let series: Vec<VideoSeries> = videos.iter().map(|(name, scores, labels)| VideoSeries { name, scores, labels: Some(labels) }).collect();
     let all = frame_metrics(&series)?;
     let (Some(auroc), Some(eer), Some(pr_auc)) = (all.auroc, all.eer, all.pr_auc) else {
         bail!("{}: {}", out.display(), all.note.as_deref().unwrap_or("the labels have one class: AUROC is not defined"));
@@ -120,10 +119,8 @@ pub fn seed_result(seed: u64, out: &Path, groups: &[Group]) -> Result<SeedResult
         let subset: Vec<VideoSeries> = series.iter().filter(|s| g.videos.iter().any(|v| v == s.name)).copied().collect();
         group_aurocs.push((g.name.clone(), frame_metrics(&subset).ok().and_then(|m| m.auroc)));
     }
-    let report: serde_json::Value = std::fs::read(out.join("report.json"))
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let report: serde_json::Value =
+        std::fs::read(out.join("report.json")).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
     let timing = |name: &str| report.pointer(&format!("/timings_s/{name}")).and_then(|v| v.as_f64());
     Ok(SeedResult {
         seed,

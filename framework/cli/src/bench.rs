@@ -90,7 +90,13 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             for (id, plugin, seconds, fps) in &result.stages {
                 println!("{id:<12} {plugin:<10} {seconds:>9.2} {fps:>10.1}");
             }
-            println!("{:<12} {:<10} {:>9.2} {:>10.1}", "cubes", "(runtime)", result.cube_seconds, result.frames as f64 / result.cube_seconds);
+            println!(
+                "{:<12} {:<10} {:>9.2} {:>10.1}",
+                "cubes",
+                "(runtime)",
+                result.cube_seconds,
+                result.frames as f64 / result.cube_seconds
+            );
             println!("{:<12} {:<10} {:>9.2} {:>10.1}", "overall", "", result.total_seconds, result.overall_fps());
         }
         Bench::Flow { file, sets, pairs, reference, python } => {

@@ -8,13 +8,21 @@ const DEMO_PIPELINE: &str = include_str!("../../../pipelines/demo.toml");
 
 pub fn run(out: &Path, seed: u64) -> anyhow::Result<ExitCode> {
     if out.exists() && !out.is_dir() {
-        anyhow::bail!("--out {}: is a file; the demo needs a folder for its scene, report and plots (it is created if missing)", out.display());
+        anyhow::bail!(
+            "--out {}: is a file; the demo needs a folder for its scene, report and plots (it is created if missing)",
+            out.display()
+        );
     }
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("--out {}: cannot create the folder: {e}", out.display()))?;
     let config = vigil_scene::SceneConfig { seed, ..vigil_scene::SceneConfig::default() };
     let scene = vigil_scene::generate(&config, &out.join("scene"))?;
-    println!("generated a synthetic scene: {} videos, {} frames, {} anomalous ({})",
-        scene.videos, scene.frames, scene.anomalous_frames, scene.frames_root.display());
+    println!(
+        "generated a synthetic scene: {} videos, {} frames, {} anomalous ({})",
+        scene.videos,
+        scene.frames,
+        scene.anomalous_frames,
+        scene.frames_root.display()
+    );
     let pipeline = out.join("demo.toml");
     vigil_eval::write_atomic(&pipeline, DEMO_PIPELINE.as_bytes())?;
     let sets = vec![

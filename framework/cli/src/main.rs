@@ -119,8 +119,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_level = if cli.verbose { "debug" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     // Colour only for a person at a terminal: log files and pipes get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).without_time().init();
@@ -149,7 +149,11 @@ fn main() -> ExitCode {
 }
 
 /// Loads a pipeline, finds its plugins and checks it; prints every problem.
-pub fn load_checked(file: &std::path::Path, sets: &[String], work_dir: &std::path::Path) -> Result<vigil_runtime::check::Checked, ExitCode> {
+pub fn load_checked(
+    file: &std::path::Path,
+    sets: &[String],
+    work_dir: &std::path::Path,
+) -> Result<vigil_runtime::check::Checked, ExitCode> {
     let pipeline = Pipeline::load(file, sets).map_err(|report| {
         eprintln!("{report}");
         ExitCode::FAILURE
@@ -202,7 +206,14 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
 }
 
 /// Fits a pipeline's model and saves the bundle at `out`.
-fn fit_model(file: &std::path::Path, out: &std::path::Path, sets: &[String], cache: bool, fresh: bool, quantile: f64) -> anyhow::Result<ExitCode> {
+fn fit_model(
+    file: &std::path::Path,
+    out: &std::path::Path,
+    sets: &[String],
+    cache: bool,
+    fresh: bool,
+    quantile: f64,
+) -> anyhow::Result<ExitCode> {
     let work = vigil_runtime::bundle::sibling(out, "work")?;
     let checked = match load_checked(file, sets, &work.join("work")) {
         Ok(checked) => checked,

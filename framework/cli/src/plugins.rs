@@ -49,8 +49,7 @@ fn list_json(registry: &Registry) -> serde_json::Value {
             })
         })
         .collect();
-    let failures: Vec<_> =
-        registry.failures.iter().map(|f| json!({ "path": f.path, "error": f.summary })).collect();
+    let failures: Vec<_> = registry.failures.iter().map(|f| json!({ "path": f.path, "error": f.summary })).collect();
     json!({ "plugins": stages, "failed": failures })
 }
 
@@ -82,12 +81,7 @@ fn print_list(registry: &Registry) {
 fn default_io(library: &Library, info: &StageInfo) -> Option<StageIo> {
     let options = complete_options(&info.options, &serde_json::Map::new()).ok()?;
     let work = std::env::temp_dir().join(format!("vigil-inspect-{}", std::process::id()));
-    let context = StageContext {
-        stage_id: info.name.clone(),
-        seed: 0,
-        device: "cpu".into(),
-        work_dir: work.display().to_string().into(),
-    };
+    let context = StageContext { stage_id: info.name.clone(), seed: 0, device: "cpu".into(), work_dir: work.display().to_string().into() };
     let created = (library.module.create())(info.name.as_str().into(), options.to_json().as_str().into(), context);
     let _ = std::fs::remove_dir_all(&work);
     match created {

@@ -6,7 +6,14 @@ use std::process::ExitCode;
 use vigil_events::{EventSink, JsonLines};
 use vigil_runtime::stream::{score_inputs, ScoreOptions};
 
-pub fn run(model: &Path, inputs: &[PathBuf], out: &Path, chunk: usize, threshold: Option<f32>, events: Option<&str>) -> anyhow::Result<ExitCode> {
+pub fn run(
+    model: &Path,
+    inputs: &[PathBuf],
+    out: &Path,
+    chunk: usize,
+    threshold: Option<f32>,
+    events: Option<&str>,
+) -> anyhow::Result<ExitCode> {
     if let Some(other) = events.filter(|e| *e != "-") {
         anyhow::bail!("--events {other}: only `-` (standard output) is supported; events.jsonl is always written to --out");
     }

@@ -23,8 +23,7 @@ pub fn crop_rect(b: &FrameBox, width: usize, height: usize) -> Option<Rect> {
         return None;
     }
     let clamp = |v: f32, max: usize| v.ceil().clamp(0.0, max as f32) as usize;
-    let rect =
-        Rect { x0: clamp(b.x1, width), y0: clamp(b.y1, height), x1: clamp(b.x2, width), y1: clamp(b.y2, height) };
+    let rect = Rect { x0: clamp(b.x1, width), y0: clamp(b.y1, height), x1: clamp(b.x2, width), y1: clamp(b.y2, height) };
     (rect.x1 > rect.x0 && rect.y1 > rect.y0).then_some(rect)
 }
 

@@ -38,8 +38,7 @@ pub fn resize_region<T: Copy + Into<f32>>(
 ) {
     let xs = taps(rect.x1 - rect.x0, size);
     let ys = taps(rect.y1 - rect.y0, size);
-    let at =
-        |x: usize, y: usize, c: usize| -> f32 { image[((rect.y0 + y) * width + rect.x0 + x) * channels + c].into() };
+    let at = |x: usize, y: usize, c: usize| -> f32 { image[((rect.y0 + y) * width + rect.x0 + x) * channels + c].into() };
     for (oy, &(y0, y1, fy)) in ys.iter().enumerate() {
         for (ox, &(x0, x1, fx)) in xs.iter().enumerate() {
             for c in 0..channels {

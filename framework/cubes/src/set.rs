@@ -28,14 +28,7 @@ pub struct CubeConfig {
 
 impl Default for CubeConfig {
     fn default() -> CubeConfig {
-        CubeConfig {
-            context: 2,
-            size: 32,
-            h_block: 1,
-            w_block: 1,
-            memory_budget: 4 << 30,
-            spill_dir: std::env::temp_dir(),
-        }
+        CubeConfig { context: 2, size: 32, h_block: 1, w_block: 1, memory_budget: 4 << 30, spill_dir: std::env::temp_dir() }
     }
 }
 
@@ -116,14 +109,7 @@ impl CubeSet {
                 config.size, config.h_block, config.w_block
             )));
         }
-        Ok(CubeSet {
-            config,
-            appearance: Store::new(),
-            motion: Store::new(),
-            with_motion: None,
-            records: Vec::new(),
-            skipped: 0,
-        })
+        Ok(CubeSet { config, appearance: Store::new(), motion: Store::new(), with_motion: None, records: Vec::new(), skipped: 0 })
     }
 
     pub fn config(&self) -> &CubeConfig {
@@ -170,9 +156,7 @@ impl CubeSet {
                     let rect = crop_rect(b, w, h)?;
                     let context = || context_frames(b.frame as usize, self.config.context, t);
                     let mut appearance = vec![0u8; appearance_len];
-                    stack_crops(frames, (h, w, 3), context(), rect, size, &mut appearance, |v| {
-                        v.round().clamp(0.0, 255.0) as u8
-                    });
+                    stack_crops(frames, (h, w, 3), context(), rect, size, &mut appearance, |v| v.round().clamp(0.0, 255.0) as u8);
                     let mut motion = vec![0.0f32; motion_len];
                     if let Some(flows) = flows {
                         stack_crops(flows, (h, w, 2), context(), rect, size, &mut motion, |v| v);
@@ -190,9 +174,7 @@ impl CubeSet {
                 self.records.push(CubeRecord { video, frame_box: *b, band: self.config.band(b, w, h) });
                 report.added += 1;
             }
-            if !self.is_spilled()
-                && self.appearance.bytes_in_memory() + self.motion.bytes_in_memory() > self.config.memory_budget
-            {
+            if !self.is_spilled() && self.appearance.bytes_in_memory() + self.motion.bytes_in_memory() > self.config.memory_budget {
                 self.appearance.spill(&self.config.spill_dir).map_err(|e| self.spill_error(e))?;
                 self.motion.spill(&self.config.spill_dir).map_err(|e| self.spill_error(e))?;
             }
@@ -214,19 +196,11 @@ impl CubeSet {
             return invalid(format!("expected at least one frame of at least 1x1 pixels, found {t} frames of {w}x{h}"));
         }
         if frames.len() != t * h * w * 3 {
-            return invalid(format!(
-                "frames: expected u8 [{t}, {h}, {w}, 3] = {} values, found {}",
-                t * h * w * 3,
-                frames.len()
-            ));
+            return invalid(format!("frames: expected u8 [{t}, {h}, {w}, 3] = {} values, found {}", t * h * w * 3, frames.len()));
         }
         if let Some(flows) = flows {
             if flows.len() != t * h * w * 2 {
-                return invalid(format!(
-                    "flows: expected f32 [{t}, {h}, {w}, 2] = {} values, found {}",
-                    t * h * w * 2,
-                    flows.len()
-                ));
+                return invalid(format!("flows: expected f32 [{t}, {h}, {w}, 2] = {} values, found {}", t * h * w * 2, flows.len()));
             }
         }
         match self.with_motion {

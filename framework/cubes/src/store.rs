@@ -65,12 +65,7 @@ impl<T: Plain> Store<T> {
     /// The elements as a tensor of `shape`, without copying: the vector
     /// itself, or a writable private mapping of the spill file.
     pub fn into_tensor(self, shape: &[usize]) -> std::io::Result<Tensor> {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            self.len,
-            "store shape {shape:?} does not match {} elements",
-            self.len
-        );
+        assert_eq!(shape.iter().product::<usize>(), self.len, "store shape {shape:?} does not match {} elements", self.len);
         let file = match self.spilled {
             None => return Ok(Tensor::from_vec(self.memory, shape)),
             Some(writer) => writer.into_inner().map_err(|e| e.into_error())?,
@@ -88,16 +83,7 @@ impl<T: Plain> Store<T> {
         }
         // The mapping outlives the file handle; the tensor's deleter unmaps it.
         Ok(unsafe {
-            Tensor::from_raw_parts(
-                data,
-                Device::CPU,
-                T::DTYPE,
-                dims,
-                strides,
-                0,
-                Box::into_raw(map) as *mut c_void,
-                Some(release_map),
-            )
+            Tensor::from_raw_parts(data, Device::CPU, T::DTYPE, dims, strides, 0, Box::into_raw(map) as *mut c_void, Some(release_map))
         })
     }
 }

@@ -122,8 +122,7 @@ fn bands_follow_the_box_centre() {
 fn spilled_set_hands_over_the_same_cubes_through_a_mapping() {
     let boxes: Vec<FrameBox> = (0..T as u32).map(|f| frame_box(f, 1.0, 1.0, 7.0, 5.0)).collect();
     let build = |budget: usize| {
-        let mut set =
-            CubeSet::new(CubeConfig { size: 6, h_block: 2, memory_budget: budget, ..CubeConfig::default() }).unwrap();
+        let mut set = CubeSet::new(CubeConfig { size: 6, h_block: 2, memory_budget: budget, ..CubeConfig::default() }).unwrap();
         set.add_video(0, &video(), Some(&flows()), (T, H, W), &boxes).unwrap();
         set.add_video(1, &video(), Some(&flows()), (T, H, W), &boxes[..2]).unwrap();
         assert_eq!(set.is_spilled(), budget == 0);
@@ -172,8 +171,7 @@ fn per_frame_flow_feeds_the_cubes() {
     // Pair flows of a 4-frame video: pair i has u = 10 + i; frame 0 gets 0,
     // frames 1, 2 their own pair, frame 3 the pair (2, 3).
     let field = H * W * 2;
-    let pairs: Vec<f32> =
-        (0..T - 1).flat_map(|i| (0..field).map(move |j| if j % 2 == 0 { 10.0 + i as f32 } else { 0.0 })).collect();
+    let pairs: Vec<f32> = (0..T - 1).flat_map(|i| (0..field).map(move |j| if j % 2 == 0 { 10.0 + i as f32 } else { 0.0 })).collect();
     let frames = per_frame_flow(&pairs, T, H, W).unwrap();
     let mut set = CubeSet::new(config(2)).unwrap();
     set.add_video(0, &video(), Some(&frames), (T, H, W), &[frame_box(1, 0.0, 0.0, 2.0, 2.0)]).unwrap();

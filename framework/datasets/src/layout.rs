@@ -28,9 +28,7 @@ pub struct VideoSource {
 }
 
 fn has_extension(path: &Path, extensions: &[&str]) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
 }
 
 pub fn is_image_file(path: &Path) -> bool {
@@ -94,11 +92,7 @@ pub fn resolve(path: &Path) -> Result<Vec<VideoSource>> {
         if is_video_file(path) {
             return Ok(vec![source(path, SourceKind::VideoFile)]);
         }
-        return invalid(format!(
-            "{} is neither a video file ({}) nor a folder",
-            path.display(),
-            VIDEO_EXTENSIONS.join("/")
-        ));
+        return invalid(format!("{} is neither a video file ({}) nor a folder", path.display(), VIDEO_EXTENSIONS.join("/")));
     }
     let all = entries(path)?;
     if all.is_empty() {

@@ -105,9 +105,15 @@ impl Numeric {
 pub enum MatArray {
     Numeric(Numeric),
     /// A cell array; `cells` is empty when they were handed to a visitor.
-    Cell { dims: Vec<usize>, cells: Vec<MatArray> },
+    Cell {
+        dims: Vec<usize>,
+        cells: Vec<MatArray>,
+    },
     /// A class this reader does not decode (struct, char, sparse, object).
-    Other { class: u32, dims: Vec<usize> },
+    Other {
+        class: u32,
+        dims: Vec<usize>,
+    },
 }
 
 impl MatArray {

@@ -93,7 +93,13 @@ impl NpyArray {
                     if self.big_endian {
                         b.reverse();
                     }
-                    let v = if self.size == 4 { f32::from_le_bytes(b[..4].try_into().unwrap()) as f64 } else if self.size == 8 { f64::from_le_bytes(b[..8].try_into().unwrap()) } else { 1.0 };
+                    let v = if self.size == 4 {
+                        f32::from_le_bytes(b[..4].try_into().unwrap()) as f64
+                    } else if self.size == 8 {
+                        f64::from_le_bytes(b[..8].try_into().unwrap())
+                    } else {
+                        1.0
+                    };
                     v != 0.0
                 }
                 _ => c.iter().any(|&x| x != 0),

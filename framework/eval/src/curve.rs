@@ -43,11 +43,7 @@ impl RankedCounts {
     /// Groups `scores` (any float type) with their labels (true = anomaly).
     pub fn from_samples<S: Copy + Into<f64>>(scores: &[S], labels: &[bool]) -> Result<RankedCounts, EvalError> {
         if scores.len() != labels.len() {
-            return Err(EvalError::invalid(format!(
-                "{} scores but {} labels; expected one label per score",
-                scores.len(),
-                labels.len()
-            )));
+            return Err(EvalError::invalid(format!("{} scores but {} labels; expected one label per score", scores.len(), labels.len())));
         }
         let mut pairs = Vec::with_capacity(scores.len());
         for (i, (&s, &l)) in scores.iter().zip(labels).enumerate() {
@@ -57,11 +53,7 @@ impl RankedCounts {
             }
             pairs.push((s, l));
         }
-        Ok(Self::from_ties(pairs.into_iter().map(|(score, l)| Tie {
-            score,
-            positives: l as u64,
-            negatives: !l as u64,
-        })))
+        Ok(Self::from_ties(pairs.into_iter().map(|(score, l)| Tie { score, positives: l as u64, negatives: !l as u64 })))
     }
 
     /// Groups already counted samples; equal scores are merged.
@@ -153,8 +145,7 @@ impl RankedCounts {
         // or fps is non-zero (a change of direction).
         let n = tps.len();
         let second = |v: &[u64], i: usize| v[i + 1] as i128 - 2 * v[i] as i128 + v[i - 1] as i128;
-        let keep: Vec<usize> =
-            (0..n).filter(|&i| i == 0 || i == n - 1 || second(&tps, i) != 0 || second(&fps, i) != 0).collect();
+        let keep: Vec<usize> = (0..n).filter(|&i| i == 0 || i == n - 1 || second(&tps, i) != 0 || second(&fps, i) != 0).collect();
         let (p, q) = (self.positives as f64, self.negatives as f64);
         let mut curve = RocCurve { fpr: vec![0.0], tpr: vec![0.0], thresholds: vec![f64::INFINITY] };
         for i in keep {

@@ -16,8 +16,7 @@ pub struct VideoSeries<'a> {
 impl<'a> VideoSeries<'a> {
     /// The labels, checked to match the scores.
     pub fn require_labels(&self) -> Result<&'a [bool], EvalError> {
-        let labels =
-            self.labels.ok_or_else(|| EvalError::invalid(format!("video `{}` has no frame labels", self.name)))?;
+        let labels = self.labels.ok_or_else(|| EvalError::invalid(format!("video `{}` has no frame labels", self.name)))?;
         if labels.len() != self.scores.len() {
             return Err(EvalError::invalid(format!(
                 "video `{}`: {} scores but {} labels; expected one label per frame",
@@ -106,10 +105,7 @@ pub fn frame_metrics(videos: &[VideoSeries<'_>]) -> Result<Metrics, EvalError> {
             0 => ("no frame is labeled anomalous", "AUROC, EER and PR-AUC are"),
             _ => ("every frame is labeled anomalous", "AUROC and EER are"),
         };
-        metrics.add_note(&format!(
-            "{which} ({} frames): {undefined} not defined (they need normal and anomalous frames).",
-            scores.len()
-        ));
+        metrics.add_note(&format!("{which} ({} frames): {undefined} not defined (they need normal and anomalous frames).", scores.len()));
     }
     Ok(metrics)
 }
@@ -163,7 +159,10 @@ mod tests {
         assert_eq!((m.auroc, m.eer, m.pr_auc, m.auroc_video_mean), (None, None, None, None));
         assert_eq!((m.frames, m.anomalous_frames, m.videos_one_class.as_slice()), (3, 0, ["n".to_string()].as_slice()));
         let note = m.note.clone().unwrap();
-        assert_eq!(note, "no frame is labeled anomalous (3 frames): AUROC, EER and PR-AUC are not defined (they need normal and anomalous frames).");
+        assert_eq!(
+            note,
+            "no frame is labeled anomalous (3 frames): AUROC, EER and PR-AUC are not defined (they need normal and anomalous frames)."
+        );
         let json = serde_json::to_value(&m).unwrap();
         assert!(json["auroc"].is_null() && json["note"].is_string(), "{json}");
 

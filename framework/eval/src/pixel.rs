@@ -37,11 +37,7 @@ impl ScoreMap {
     /// boxes overlap.
     pub fn paint(height: u32, width: u32, boxes: &[[f32; 4]], scores: &[f32]) -> Result<ScoreMap, EvalError> {
         if boxes.len() != scores.len() {
-            return Err(EvalError::invalid(format!(
-                "{} boxes but {} scores; expected one score per box",
-                boxes.len(),
-                scores.len()
-            )));
+            return Err(EvalError::invalid(format!("{} boxes but {} scores; expected one score per box", boxes.len(), scores.len())));
         }
         let mut values = vec![f32::NAN; height as usize * width as usize];
         for (&b, &score) in boxes.iter().zip(scores) {
@@ -140,11 +136,7 @@ impl PixelAuroc {
 
     /// The AUROC over every pixel added.
     pub fn auroc(&self) -> Result<f64, EvalError> {
-        let ties = self.counts.iter().map(|(&bits, &(positives, negatives))| Tie {
-            score: f64::from_bits(bits),
-            positives,
-            negatives,
-        });
+        let ties = self.counts.iter().map(|(&bits, &(positives, negatives))| Tie { score: f64::from_bits(bits), positives, negatives });
         RankedCounts::from_ties(ties).auroc().map_err(|e| EvalError::invalid(format!("pixel level: {e}")))
     }
 }
@@ -158,8 +150,7 @@ mod tests {
         // 3 x 4 frame. Box A (0.2, 0, 2, 2) -> ceil x 1..2, y 0..2, score 1.
         // Box B (1, 1, 9, 3) -> x 1..4 (clipped), y 1..3, score 3.
         // Box C (2.5, 0, 3, 3) -> ceil x 3..3, empty.
-        let map = ScoreMap::paint(3, 4, &[[0.2, 0.0, 2.0, 2.0], [1.0, 1.0, 9.0, 3.0], [2.5, 0.0, 3.0, 3.0]], &[1.0, 3.0, 9.0])
-            .unwrap();
+        let map = ScoreMap::paint(3, 4, &[[0.2, 0.0, 2.0, 2.0], [1.0, 1.0, 9.0, 3.0], [2.5, 0.0, 3.0, 3.0]], &[1.0, 3.0, 9.0]).unwrap();
         assert_eq!(map.get(0, 0), None);
         assert_eq!(map.get(1, 0), Some(1.0));
         assert_eq!(map.get(2, 0), None);
@@ -172,10 +163,8 @@ mod tests {
 
     #[test]
     fn streamed_pixels_equal_the_pooled_auroc() {
-        let frames: [(&[f32], &[bool]); 2] = [
-            (&[0.9, 0.1, 0.5, 0.5], &[true, false, true, false]),
-            (&[0.3, 0.7, -0.0, 0.0], &[false, true, false, true]),
-        ];
+        let frames: [(&[f32], &[bool]); 2] =
+            [(&[0.9, 0.1, 0.5, 0.5], &[true, false, true, false]), (&[0.3, 0.7, -0.0, 0.0], &[false, true, false, true])];
         let mut pixel = PixelAuroc::new();
         for (s, m) in frames {
             pixel.add_frame(s, m).unwrap();

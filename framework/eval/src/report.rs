@@ -138,7 +138,16 @@ mod tests {
 
     #[test]
     fn boxes_csv_has_one_row_per_box_and_quotes_names() {
-        let row = |video, class, score| BoxRow { video, frame: 7, region: [1.5, 2.0, 30.0, 40.25], class, confidence: 0.5, band: 0, score, errors: vec![3.0, 0.25] };
+        let row = |video, class, score| BoxRow {
+            video,
+            frame: 7,
+            region: [1.5, 2.0, 30.0, 40.25],
+            class,
+            confidence: 0.5,
+            band: 0,
+            score,
+            errors: vec![3.0, 0.25],
+        };
         let text = boxes_csv(&[row("01", 0, 2.5), row("a,b", -1, -0.125)], &["appearance", "motion"]);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(

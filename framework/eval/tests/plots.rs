@@ -1,8 +1,8 @@
 //! The PNG writers: files decode as PNGs of the promised size, and what
 //! they show is where it should be.
 
-use vigil_eval::plot::heatmap::{blend, OVERLAY_ALPHA};
 use vigil_eval::plot::colormap::turbo;
+use vigil_eval::plot::heatmap::{blend, OVERLAY_ALPHA};
 use vigil_eval::plot::roc::ROC_SIZE;
 use vigil_eval::plot::timeline::TIMELINE_SIZE;
 use vigil_eval::{anomalous_ranges, plot_heatmap, plot_roc, plot_timeline, RankedCounts, RgbFrame, ScoreMap, ANOMALY_SHADE};

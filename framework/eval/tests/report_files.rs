@@ -13,10 +13,7 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn scores_csv_has_one_row_per_frame_and_quotes_odd_names() {
     let a = VideoSeries { name: "01", scores: &[0.5, -20.0], labels: Some(&[false, true]) };
     let b = VideoSeries { name: "cam, \"left\"", scores: &[1.25], labels: None };
-    assert_eq!(
-        scores_csv(&[a, b]).unwrap(),
-        "video,frame,score,label\n01,0,0.5,0\n01,1,-20,1\n\"cam, \"\"left\"\"\",0,1.25,\n"
-    );
+    assert_eq!(scores_csv(&[a, b]).unwrap(), "video,frame,score,label\n01,0,0.5,0\n01,1,-20,1\n\"cam, \"\"left\"\"\",0,1.25,\n");
     let dir = temp_dir("csv");
     write_scores_csv(dir.join("scores.csv"), &[a]).unwrap();
     assert_eq!(std::fs::read_to_string(dir.join("scores.csv")).unwrap().lines().count(), 3);

@@ -102,11 +102,7 @@ fn ped2_like_frame_metrics_match_including_the_per_video_mean() {
     let mut videos = Vec::new();
     let mut start = 0;
     for (v, &n) in lengths.iter().enumerate() {
-        videos.push(VideoSeries {
-            name: &names[v],
-            scores: &scores[start..start + n],
-            labels: Some(&c.labels[start..start + n]),
-        });
+        videos.push(VideoSeries { name: &names[v], scores: &scores[start..start + n], labels: Some(&c.labels[start..start + n]) });
         start += n;
     }
     let m = frame_metrics(&videos).unwrap();
@@ -114,12 +110,8 @@ fn ped2_like_frame_metrics_match_including_the_per_video_mean() {
     close(&c.name, "mean video AUROC", m.auroc_video_mean.unwrap(), c.json["auroc_video_mean"].as_f64().unwrap());
     close(&c.name, "EER", m.eer.unwrap(), c.json["eer"].as_f64().unwrap());
     close(&c.name, "PR-AUC", m.pr_auc.unwrap(), c.json["average_precision"].as_f64().unwrap());
-    let skipped: Vec<String> = c.json["videos_one_class"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| names[v.as_u64().unwrap() as usize].clone())
-        .collect();
+    let skipped: Vec<String> =
+        c.json["videos_one_class"].as_array().unwrap().iter().map(|v| names[v.as_u64().unwrap() as usize].clone()).collect();
     assert_eq!(m.videos_one_class, skipped);
     assert_eq!(m.videos_in_mean, lengths.len() - skipped.len());
 }

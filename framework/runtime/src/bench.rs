@@ -3,11 +3,11 @@
 
 use crate::cache::Cache;
 use crate::check::Checked;
-use vigil_cubes::{CubeConfig, CubeSet};
 use crate::extract::{extract_all, Extractor};
 use crate::stage::Stage;
 use anyhow::{bail, Context, Result};
 use std::time::Instant;
+use vigil_cubes::{CubeConfig, CubeSet};
 use vigil_stage_api::{StageKind, StageObject};
 
 /// Frames per second of each extraction stage and overall.
@@ -120,8 +120,8 @@ pub fn flow_pairs(checked: &mut Checked, dir: &std::path::Path) -> Result<Vec<(S
         let mut pixels = first.into_raw();
         pixels.extend_from_slice(second.as_raw());
         let ids = vec![vigil_stage_api::FrameId { video: 0, frame: 0 }, vigil_stage_api::FrameId { video: 0, frame: 1 }];
-        let batch = vigil_stage_api::Batch::new(ids)
-            .with("frames", vigil_stage_api::Tensor::from_vec(pixels, &[2, h as usize, w as usize, 3]));
+        let batch =
+            vigil_stage_api::Batch::new(ids).with("frames", vigil_stage_api::Tensor::from_vec(pixels, &[2, h as usize, w as usize, 3]));
         let started = Instant::now();
         let out = Stage::call(&label, object.process(batch))?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -130,7 +130,11 @@ pub fn flow_pairs(checked: &mut Checked, dir: &std::path::Path) -> Result<Vec<(S
         if flow.len() != truth.len() {
             bail!("{label}: flow has {} values, the ground truth {}", flow.len(), truth.len());
         }
-        let epe = flow.chunks_exact(2).zip(truth.chunks_exact(2)).map(|(a, b)| (((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)) as f64).sqrt()).sum::<f64>()
+        let epe = flow
+            .chunks_exact(2)
+            .zip(truth.chunks_exact(2))
+            .map(|(a, b)| (((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)) as f64).sqrt())
+            .sum::<f64>()
             / (flow.len() / 2) as f64;
         results.push((name, epe, ms));
     }

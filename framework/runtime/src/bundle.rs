@@ -172,7 +172,10 @@ pub fn check_replaceable(dir: &Path) -> Result<()> {
         Err(_) => true,
     };
     if occupied && !dir.join(RECORD_FILE).is_file() {
-        bail!("--out {}: exists and is not a model bundle (no {RECORD_FILE}); a fit replaces its --out folder: choose another", dir.display());
+        bail!(
+            "--out {}: exists and is not a model bundle (no {RECORD_FILE}); a fit replaces its --out folder: choose another",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -244,7 +247,13 @@ fn resolved_pipeline(checked: &Checked) -> Result<String> {
     doc["plugins"] = Item::Table(plugins);
     let c = &p.cubes;
     let mut cubes = Table::new();
-    for (key, v) in [("context", c.context as i64), ("size", c.size as i64), ("h_block", c.h_block as i64), ("w_block", c.w_block as i64), ("memory_budget_mb", c.memory_budget_mb as i64)] {
+    for (key, v) in [
+        ("context", c.context as i64),
+        ("size", c.size as i64),
+        ("h_block", c.h_block as i64),
+        ("w_block", c.w_block as i64),
+        ("memory_budget_mb", c.memory_budget_mb as i64),
+    ] {
         cubes[key] = value(v);
     }
     doc["cubes"] = Item::Table(cubes);
@@ -337,7 +346,9 @@ fn read_record(dir: &Path) -> Result<BundleRecord> {
         bail!("{}: no model bundle there (make one with `vigil fit PIPELINE --out MODEL`)", dir.display());
     }
     let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => anyhow!("{}: missing: {} is not a model bundle, or an incomplete one", path.display(), dir.display()),
+        std::io::ErrorKind::NotFound => {
+            anyhow!("{}: missing: {} is not a model bundle, or an incomplete one", path.display(), dir.display())
+        }
         _ => anyhow!("{}: {e}", path.display()),
     })?;
     let format = serde_json::from_slice::<Value>(&bytes)
@@ -346,7 +357,11 @@ fn read_record(dir: &Path) -> Result<BundleRecord> {
         .and_then(Value::as_str)
         .map(str::to_string);
     if format.as_deref() != Some(FORMAT) {
-        bail!("{}: bundle format {:?}, this vigil reads {FORMAT:?}; fit the model again with this vigil", path.display(), format.unwrap_or_default());
+        bail!(
+            "{}: bundle format {:?}, this vigil reads {FORMAT:?}; fit the model again with this vigil",
+            path.display(),
+            format.unwrap_or_default()
+        );
     }
     serde_json::from_slice(&bytes).map_err(|e| anyhow!("{}: corrupt: {e}", path.display()))
 }
@@ -362,7 +377,11 @@ fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {
         if bytes.len() as u64 != file.bytes || hash(&bytes) != file.hash {
             bail!(
                 "{}: corrupt: {} bytes, hash {}; {RECORD_FILE} records {} bytes, hash {}",
-                path.display(), bytes.len(), hash(&bytes), file.bytes, file.hash
+                path.display(),
+                bytes.len(),
+                hash(&bytes),
+                file.bytes,
+                file.hash
             );
         }
     }
@@ -380,7 +399,13 @@ fn check_versions(dir: &Path, record: &BundleRecord, checked: &Checked) -> Resul
             bail!(
                 "{}: stage `{}` was fitted with plugin `{}` {}, but the plugin found now is `{}` {} ({}); \
                  models of another plugin version may not load or score the same: fit again with `vigil fit`",
-                dir.join(RECORD_FILE).display(), stage.id(), made.plugin, made.version, stage.spec.plugin, now, stage.library.display()
+                dir.join(RECORD_FILE).display(),
+                stage.id(),
+                made.plugin,
+                made.version,
+                stage.spec.plugin,
+                now,
+                stage.library.display()
             );
         }
     }

@@ -112,13 +112,7 @@ fn check_labels(checked: &Checked) -> Option<Diagnostic> {
     Some(Diagnostic::new(&labels.origin, format!("{error:#}")))
 }
 
-fn create_stage(
-    pipeline: &Pipeline,
-    spec: &StageSpec,
-    registry: &Registry,
-    work_dir: &Path,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<Stage> {
+fn create_stage(pipeline: &Pipeline, spec: &StageSpec, registry: &Registry, work_dir: &Path, diags: &mut Vec<Diagnostic>) -> Option<Stage> {
     let Some((library, info)) = registry.find(&spec.plugin) else {
         diags.push(Diagnostic::new(&spec.plugin_origin, format!("stage `{}`: {}", spec.id, registry.explain_missing(&spec.plugin))));
         return None;
@@ -222,10 +216,7 @@ fn check_kinds(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
     for (kind, min, max, example) in rules {
         let of_kind: Vec<&Stage> = stages.iter().filter(|s| s.kind() == kind).collect();
         if of_kind.len() < min {
-            diags.push(Diagnostic::new(
-                &Origin::Unknown,
-                format!("the pipeline needs a {kind} stage ({example}), and has none"),
-            ));
+            diags.push(Diagnostic::new(&Origin::Unknown, format!("the pipeline needs a {kind} stage ({example}), and has none")));
         }
         for extra in of_kind.iter().skip(max) {
             diags.push(Diagnostic::new(
@@ -258,8 +249,7 @@ fn check_contracts(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
         }
         for stage in by_kind(kind) {
             for input in stage.io.inputs.iter() {
-                let candidates: Vec<&(TensorSpec, String)> =
-                    available.iter().filter(|(t, _)| matches(input, t.name.as_str())).collect();
+                let candidates: Vec<&(TensorSpec, String)> = available.iter().filter(|(t, _)| matches(input, t.name.as_str())).collect();
                 let fits = candidates.iter().any(|(t, _)| t.dtype == input.dtype && t.rank == input.rank);
                 if fits {
                     continue;
@@ -267,13 +257,23 @@ fn check_contracts(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
                 let message = match candidates.first() {
                     Some((t, producer)) => format!(
                         "stage `{}` ({}) needs input `{}` as {} rank {}, but {producer} produces it as {} rank {}",
-                        stage.id(), stage.spec.plugin, input.name, input.dtype, input.rank, t.dtype, t.rank
+                        stage.id(),
+                        stage.spec.plugin,
+                        input.name,
+                        input.dtype,
+                        input.rank,
+                        t.dtype,
+                        t.rank
                     ),
                     None => {
                         let names: Vec<String> = available.iter().map(|(t, _)| format!("{}:{}[{}]", t.name, t.dtype, t.rank)).collect();
                         format!(
                             "stage `{}` ({}) needs input `{}` ({} rank {}), which no earlier stage produces (available: {})",
-                            stage.id(), stage.spec.plugin, input.name, input.dtype, input.rank,
+                            stage.id(),
+                            stage.spec.plugin,
+                            input.name,
+                            input.dtype,
+                            input.rank,
                             if names.is_empty() { "nothing".into() } else { names.join(", ") }
                         )
                     }

@@ -168,7 +168,12 @@ impl CheckpointStore {
         }
         let ids: Vec<&String> = stages.iter().map(|(id, _)| id).collect();
         if record.members.iter().collect::<Vec<_>>() != ids {
-            bail!("{}: checkpoint of stages {:?}, this fit trains {:?}; run again with --fresh to discard it, or choose another --out", dir.display(), record.members, ids);
+            bail!(
+                "{}: checkpoint of stages {:?}, this fit trains {:?}; run again with --fresh to discard it, or choose another --out",
+                dir.display(),
+                record.members,
+                ids
+            );
         }
         load_members(&dir, stages)?;
         match (refiner, &record.refiner_state) {

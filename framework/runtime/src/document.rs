@@ -147,9 +147,7 @@ fn from_value(value: &TomlValue) -> Node {
 /// In a path, an array of tables (`stage`) is indexed by the `id` of its
 /// tables or by position: `stage.boxes.options.score_threshold=0.3`.
 pub fn apply_override(root: &mut Node, assignment: &str) -> Result<(), String> {
-    let (path, raw) = assignment
-        .split_once('=')
-        .ok_or_else(|| format!("`{assignment}` is not of the form dotted.path=value"))?;
+    let (path, raw) = assignment.split_once('=').ok_or_else(|| format!("`{assignment}` is not of the form dotted.path=value"))?;
     let origin = Origin::Override(assignment.to_string());
     let segments: Vec<&str> = path.trim().split('.').map(str::trim).collect();
     if segments.iter().any(|s| s.is_empty()) {
@@ -172,11 +170,7 @@ pub fn apply_override(root: &mut Node, assignment: &str) -> Result<(), String> {
                 let index = match entries.iter().position(|e| e.key == *segment) {
                     Some(index) => index,
                     None => {
-                        entries.push(Entry {
-                            key: segment.to_string(),
-                            key_origin: origin.clone(),
-                            node: Node::table(origin.clone()),
-                        });
+                        entries.push(Entry { key: segment.to_string(), key_origin: origin.clone(), node: Node::table(origin.clone()) });
                         entries.len() - 1
                     }
                 };
@@ -187,9 +181,7 @@ pub fn apply_override(root: &mut Node, assignment: &str) -> Result<(), String> {
                     .iter()
                     .position(|t| t.get("id").and_then(Node::as_str) == Some(segment))
                     .or_else(|| segment.parse::<usize>().ok().filter(|&n| n < items.len()));
-                let index = found.ok_or_else(|| {
-                    format!("`{}` has no element with id or index `{segment}`", segments[..i].join("."))
-                })?;
+                let index = found.ok_or_else(|| format!("`{}` has no element with id or index `{segment}`", segments[..i].join(".")))?;
                 &mut items[index]
             }
             _ => {
@@ -257,10 +249,7 @@ options = { score_threshold = 0.2 }
         assert_eq!(json["stage"][0]["options"]["score_threshold"], 0.5);
         assert_eq!(json["stage"][0]["options"]["classes"], serde_json::json!([0, 1]));
         assert_eq!(json["report"]["heatmaps"], 3);
-        assert_eq!(
-            root.get("data").unwrap().get("test").unwrap().origin,
-            Origin::Override("data.test=/videos".into())
-        );
+        assert_eq!(root.get("data").unwrap().get("test").unwrap().origin, Origin::Override("data.test=/videos".into()));
         assert!(apply_override(&mut root, "stage.nope.options.x=1").unwrap_err().contains("no element with id"));
         assert!(apply_override(&mut root, "data.test.deeper=1").unwrap_err().contains("not a table"));
         assert!(apply_override(&mut root, "novalue").is_err());

@@ -6,11 +6,11 @@
 use crate::cache::{source_identity, Cache};
 use crate::progress;
 use crate::stage::Stage;
-use vigil_cubes::{per_frame_flow, CubeSet, FrameBox};
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+use vigil_cubes::{per_frame_flow, CubeSet, FrameBox};
 use vigil_datasets::VideoSource;
 use vigil_stage_api::{Batch, FrameId, ROption, StageKind, StageObject, Tensor};
 
@@ -198,10 +198,7 @@ impl<'a> Extractor<'a> {
                 let clip = Clip { frames: &frames, video, first: 0, count, height, width };
                 let boxes = localize(self.localizer, clip, flows.as_deref())?;
                 self.timings.add(self.localizer.id(), started.elapsed());
-                let rows: Vec<f32> = boxes
-                    .iter()
-                    .flat_map(|b| [b.frame as f32, b.x1, b.y1, b.x2, b.y2, b.score, b.class as f32])
-                    .collect();
+                let rows: Vec<f32> = boxes.iter().flat_map(|b| [b.frame as f32, b.x1, b.y1, b.x2, b.y2, b.score, b.class as f32]).collect();
                 self.cache.store("boxes", &boxes_key, &rows);
                 boxes
             }
@@ -217,8 +214,7 @@ impl<'a> Extractor<'a> {
         let Some(source_text) = source.to_str() else {
             bail!("{}: the path is not valid UTF-8, which stage plugins cannot open; rename the file or folder", source.display())
         };
-        Stage::call(&label, decoder.open(source_text.into(), video))
-            .with_context(|| format!("opening {}", source.display()))?;
+        Stage::call(&label, decoder.open(source_text.into(), video)).with_context(|| format!("opening {}", source.display()))?;
         let (mut frames, mut count, mut size) = (Vec::new(), 0usize, None);
         loop {
             let next = Stage::call(&label, decoder.next_batch(CHUNK as u32))
@@ -254,7 +250,11 @@ pub fn decoded_frames<'b>(
         None => *size = Some((shape[1], shape[2])),
         Some(s) if s != (shape[1], shape[2]) => bail!(
             "{}: frame {seen} is {}x{}, earlier frames were {}x{}: all frames of a video must have one size",
-            source.display(), shape[2], shape[1], s.1, s.0
+            source.display(),
+            shape[2],
+            shape[1],
+            s.1,
+            s.0
         ),
         Some(_) => {}
     }
@@ -305,10 +305,8 @@ pub fn localize(localizer: &mut Stage, clip: Clip, flows: Option<&[f32]>) -> any
     let mut boxes = Vec::new();
     for start in (0..count).step_by(CHUNK) {
         let n = CHUNK.min(count - start);
-        let mut batch = Batch::new(frame_ids(video, first + start, n)).with(
-            "frames",
-            Tensor::from_vec(frames[start * frame_len..(start + n) * frame_len].to_vec(), &[n, height, width, 3]),
-        );
+        let mut batch = Batch::new(frame_ids(video, first + start, n))
+            .with("frames", Tensor::from_vec(frames[start * frame_len..(start + n) * frame_len].to_vec(), &[n, height, width, 3]));
         if let Some(flows) = flows {
             let chunk = flows[start * flow_len..(start + n) * flow_len].to_vec();
             batch.insert("flow", Tensor::from_vec(chunk, &[n, height, width, 2]));

@@ -42,8 +42,8 @@ impl Fingerprint {
         parts.insert(DATA_PATHS.to_string(), paths.join("; "));
         let mut files = KeyBuilder::default();
         for (source, scored) in sources {
-            let identity = source_identity(&source.path)
-                .with_context(|| format!("reading the identity (size, time) of {}", source.path.display()))?;
+            let identity =
+                source_identity(&source.path).with_context(|| format!("reading the identity (size, time) of {}", source.path.display()))?;
             files = files.text(&format!("{}:{scored}:{}", source.name, identity.hex()));
         }
         parts.insert(DATA_FILES.to_string(), files.hex());
@@ -215,9 +215,11 @@ mod tests {
     fn differences_name_the_part_and_the_option() {
         let stage = |lr: &str| format!(r#"{{"plugin":"cae","version":"0.1.0","options":{{"epochs":10,"lr":{lr}}}}}"#);
         let (a, b) = (stage("0.001"), stage("0.01"));
-        let old = print(&[("cubes", "context 2, size 32"), ("data", "test /a"), ("data files", "1"), ("seed", "7"), ("stage appearance", &a)]);
+        let old =
+            print(&[("cubes", "context 2, size 32"), ("data", "test /a"), ("data files", "1"), ("seed", "7"), ("stage appearance", &a)]);
         assert!(old.differences(&old).is_empty());
-        let new = print(&[("cubes", "context 0, size 32"), ("data", "test /a"), ("data files", "2"), ("seed", "7"), ("stage appearance", &b)]);
+        let new =
+            print(&[("cubes", "context 0, size 32"), ("data", "test /a"), ("data files", "2"), ("seed", "7"), ("stage appearance", &b)]);
         assert_eq!(
             old.differences(&new),
             [
@@ -227,7 +229,8 @@ mod tests {
             ]
         );
         // Other paths: one line for the data, not two.
-        let moved = print(&[("cubes", "context 2, size 32"), ("data", "test /b"), ("data files", "2"), ("seed", "7"), ("stage appearance", &a)]);
+        let moved =
+            print(&[("cubes", "context 2, size 32"), ("data", "test /b"), ("data files", "2"), ("seed", "7"), ("stage appearance", &a)]);
         assert_eq!(old.differences(&moved), ["data: was test /a, now test /b"]);
         let error = mismatch(Path::new("/out/checkpoints"), Some(&old), &moved).to_string();
         assert!(error.starts_with("/out/checkpoints holds the checkpoint of a different fit") && error.contains("--fresh"), "{error}");
@@ -238,7 +241,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
         std::fs::create_dir_all(out.join("plots")).unwrap();
-        for name in ["report.json", "scores.csv", "boxes.csv", "notes.txt", "plots/roc.png", "plots/heatmap-01-a-0001.png", "plots/mine.png"] {
+        for name in
+            ["report.json", "scores.csv", "boxes.csv", "notes.txt", "plots/roc.png", "plots/heatmap-01-a-0001.png", "plots/mine.png"]
+        {
             std::fs::write(out.join(name), b"x").unwrap();
         }
         assert_eq!(clear_outputs(out).unwrap(), 5);

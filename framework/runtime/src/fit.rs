@@ -80,7 +80,12 @@ fn call_at<T>(id: &str, what: &str, at: &str, result: RResult<T, StageError>) ->
 }
 
 /// Trains `members` (the first guides the refiner) and returns what happened.
-pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerBox)>, band: &[u32], options: &FitOptions) -> Result<FitSummary> {
+pub fn fit(
+    members: Vec<FitMember<'_>>,
+    mut refiner: Option<(&str, &mut RefinerBox)>,
+    band: &[u32],
+    options: &FitOptions,
+) -> Result<FitSummary> {
     if members.is_empty() {
         bail!("fit: no reconstructor to train");
     }
@@ -101,7 +106,11 @@ pub fn fit(members: Vec<FitMember<'_>>, mut refiner: Option<(&str, &mut RefinerB
             if (first.epochs, first.batch_size) != (p.epochs, p.batch_size) {
                 bail!(
                     "stages `{}` and `{id}` train together but want different schedules: {} vs {} epochs, batch {} vs {}",
-                    ids[0], first.epochs, p.epochs, first.batch_size, p.batch_size
+                    ids[0],
+                    first.epochs,
+                    p.epochs,
+                    first.batch_size,
+                    p.batch_size
                 );
             }
         }

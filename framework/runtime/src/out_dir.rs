@@ -18,7 +18,11 @@ pub fn check(out: &Path, pipeline: &Pipeline) -> Result<()> {
     for (path, what) in data.chain(pipeline.data.labels.as_ref().map(|p| (&p.path, "data.labels"))) {
         let data_abs = absolute(path);
         if out_abs == data_abs || out_abs.starts_with(&data_abs) {
-            bail!("--out {} is inside the {what} folder {}: outputs would mix with the data; choose a folder outside it", out.display(), path.display());
+            bail!(
+                "--out {} is inside the {what} folder {}: outputs would mix with the data; choose a folder outside it",
+                out.display(),
+                path.display()
+            );
         }
     }
     Ok(())

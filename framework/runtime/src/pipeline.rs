@@ -140,10 +140,7 @@ impl<'a> Fields<'a> {
     }
 
     fn wrong(&self, node: &Node, key: &str, expected: &str, diags: &mut Vec<Diagnostic>) {
-        diags.push(Diagnostic::new(
-            &node.origin,
-            format!("`{}.{key}` must be {expected}, found {}", self.table, node.type_name()),
-        ));
+        diags.push(Diagnostic::new(&node.origin, format!("`{}.{key}` must be {expected}, found {}", self.table, node.type_name())));
     }
 
     fn string(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<(String, Origin)> {
@@ -163,11 +160,7 @@ impl<'a> Fields<'a> {
         match node.val {
             Val::Int(i) if range.contains(&i) => i,
             Val::Int(i) => {
-                let bound = if i < *range.start() {
-                    format!("at least {}", range.start())
-                } else {
-                    format!("at most {}", range.end())
-                };
+                let bound = if i < *range.start() { format!("at least {}", range.start()) } else { format!("at most {}", range.end()) };
                 diags.push(Diagnostic::new(&node.origin, format!("`{}.{key}` must be {bound}, found {i}", self.table)));
                 default
             }
@@ -186,10 +179,7 @@ impl<'a> Fields<'a> {
     fn paths(&mut self, key: &'static str, base: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathValue> {
         let Some(node) = self.get(key) else { return Vec::new() };
         match &node.val {
-            Val::Array(items) => items
-                .iter()
-                .filter_map(|item| path_of(item, &format!("{}.{key}", self.table), base, diags))
-                .collect(),
+            Val::Array(items) => items.iter().filter_map(|item| path_of(item, &format!("{}.{key}", self.table), base, diags)).collect(),
             // A single path where a list is expected is accepted.
             Val::Str(_) => path_of(node, &format!("{}.{key}", self.table), base, diags).into_iter().collect(),
             _ => {
@@ -416,7 +406,13 @@ options = { min_area = 50 }
 
     #[test]
     fn sizes_past_any_machine_are_refused_with_the_key_that_is_too_large() {
-        let sets = ["cubes.size=1000000000000", "cubes.context=5000", "cubes.w_block=0", "report.heatmaps=100000", "cubes.memory_budget_mb=1000000000000"];
+        let sets = [
+            "cubes.size=1000000000000",
+            "cubes.context=5000",
+            "cubes.w_block=0",
+            "report.heatmaps=100000",
+            "cubes.memory_budget_mb=1000000000000",
+        ];
         let text = parse(GOOD, &sets).unwrap_err().render();
         assert!(text.contains("`cubes.size` must be at most 1024, found 1000000000000"), "{text}");
         assert!(text.contains("`cubes.context` must be at most 50, found 5000"), "{text}");

@@ -117,8 +117,7 @@ impl Registry {
 
     /// Every stage name available, sorted, for "did you mean" lists.
     pub fn stage_names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.libraries.iter().flat_map(|l| l.stages.iter().map(|s| s.name.to_string())).collect();
+        let mut names: Vec<String> = self.libraries.iter().flat_map(|l| l.stages.iter().map(|s| s.name.to_string())).collect();
         names.sort();
         names.dedup();
         names
@@ -162,12 +161,10 @@ pub fn load_library(path: &Path) -> Result<Library, LoadFailure> {
     if !path.exists() {
         return Err(fail("the file does not exist".into(), String::new()));
     }
-    let module = lib_header_from_path(path)
-        .and_then(|header| header.init_root_module::<VigilPlugin_Ref>())
-        .map_err(|e| {
-            let detail = e.to_string();
-            fail(summarize(&e), detail)
-        })?;
+    let module = lib_header_from_path(path).and_then(|header| header.init_root_module::<VigilPlugin_Ref>()).map_err(|e| {
+        let detail = e.to_string();
+        fail(summarize(&e), detail)
+    })?;
     let found = module.api_version().as_str();
     if found != API_VERSION {
         return Err(fail(
@@ -178,17 +175,9 @@ pub fn load_library(path: &Path) -> Result<Library, LoadFailure> {
     (module.set_logger())(HostLogger { log: host_log });
     let stages = match (module.stages())() {
         abi_stable::std_types::RResult::ROk(stages) => stages.into_vec(),
-        abi_stable::std_types::RResult::RErr(e) => {
-            return Err(fail(format!("the library failed to list its stages: {e}"), String::new()))
-        }
+        abi_stable::std_types::RResult::RErr(e) => return Err(fail(format!("the library failed to list its stages: {e}"), String::new())),
     };
-    Ok(Library {
-        path: path.to_path_buf(),
-        name: module.name().to_string(),
-        version: module.version().to_string(),
-        module,
-        stages,
-    })
+    Ok(Library { path: path.to_path_buf(), name: module.name().to_string(), version: module.version().to_string(), module, stages })
 }
 
 /// At most ten lines saying what went wrong; abi_stable's own text for a
@@ -208,9 +197,9 @@ fn summarize(error: &LibraryError) -> String {
         ],
         LibraryError::AbiInstability(e) => {
             let text = e.to_string();
-            let mut lines = vec![
-                format!("stage-api layout mismatch (expected stage-api {API_VERSION}): the plugin was built against a different stage-api"),
-            ];
+            let mut lines = vec![format!(
+                "stage-api layout mismatch (expected stage-api {API_VERSION}): the plugin was built against a different stage-api"
+            )];
             lines.extend(
                 text.lines()
                     .map(str::trim)

@@ -2,10 +2,10 @@
 //! `scores.csv`, and PNG plots (ROC curve, one score timeline per video with
 //! the ground truth shaded, heatmaps of the most anomalous frames).
 
+use crate::extract::VideoRecord;
 use crate::extract::{CacheUse, Timings};
 use crate::fit::FitSummary;
 use crate::pipeline::Pipeline;
-use crate::extract::VideoRecord;
 use crate::score::Scored;
 use crate::stage::Stage;
 use anyhow::{bail, Context, Result};
@@ -102,7 +102,11 @@ fn frame_boxes(o: &Outputs) -> std::collections::HashMap<(usize, usize), (Vec<[f
 }
 
 /// `None` when the masks mark no pixel (or every pixel) anomalous.
-fn pixel_auroc(o: &Outputs, truth: &vigil_datasets::GroundTruth, boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>) -> Result<Option<f64>> {
+fn pixel_auroc(
+    o: &Outputs,
+    truth: &vigil_datasets::GroundTruth,
+    boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>,
+) -> Result<Option<f64>> {
     // Pixels outside every box rank below all box scores.
     let floor = o.scored.box_scores.iter().copied().fold(f32::INFINITY, f32::min) - 1.0;
     let mut auroc = PixelAuroc::new();

@@ -32,8 +32,7 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
     let started = Instant::now();
     let out = options.out_dir.clone();
     let plugins = crate::report::stage_summary(&checked.stages);
-    let train_options =
-        TrainOptions { dir: out.clone(), cache: options.cache.clone(), progress: options.progress, fresh: options.fresh };
+    let train_options = TrainOptions { dir: out.clone(), cache: options.cache.clone(), progress: options.progress, fresh: options.fresh };
     let trained = train(&mut checked, &train_options)?;
     let decoder = crate::roles::roles(&mut checked.stages)?.decoder;
     let videos = &trained.videos;

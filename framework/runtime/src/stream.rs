@@ -56,7 +56,12 @@ pub struct ScoreOutcome {
 /// Scores every video of `inputs` (each a video file, a frame folder or a
 /// folder of either, as `data.test` takes them) with the opened bundle, and
 /// sends each event to every sink.
-pub fn score_inputs(bundle: &mut OpenBundle, inputs: &[PathBuf], options: &ScoreOptions, sinks: &mut [Box<dyn EventSink>]) -> Result<ScoreOutcome> {
+pub fn score_inputs(
+    bundle: &mut OpenBundle,
+    inputs: &[PathBuf],
+    options: &ScoreOptions,
+    sinks: &mut [Box<dyn EventSink>],
+) -> Result<ScoreOutcome> {
     let started = Instant::now();
     let mut sources = Vec::new();
     for input in inputs {
@@ -124,7 +129,12 @@ pub fn score_inputs(bundle: &mut OpenBundle, inputs: &[PathBuf], options: &Score
             let scored = scoring.flush(last, &mut outputs, sinks)?;
             frames += scored;
             let seconds = started.elapsed().as_secs_f64();
-            bar.set_message(format!("{}: {frames} frames, {:.1} frames/s, {} events", source.name, frames as f64 / seconds, scoring.events));
+            bar.set_message(format!(
+                "{}: {frames} frames, {:.1} frames/s, {} events",
+                source.name,
+                frames as f64 / seconds,
+                scoring.events
+            ));
             if window.ended {
                 break;
             }
@@ -132,7 +142,10 @@ pub fn score_inputs(bundle: &mut OpenBundle, inputs: &[PathBuf], options: &Score
         let elapsed = video_started.elapsed().as_secs_f64();
         tracing::info!(
             "scored {}: {} frames in {elapsed:.1} s ({:.1} frames/s); {} events so far",
-            source.name, window.decoded, window.decoded as f64 / elapsed.max(1e-9), scoring.events
+            source.name,
+            window.decoded,
+            window.decoded as f64 / elapsed.max(1e-9),
+            scoring.events
         );
         bar.inc(1);
     }
@@ -154,7 +167,9 @@ fn check_frame_size(source: &Path, (h, w): (usize, usize), fitted: &[(usize, usi
     bail!(
         "{}: frames are {w}x{h}, but the model {} was fitted on {} frames; cubes and bands depend on the frame size: \
          fit a model on footage of this size",
-        source.display(), bundle.display(), sizes.join(", ")
+        source.display(),
+        bundle.display(),
+        sizes.join(", ")
     )
 }
 
@@ -170,7 +185,8 @@ fn open_video(decoder: &mut Stage, source: &Path, video: u32) -> Result<()> {
 fn next_batch(decoder: &mut Stage, max: usize, source: &Path, seen: usize) -> Result<Option<vigil_stage_api::Batch>> {
     let label = decoder.label();
     let StageObject::Decoder(object) = &mut decoder.object else { bail!("{label} is not a decoder") };
-    let next = Stage::call(&label, object.next_batch(max as u32)).with_context(|| format!("decoding {} after frame {seen}", source.display()))?;
+    let next =
+        Stage::call(&label, object.next_batch(max as u32)).with_context(|| format!("decoding {} after frame {seen}", source.display()))?;
     Ok(next.into_option())
 }
 
@@ -353,7 +369,11 @@ impl Scoring<'_> {
                     window.pairs.extend_from_slice(&pairs);
                     window.pairs_done = end - 1;
                 }
-                if window.ended { window.decoded } else { window.pairs_done }
+                if window.ended {
+                    window.decoded
+                } else {
+                    window.pairs_done
+                }
             }
             None => window.decoded,
         };
@@ -381,12 +401,8 @@ impl Scoring<'_> {
         let (start, first) = (window.cubed, window.cubed.saturating_sub(context));
         let last = if window.ended { window.decoded } else { end + context };
         let (height, width) = window.shape();
-        let boxes: Vec<FrameBox> = window
-            .boxes
-            .iter()
-            .filter(|b| (b.frame as usize) < end)
-            .map(|b| FrameBox { frame: b.frame - first as u32, ..*b })
-            .collect();
+        let boxes: Vec<FrameBox> =
+            window.boxes.iter().filter(|b| (b.frame as usize) < end).map(|b| FrameBox { frame: b.frame - first as u32, ..*b }).collect();
         window.boxes.retain(|b| b.frame as usize >= end);
         let mut rows: Vec<FrameRow> = (start..end)
             .map(|frame| FrameRow { id: FrameId { video: window.video, frame: frame as u32 }, size: (height, width), boxes: Vec::new() })
@@ -423,7 +439,13 @@ impl Scoring<'_> {
             let name = &self.names[frame.row.id.video as usize];
             outputs.add(name, &frame);
             let boxes = || {
-                frame.row.boxes.iter().zip(&frame.box_scores).map(|((b, _, _), &score)| EventBox { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, score }).collect()
+                frame
+                    .row
+                    .boxes
+                    .iter()
+                    .zip(&frame.box_scores)
+                    .map(|((b, _, _), &score)| EventBox { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, score })
+                    .collect()
             };
             if let Some(event) = self.grouper.push(name, frame.row.id.frame, frame.score, boxes) {
                 emit(&event, sinks)?;

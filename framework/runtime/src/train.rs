@@ -82,14 +82,8 @@ pub fn train(checked: &mut Checked, options: &TrainOptions) -> Result<Trained> {
     let seed = pipeline.seed;
     let Roles { decoder, flow, localizer, mut reconstructors, mut refiner, scorer } = roles(&mut checked.stages)?;
 
-    let mut extractor = Extractor {
-        decoder,
-        flow,
-        localizer,
-        cache: options.cache.clone(),
-        timings: Timings::default(),
-        cache_use: CacheUse::default(),
-    };
+    let mut extractor =
+        Extractor { decoder, flow, localizer, cache: options.cache.clone(), timings: Timings::default(), cache_use: CacheUse::default() };
     let mut cubes = CubeSet::new(cube_config.clone())?;
     let extracted = extract_all(&mut extractor, &sources, &mut cubes, options.progress, None)?;
     let videos = extracted.videos;

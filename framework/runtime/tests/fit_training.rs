@@ -8,14 +8,13 @@ use vigil_plugin_cae::Cae;
 use vigil_runtime::fit::{fit, FitMember, FitOptions, SplitMix64 as Rng};
 use vigil_stage_api::abi_stable::sabi_trait::TD_Opaque;
 use vigil_stage_api::{
-    Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO,
-    RefinerBox, StageError, Tensor,
+    Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO, RefinerBox,
+    StageError, Tensor,
 };
 use vigil_stage_testkit::{built_plugin, create, create_from_library, into_reconstructor, into_refiner};
 
 const SIZE: usize = 32;
 const CH: usize = 15;
-
 
 /// Low-contrast moving gratings (learnable) with cubes of uniform noise
 /// planted at every 20th index (5%), and flow cubes: a constant motion for
@@ -141,10 +140,7 @@ fn spr_drops_planted_outliers_and_all_members_share_the_weights() {
     let summary = fit(members, Some(("spr", &mut refiner)), &vec![0; count], &FitOptions { seed: 3, ..Default::default() }).unwrap();
 
     for e in &summary.epochs {
-        println!(
-            "epoch {} refined {} loss {:?} dropped {} down-weighted {}",
-            e.epoch, e.refined, e.mean_loss, e.dropped, e.down_weighted
-        );
+        println!("epoch {} refined {} loss {:?} dropped {} down-weighted {}", e.epoch, e.refined, e.mean_loss, e.dropped, e.down_weighted);
     }
     assert_eq!(summary.epochs.len(), 8);
     assert!(summary.epochs[..4].iter().all(|e| !e.refined && e.dropped == 0 && e.down_weighted == 0));
@@ -204,8 +200,7 @@ fn an_interrupted_fit_resumes_to_the_same_result() {
     let members = vec![FitMember { id: "appearance".into(), stage: &mut b, cubes: cubes(&app, None, count) }];
     let err = fit(members, Some(("spr", &mut rb)), &band, &options_b).unwrap_err().to_string();
     assert!(err.contains("stage `appearance`") && err.contains("epoch 3 step 2") && err.contains("NaN"), "{err}");
-    let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir_b.path().join("ckpt/fit.json")).unwrap()).unwrap();
+    let record: serde_json::Value = serde_json::from_slice(&std::fs::read(dir_b.path().join("ckpt/fit.json")).unwrap()).unwrap();
     assert_eq!(record["epochs_done"], 2, "the last good checkpoint is kept");
 
     // Only the fit a checkpoint records resumes it (this one records none).

@@ -78,7 +78,12 @@ pub fn simulate(config: &SceneConfig, index: usize, rng: &mut Rng) -> Vec<Vec<Pl
         walked: rng.range(0.0, 20.0),
         anomalous: false,
     };
-    let mut movers: Vec<Mover> = (0..config.walkers).map(|_| { let x = rng.range(-10.0, w + 10.0); walker(rng, x) }).collect();
+    let mut movers: Vec<Mover> = (0..config.walkers)
+        .map(|_| {
+            let x = rng.range(-10.0, w + 10.0);
+            walker(rng, x)
+        })
+        .collect();
 
     let frames = config.frames_per_video;
     // The event starts so that it is over (or cut by the video's end)
@@ -105,12 +110,7 @@ pub fn simulate(config: &SceneConfig, index: usize, rng: &mut Rng) -> Vec<Vec<Pl
                 movers.push(Mover { x, y: lane(rng), speed, look, walked: 0.0, anomalous: true });
             }
         }
-        out.push(
-            movers
-                .iter()
-                .map(|m| Placed { x: m.x, y: m.y, look: m.look, stride: m.walked, anomalous: m.anomalous })
-                .collect(),
-        );
+        out.push(movers.iter().map(|m| Placed { x: m.x, y: m.y, look: m.look, stride: m.walked, anomalous: m.anomalous }).collect());
         for m in &mut movers {
             m.x += m.speed;
             m.walked += m.speed.abs();

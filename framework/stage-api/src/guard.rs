@@ -112,10 +112,7 @@ impl StageInstance {
         StageInstance { io, stage: StageObject::Localizer(Localizer_TO::from_value(Guarded(stage), TD_Opaque)) }
     }
     pub fn reconstructor(stage: impl Reconstructor + 'static, io: StageIo) -> StageInstance {
-        StageInstance {
-            io,
-            stage: StageObject::Reconstructor(Reconstructor_TO::from_value(Guarded(stage), TD_Opaque)),
-        }
+        StageInstance { io, stage: StageObject::Reconstructor(Reconstructor_TO::from_value(Guarded(stage), TD_Opaque)) }
     }
     pub fn refiner(stage: impl Refiner + 'static, io: StageIo) -> StageInstance {
         StageInstance { io, stage: StageObject::Refiner(Refiner_TO::from_value(Guarded(stage), TD_Opaque)) }

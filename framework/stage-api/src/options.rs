@@ -93,12 +93,7 @@ pub struct OptionSpec {
 
 impl OptionSpec {
     fn make(name: &str, ty: OptionType, default: Option<Value>, doc: &str) -> OptionSpec {
-        OptionSpec {
-            name: name.into(),
-            ty,
-            default: default.map(|v| v.to_string()).unwrap_or_default().into(),
-            doc: doc.into(),
-        }
+        OptionSpec { name: name.into(), ty, default: default.map(|v| v.to_string()).unwrap_or_default().into(), doc: doc.into() }
     }
     /// A [`OptionType::Bool`] option.
     pub fn bool(name: &str, default: bool, doc: &str) -> OptionSpec {
@@ -328,15 +323,11 @@ impl Options {
     }
     /// Option `name` as (key, number) pairs, e.g. fusion weights per stage id.
     pub fn float_table(&self, name: &str) -> Result<Vec<(String, f64)>, StageError> {
-        self.typed(name, "a table of numbers", |v| {
-            v.as_object()?.iter().map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect()
-        })
+        self.typed(name, "a table of numbers", |v| v.as_object()?.iter().map(|(k, v)| Some((k.clone(), v.as_f64()?))).collect())
     }
     /// Option `name` as a list of strings.
     pub fn string_list(&self, name: &str) -> Result<Vec<String>, StageError> {
-        self.typed(name, "a list of strings", |v| {
-            v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect()
-        })
+        self.typed(name, "a list of strings", |v| v.as_array()?.iter().map(|s| s.as_str().map(str::to_owned)).collect())
     }
     /// Option `name` as a list of ints.
     pub fn int_list(&self, name: &str) -> Result<Vec<i64>, StageError> {
@@ -344,8 +335,7 @@ impl Options {
     }
     /// Deserializes all options into a plugin's own struct.
     pub fn deserialize<T: DeserializeOwned>(&self) -> Result<T, StageError> {
-        serde_json::from_value(Value::Object(self.0.clone()))
-            .map_err(|e| StageError::invalid(format!("options: {e}")))
+        serde_json::from_value(Value::Object(self.0.clone())).map_err(|e| StageError::invalid(format!("options: {e}")))
     }
 }
 
@@ -367,10 +357,7 @@ mod tests {
 
     #[test]
     fn complete_options_reports_every_problem_and_fills_defaults() {
-        let specs = [
-            OptionSpec::int("epochs", 30, "training epochs"),
-            OptionSpec::path("model", None, "ONNX file"),
-        ];
+        let specs = [OptionSpec::int("epochs", 30, "training epochs"), OptionSpec::path("model", None, "ONNX file")];
         let given = json!({"epochs": "many", "epoch": 3}).as_object().unwrap().clone();
         let problems = complete_options(&specs, &given).unwrap_err();
         let names: Vec<&str> = problems.iter().map(|p| p.option.as_str()).collect();

@@ -111,10 +111,7 @@ pub fn create_stage(
     crate::guard::guard(|| {
         let Some(entry) = entries.iter().find(|e| (e.info)().name.as_str() == name.as_str()) else {
             let known: Vec<String> = entries.iter().map(|e| (e.info)().name.to_string()).collect();
-            return RResult::RErr(StageError::invalid(format!(
-                "this library has no stage `{name}` (it has: {})",
-                known.join(", ")
-            )));
+            return RResult::RErr(StageError::invalid(format!("this library has no stage `{name}` (it has: {})", known.join(", "))));
         };
         let result = Options::from_json(options.as_str()).and_then(|opts| (entry.create)(&opts, &context));
         result.into()

@@ -26,14 +26,8 @@ pub enum StageKind {
 }
 
 impl StageKind {
-    pub const ALL: [StageKind; 6] = [
-        StageKind::Decoder,
-        StageKind::Flow,
-        StageKind::Localizer,
-        StageKind::Reconstructor,
-        StageKind::Refiner,
-        StageKind::Scorer,
-    ];
+    pub const ALL: [StageKind; 6] =
+        [StageKind::Decoder, StageKind::Flow, StageKind::Localizer, StageKind::Reconstructor, StageKind::Refiner, StageKind::Scorer];
     pub fn as_str(self) -> &'static str {
         match self {
             StageKind::Decoder => "decoder",

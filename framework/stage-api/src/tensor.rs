@@ -314,10 +314,7 @@ mod tests {
     #[test]
     fn typed_access_checks_dtype() {
         let t = Tensor::from_vec(vec![1u8, 2], &[2]);
-        assert_eq!(
-            t.as_slice::<f32>().unwrap_err(),
-            TensorAccessError::DType { expected: DType::F32, found: DType::U8 }
-        );
+        assert_eq!(t.as_slice::<f32>().unwrap_err(), TensorAccessError::DType { expected: DType::F32, found: DType::U8 });
         assert_eq!(DType::U8.to_string(), "u8");
     }
 

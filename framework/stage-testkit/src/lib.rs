@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 use vigil_stage_api::{
-    complete_options, Batch, DecoderBox, FlowBox, FrameId, LocalizerBox, ReconstructorBox, RefinerBox,
-    ScorerBox, StageContext, StageFactory, StageInstance, StageIo, StageObject, Tensor,
+    complete_options, Batch, DecoderBox, FlowBox, FrameId, LocalizerBox, ReconstructorBox, RefinerBox, ScorerBox, StageContext,
+    StageFactory, StageInstance, StageIo, StageObject, Tensor,
 };
 
 /// A context like the host's, with a fresh temporary work folder.
@@ -21,9 +21,8 @@ pub fn context(stage_id: &str) -> StageContext {
 pub fn create<F: StageFactory>(options: Value) -> Result<StageInstance, String> {
     let map = options.as_object().cloned().unwrap_or_default();
     let info = F::info();
-    let opts = complete_options(&info.options, &map).map_err(|problems| {
-        problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; ")
-    })?;
+    let opts =
+        complete_options(&info.options, &map).map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
     F::create(&opts, &context(info.name.as_str())).map_err(|e| e.to_string())
 }
 
@@ -88,9 +87,9 @@ pub fn assert_contract(io: &StageIo, batch: &Batch) {
 /// run (as `SKIPPED: <test>: ...`; scripts/test.sh counts them) instead of
 /// passing silently.
 pub fn shared_data(needed: &str) -> Option<std::path::PathBuf> {
-    let root = std::env::var_os("VIGIL_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-    });
+    let root = std::env::var_os("VIGIL_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
     let path = root.join(needed);
     if path.exists() {
         Some(path)
@@ -126,11 +125,8 @@ pub fn capture_warnings<R>(f: impl FnOnce() -> R) -> (R, String) {
     }
     let sink = Sink::default();
     let writer = sink.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).with_max_level(tracing::Level::WARN).finish();
     let result = tracing::subscriber::with_default(subscriber, f);
     let text = String::from_utf8_lossy(&sink.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
     (result, text)
@@ -173,12 +169,8 @@ pub fn machine_description() -> String {
 /// that compare against the established tools in the same run.
 pub fn run_python(script: &str, args: &[&std::ffi::OsStr]) -> Result<String, String> {
     let python = std::env::var("VIGIL_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
-    let output = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    let output =
+        std::process::Command::new(&python).arg("-c").arg(script).args(args).output().map_err(|e| format!("cannot run {python}: {e}"))?;
     if !output.status.success() {
         let err = String::from_utf8_lossy(&output.stderr);
         return Err(format!("{python} failed: {}", err.lines().last().unwrap_or("")));
@@ -194,12 +186,7 @@ pub fn run_python(script: &str, args: &[&std::ffi::OsStr]) -> Result<String, Str
 pub fn built_plugin(crate_name: &str) -> std::path::PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let profile = exe.parent().and_then(std::path::Path::parent).expect("target/<profile>/deps");
-    let file = format!(
-        "{}{}{}",
-        std::env::consts::DLL_PREFIX,
-        crate_name.replace('-', "_"),
-        std::env::consts::DLL_SUFFIX
-    );
+    let file = format!("{}{}{}", std::env::consts::DLL_PREFIX, crate_name.replace('-', "_"), std::env::consts::DLL_SUFFIX);
     let path = profile.join(file);
     assert!(path.exists(), "{} is missing: run `cargo build --release --workspace` first", path.display());
     path
@@ -215,7 +202,7 @@ pub fn create_from_library(library: &std::path::Path, stage: &str, options: Valu
     let infos = module.stages()().into_result().map_err(|e| e.to_string())?;
     let info = infos.iter().find(|i| i.name.as_str() == stage).ok_or_else(|| format!("no stage `{stage}`"))?;
     let map = options.as_object().cloned().unwrap_or_default();
-    let opts = complete_options(&info.options, &map)
-        .map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
+    let opts =
+        complete_options(&info.options, &map).map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
     module.create()(stage.into(), opts.to_json().as_str().into(), context(stage)).into_result().map_err(|e| e.to_string())
 }

@@ -65,16 +65,19 @@ fn figures(kernels: bool) -> Figures {
     let step64 = time(2, 5, || step(64));
     let step256 = time(2, 3, || step(256));
     let eval256 = time(1, 3, || {
-        let errors = if kernels { model.kernel_errors(&ops, &data, &data, DIMS) } else { model.errors(tensor(&data, &plain), tensor(&data, &plain)) };
+        let errors = if kernels {
+            model.kernel_errors(&ops, &data, &data, DIMS)
+        } else {
+            model.errors(tensor(&data, &plain), tensor(&data, &plain))
+        };
         errors.expect("errors");
     });
     Figures { step64, step256, eval256 }
 }
 
 fn torch_python() -> Option<PathBuf> {
-    let candidate = std::env::var_os("VIGIL_TORCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/root/.cache/torchvenv/bin/python3"));
+    let candidate =
+        std::env::var_os("VIGIL_TORCH_PYTHON").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root/.cache/torchvenv/bin/python3"));
     let ok = Command::new(&candidate).args(["-c", "import torch"]).output().map(|o| o.status.success()).unwrap_or(false);
     ok.then_some(candidate)
 }
@@ -103,14 +106,20 @@ fn torch_figures(python: &Path, script: &Path, threads: &str) -> Option<Figures>
 }
 
 fn main() {
-    let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string());
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .unwrap_or_else(|_| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).to_string());
     println!("cae F = 32, 15 x 32 x 32 cubes, threads {threads}");
     let k = figures(true);
     println!("kernels   train step batch 64 {:.3} s | batch 256 {:.3} s | eval forward 256 {:.3} s", k.step64, k.step256, k.eval256);
     let b = figures(false);
     println!("burn-flex train step batch 64 {:.3} s | batch 256 {:.3} s | eval forward 256 {:.3} s", b.step64, b.step256, b.eval256);
     let ratio = |name: &str, a: &Figures, b: &Figures| {
-        println!("ratio {name}: step 64 {:.2}x | step 256 {:.2}x | eval 256 {:.2}x", a.step64 / b.step64, a.step256 / b.step256, a.eval256 / b.eval256)
+        println!(
+            "ratio {name}: step 64 {:.2}x | step 256 {:.2}x | eval 256 {:.2}x",
+            a.step64 / b.step64,
+            a.step256 / b.step256,
+            a.eval256 / b.eval256
+        )
     };
     ratio("burn-flex/kernels", &b, &k);
     let (Some(python), Some(script)) = (torch_python(), torch_script()) else {

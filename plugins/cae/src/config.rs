@@ -1,7 +1,7 @@
 //! The stage's options, read once at creation, and the device they select.
 
-use burn::tensor::Device;
 use crate::kernels;
+use burn::tensor::Device;
 use vigil_stage_api::{memory, OptionSpec, Options, StageContext, StageError};
 
 /// What the network reconstructs.
@@ -82,8 +82,8 @@ impl CaeConfig {
         };
         let config = CaeConfig { target, features_root, epochs, batch_size, lr, seed: context.seed, device_name };
         config.device()?; // fail at creation (what `vigil check` runs), not at the first step
-        // The cube geometry is not known yet: the smallest cubes the network takes
-        // (one RGB frame, 8 x 8) give a lower bound; `fit_begin` checks the real one.
+                          // The cube geometry is not known yet: the smallest cubes the network takes
+                          // (one RGB frame, 8 x 8) give a lower bound; `fit_begin` checks the real one.
         config.ensure_fits(3, 8, "even the smallest cubes")?;
         Ok(config)
     }
@@ -94,12 +94,12 @@ impl CaeConfig {
     pub fn ensure_fits(&self, in_channels: usize, size: usize, which: &str) -> Result<(), StageError> {
         let ops = kernels::layers(in_channels, in_channels, self.features_root);
         let f = self.features_root;
-        memory::ensure_fits(&format!("option `features_root` = {f} (the weights alone)"), kernels::training_bytes(&ops, in_channels, size, 0))?;
         memory::ensure_fits(
-            &format!(
-                "option `batch_size` = {} (with features_root {f}, for {which}: {in_channels} x {size} x {size})",
-                self.batch_size
-            ),
+            &format!("option `features_root` = {f} (the weights alone)"),
+            kernels::training_bytes(&ops, in_channels, size, 0),
+        )?;
+        memory::ensure_fits(
+            &format!("option `batch_size` = {} (with features_root {f}, for {which}: {in_channels} x {size} x {size})", self.batch_size),
             kernels::training_bytes(&ops, in_channels, size, self.batch_size as usize),
         )
     }

@@ -54,20 +54,7 @@ impl Op {
 /// The layer list of net.rs's `Autoencoder` (docs/method.md 5.1).
 pub fn layers(in_channels: usize, out_channels: usize, f: usize) -> Vec<Op> {
     let double = |a: usize, b: usize| {
-        [
-            Op::Conv {
-                cin: a,
-                cout: b,
-                k: 3,
-            },
-            Op::BnRelu { c: b },
-            Op::Conv {
-                cin: b,
-                cout: b,
-                k: 3,
-            },
-            Op::BnRelu { c: b },
-        ]
+        [Op::Conv { cin: a, cout: b, k: 3 }, Op::BnRelu { c: b }, Op::Conv { cin: b, cout: b, k: 3 }, Op::BnRelu { c: b }]
     };
     let mut ops = Vec::new();
     ops.extend(double(in_channels, f));
@@ -79,11 +66,7 @@ pub fn layers(in_channels: usize, out_channels: usize, f: usize) -> Vec<Op> {
         ops.push(Op::Up { c });
         ops.extend(double(c, c / 2));
     }
-    ops.push(Op::Conv {
-        cin: f,
-        cout: out_channels,
-        k: 1,
-    });
+    ops.push(Op::Conv { cin: f, cout: out_channels, k: 1 });
     ops
 }
 
@@ -150,10 +133,7 @@ impl Chunks {
     fn new(batch: usize) -> Chunks {
         // A few chunks per thread balance the load; more only shrink the products.
         let count = (rayon::current_num_threads() * 4).clamp(1, batch.max(1));
-        let ranges = (0..count)
-            .map(|i| i * batch / count..(i + 1) * batch / count)
-            .filter(|r| !r.is_empty())
-            .collect();
+        let ranges = (0..count).map(|i| i * batch / count..(i + 1) * batch / count).filter(|r| !r.is_empty()).collect();
         Chunks { ranges }
     }
 
@@ -189,18 +169,15 @@ impl Chunks {
     fn chunked(&self, samples: &[f32], c: usize, hw: usize) -> Vec<f32> {
         let mut out = uninit(samples.len());
         let blocks = self.split_mut(&mut out, c * hw);
-        blocks
-            .into_par_iter()
-            .zip(self.ranges.par_iter())
-            .for_each(|(block, range)| {
-                let cols = range.len() * hw;
-                for (n, sample) in range.clone().enumerate() {
-                    for ch in 0..c {
-                        let src = &samples[(sample * c + ch) * hw..][..hw];
-                        block[ch * cols + n * hw..][..hw].copy_from_slice(src);
-                    }
+        blocks.into_par_iter().zip(self.ranges.par_iter()).for_each(|(block, range)| {
+            let cols = range.len() * hw;
+            for (n, sample) in range.clone().enumerate() {
+                for ch in 0..c {
+                    let src = &samples[(sample * c + ch) * hw..][..hw];
+                    block[ch * cols + n * hw..][..hw].copy_from_slice(src);
                 }
-            });
+            }
+        });
         out
     }
 }
@@ -222,12 +199,7 @@ fn zeros(len: usize) -> Vec<f32> {
 /// (a recycled buffer keeps whatever it held).
 fn uninit(len: usize) -> Vec<f32> {
     let reused = POOL.lock().ok().and_then(|mut pool| {
-        let best = pool
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.capacity() >= len)
-            .min_by_key(|(_, b)| b.capacity())
-            .map(|(i, _)| i);
+        let best = pool.iter().enumerate().filter(|(_, b)| b.capacity() >= len).min_by_key(|(_, b)| b.capacity()).map(|(i, _)| i);
         best.map(|i| pool.swap_remove(i))
     });
     let mut buffer = reused.unwrap_or_else(|| Vec::with_capacity(len));
@@ -255,22 +227,12 @@ struct Activation {
 
 impl Activation {
     fn zeros(c: usize, h: usize, w: usize, batch: usize) -> Activation {
-        Activation {
-            c,
-            h,
-            w,
-            data: zeros(batch * c * h * w),
-        }
+        Activation { c, h, w, data: zeros(batch * c * h * w) }
     }
 
     /// For kernels that write every value.
     fn uninit(c: usize, h: usize, w: usize, batch: usize) -> Activation {
-        Activation {
-            c,
-            h,
-            w,
-            data: uninit(batch * c * h * w),
-        }
+        Activation { c, h, w, data: uninit(batch * c * h * w) }
     }
 
     fn per_sample(&self) -> usize {
@@ -316,31 +278,19 @@ struct Mat<'a> {
 
 impl<'a> Mat<'a> {
     fn rows(data: &'a [f32], cols: usize) -> Mat<'a> {
-        Mat {
-            data,
-            rs: cols,
-            cs: 1,
-        }
+        Mat { data, rs: cols, cs: 1 }
     }
     /// The transpose of a row-major matrix with `cols` columns.
     fn transposed(data: &'a [f32], cols: usize) -> Mat<'a> {
-        Mat {
-            data,
-            rs: 1,
-            cs: cols,
-        }
+        Mat { data, rs: 1, cs: cols }
     }
 }
 
 /// dst (row-major m x n) = a (m x k) * b (k x n), added to dst when `accumulate`.
 fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
     assert!(dst.len() >= m * n, "matmul: destination too small");
-    let last =
-        |x: Mat<'_>, rows: usize, cols: usize| (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs;
-    assert!(
-        k == 0 || (last(a, m, k) < a.data.len() && last(b, k, n) < b.data.len()),
-        "matmul: operand too small"
-    );
+    let last = |x: Mat<'_>, rows: usize, cols: usize| (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs;
+    assert!(k == 0 || (last(a, m, k) < a.data.len() && last(b, k, n) < b.data.len()), "matmul: operand too small");
     if k == 0 {
         if !accumulate {
             dst[..m * n].fill(0.0);
@@ -389,9 +339,7 @@ struct Window {
 impl Window {
     /// The input row (or column) of output row `i` at kernel row `ki`, if inside the image.
     fn source(&self, i: usize, ki: usize, size: usize) -> Option<usize> {
-        (i * self.stride + ki)
-            .checked_sub(self.pad)
-            .filter(|&y| y < size)
+        (i * self.stride + ki).checked_sub(self.pad).filter(|&y| y < size)
     }
 
     /// The output columns whose input column at kernel column `kj` lies
@@ -401,10 +349,7 @@ impl Window {
         match first {
             None => (0..0, 0),
             Some(j0) => {
-                let j1 = (j0..self.wo)
-                    .take_while(|&j| self.source(j, kj, self.w).is_some())
-                    .last()
-                    .map_or(j0, |j| j + 1);
+                let j1 = (j0..self.wo).take_while(|&j| self.source(j, kj, self.w).is_some()).last().map_or(j0, |j| j + 1);
                 (j0..j1, j0 * self.stride + kj - self.pad)
             }
         }
@@ -415,12 +360,7 @@ impl Window {
     /// segment's `wo` values start at `at` in the column buffer, `from` is the
     /// image offset its first valid column reads (`None`: the whole segment
     /// lies outside the image) and `valid` the columns that read inside it.
-    fn segments(
-        &self,
-        channels: usize,
-        samples: usize,
-        mut f: impl FnMut(usize, Option<usize>, &Range<usize>),
-    ) {
+    fn segments(&self, channels: usize, samples: usize, mut f: impl FnMut(usize, Option<usize>, &Range<usize>)) {
         let (hw, out) = (self.h * self.w, self.ho * self.wo);
         let cols = samples * out;
         for ch in 0..channels {
@@ -455,9 +395,7 @@ impl Window {
             if self.stride == 1 {
                 dst.copy_from_slice(&line[..dst.len()]);
             } else {
-                dst.iter_mut()
-                    .zip(line.iter().step_by(self.stride))
-                    .for_each(|(d, v)| *d = *v);
+                dst.iter_mut().zip(line.iter().step_by(self.stride)).for_each(|(d, v)| *d = *v);
             }
         });
     }
@@ -468,15 +406,9 @@ impl Window {
             let Some(from) = from else { return };
             let (src, line) = (&col[at..][valid.clone()], &mut image[from..]);
             if self.stride == 1 {
-                line[..src.len()]
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(d, v)| *d += v);
+                line[..src.len()].iter_mut().zip(src).for_each(|(d, v)| *d += v);
             } else {
-                line.iter_mut()
-                    .step_by(self.stride)
-                    .zip(src)
-                    .for_each(|(d, v)| *d += v);
+                line.iter_mut().step_by(self.stride).zip(src).for_each(|(d, v)| *d += v);
             }
         });
     }
@@ -517,68 +449,34 @@ struct Net<'a> {
 
 impl Net<'_> {
     fn conv_window(k: usize, h: usize, w: usize) -> Window {
-        Window {
-            k,
-            stride: 1,
-            pad: k / 2,
-            h,
-            w,
-            ho: h,
-            wo: w,
-        }
+        Window { k, stride: 1, pad: k / 2, h, w, ho: h, wo: w }
     }
 
     /// The window of an `Up` layer's output read back at its input positions.
     fn up_window(h: usize, w: usize) -> Window {
-        Window {
-            k: 3,
-            stride: 2,
-            pad: 1,
-            h: 2 * h,
-            w: 2 * w,
-            ho: h,
-            wo: w,
-        }
+        Window { k: 3, stride: 2, pad: 1, h: 2 * h, w: 2 * w, ho: h, wo: w }
     }
 
-    fn conv(
-        &self,
-        x: &Activation,
-        [cin, cout, k]: [usize; 3],
-        weight: &[f32],
-        bias: &[f32],
-    ) -> Activation {
+    fn conv(&self, x: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], bias: &[f32]) -> Activation {
         let (hw, taps) = (x.h * x.w, cin * k * k);
         let window = Self::conv_window(k, x.h, x.w);
         let mut y = Activation::uninit(cout, x.h, x.w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, cout * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
-        outs.into_par_iter()
-            .zip(ins)
-            .zip(&self.chunks.ranges)
-            .for_each(|((out, input), range)| {
-                let cols = range.len() * hw;
-                let product = |col: &[f32], out: &mut [f32]| {
-                    matmul(
-                        cout,
-                        cols,
-                        taps,
-                        out,
-                        false,
-                        Mat::rows(weight, taps),
-                        Mat::rows(col, cols),
-                    )
-                };
-                if k == 1 {
-                    product(input, out);
-                } else {
-                    with_scratch(taps * cols, |col| {
-                        window.im2col(input, cin, range.len(), col);
-                        product(col, out);
-                    });
-                }
-                add_bias(out, bias);
-            });
+        outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
+            let cols = range.len() * hw;
+            let product =
+                |col: &[f32], out: &mut [f32]| matmul(cout, cols, taps, out, false, Mat::rows(weight, taps), Mat::rows(col, cols));
+            if k == 1 {
+                product(input, out);
+            } else {
+                with_scratch(taps * cols, |col| {
+                    window.im2col(input, cin, range.len(), col);
+                    product(col, out);
+                });
+            }
+            add_bias(out, bias);
+        });
         y
     }
 
@@ -595,37 +493,32 @@ impl Net<'_> {
         let window = Self::conv_window(k, x.h, x.w);
         let mut dx = need_input.then(|| Activation::zeros(cin, x.h, x.w, self.chunks.batch()));
         let dx_blocks: Vec<Option<&mut [f32]>> = match &mut dx {
-            Some(d) => self
-                .chunks
-                .split_mut(&mut d.data, x.per_sample())
-                .into_iter()
-                .map(Some)
-                .collect(),
+            Some(d) => self.chunks.split_mut(&mut d.data, x.per_sample()).into_iter().map(Some).collect(),
             None => self.chunks.ranges.iter().map(|_| None).collect(),
         };
         let (dw, db) = self.backward_chunks(x, dy, dx_blocks, cout * taps, |input, grad, dx_block, range, dw| {
-                let cols = range.len() * hw;
-                // dW += dY x col^T, and the input gradient's columns W^T x dY.
-                let mut weight_grad = |col: &[f32]| matmul(cout, taps, cols, dw, true, Mat::rows(grad, cols), Mat::transposed(col, cols));
-                let input_cols = |dcol: &mut [f32]| matmul(taps, cols, cout, dcol, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
-                if k == 1 {
-                    // A 1 x 1 convolution's columns are its input.
-                    weight_grad(input);
-                    if let Some(dx_block) = dx_block {
-                        input_cols(dx_block);
-                    }
-                } else {
-                    with_scratch(taps * cols, |col| {
-                        window.im2col(input, cin, range.len(), col);
-                        weight_grad(col);
-                        if let Some(dx_block) = dx_block {
-                            // The column buffer is free again: reuse it for the input gradient's columns.
-                            input_cols(col);
-                            window.col2im(col, cin, range.len(), dx_block);
-                        }
-                    });
+            let cols = range.len() * hw;
+            // dW += dY x col^T, and the input gradient's columns W^T x dY.
+            let mut weight_grad = |col: &[f32]| matmul(cout, taps, cols, dw, true, Mat::rows(grad, cols), Mat::transposed(col, cols));
+            let input_cols = |dcol: &mut [f32]| matmul(taps, cols, cout, dcol, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
+            if k == 1 {
+                // A 1 x 1 convolution's columns are its input.
+                weight_grad(input);
+                if let Some(dx_block) = dx_block {
+                    input_cols(dx_block);
                 }
-            });
+            } else {
+                with_scratch(taps * cols, |col| {
+                    window.im2col(input, cin, range.len(), col);
+                    weight_grad(col);
+                    if let Some(dx_block) = dx_block {
+                        // The column buffer is free again: reuse it for the input gradient's columns.
+                        input_cols(col);
+                        window.col2im(col, cin, range.len(), dx_block);
+                    }
+                });
+            }
+        });
         (dw, db, dx)
     }
 
@@ -669,50 +562,34 @@ impl Net<'_> {
         let mut y = Activation::zeros(c, 2 * x.h, 2 * x.w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, c * 4 * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
-        outs.into_par_iter()
-            .zip(ins)
-            .zip(&self.chunks.ranges)
-            .for_each(|((out, input), range)| {
-                let cols = range.len() * hw;
-                with_scratch(taps * cols, |col| {
-                    // Weight [in, (out, ki, kj)] transposed times the input: one column per input position.
-                    matmul(
-                        taps,
-                        cols,
-                        c,
-                        col,
-                        false,
-                        Mat::transposed(weight, taps),
-                        Mat::rows(input, cols),
-                    );
-                    window.col2im(col, c, range.len(), out);
-                });
-                add_bias(out, bias);
+        outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
+            let cols = range.len() * hw;
+            with_scratch(taps * cols, |col| {
+                // Weight [in, (out, ki, kj)] transposed times the input: one column per input position.
+                matmul(taps, cols, c, col, false, Mat::transposed(weight, taps), Mat::rows(input, cols));
+                window.col2im(col, c, range.len(), out);
             });
+            add_bias(out, bias);
+        });
         y
     }
 
-    fn up_backward(
-        &self,
-        x: &Activation,
-        dy: &Activation,
-        weight: &[f32],
-    ) -> (Vec<f32>, Vec<f32>, Activation) {
+    fn up_backward(&self, x: &Activation, dy: &Activation, weight: &[f32]) -> (Vec<f32>, Vec<f32>, Activation) {
         let c = x.c;
         let (hw, taps) = (x.h * x.w, c * 9);
         let window = Self::up_window(x.h, x.w);
         let mut dx = Activation::uninit(c, x.h, x.w, self.chunks.batch());
         let dx_blocks = self.chunks.split_mut(&mut dx.data, x.per_sample()).into_iter().map(Some).collect();
         let (dw, db) = self.backward_chunks(x, dy, dx_blocks, c * taps, |input, grad, dx_block, range, dw| {
-                let cols = range.len() * hw;
-                let dx_block = dx_block.expect("an input gradient for every chunk");
-                with_scratch(taps * cols, |col| {
-                    // The output gradient read at the input positions: dW += X x col^T, dX = W x col.
-                    window.im2col(grad, c, range.len(), col);
-                    matmul(c, taps, cols, dw, true, Mat::rows(input, cols), Mat::transposed(col, cols));
-                    matmul(c, cols, taps, dx_block, false, Mat::rows(weight, taps), Mat::rows(col, cols));
-                });
+            let cols = range.len() * hw;
+            let dx_block = dx_block.expect("an input gradient for every chunk");
+            with_scratch(taps * cols, |col| {
+                // The output gradient read at the input positions: dW += X x col^T, dX = W x col.
+                window.im2col(grad, c, range.len(), col);
+                matmul(c, taps, cols, dw, true, Mat::rows(input, cols), Mat::transposed(col, cols));
+                matmul(c, cols, taps, dx_block, false, Mat::rows(weight, taps), Mat::rows(col, cols));
             });
+        });
         (dw, db, dx)
     }
 
@@ -730,45 +607,25 @@ impl Net<'_> {
             .into_par_iter()
             .map(|ch| {
                 let mean = rows(ch).flatten().map(|&v| v as f64).sum::<f64>() / count;
-                let var = rows(ch)
-                    .flatten()
-                    .map(|&v| (v as f64 - mean).powi(2))
-                    .sum::<f64>()
-                    / count;
+                let var = rows(ch).flatten().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
                 (mean as f32, var as f32)
             })
             .unzip()
     }
 
     /// max(0, gamma * (x - mean) / sqrt(var + eps) + beta) per channel.
-    fn bn_relu(
-        &self,
-        x: &Activation,
-        gamma: &[f32],
-        beta: &[f32],
-        mean: &[f32],
-        var: &[f32],
-    ) -> Activation {
+    fn bn_relu(&self, x: &Activation, gamma: &[f32], beta: &[f32], mean: &[f32], var: &[f32]) -> Activation {
         let mut y = Activation::uninit(x.c, x.h, x.w, self.chunks.batch());
-        let scale: Vec<f32> = gamma
-            .iter()
-            .zip(var)
-            .map(|(g, v)| g / (v + BN_EPSILON).sqrt())
-            .collect();
+        let scale: Vec<f32> = gamma.iter().zip(var).map(|(g, v)| g / (v + BN_EPSILON).sqrt()).collect();
         let per_sample = y.per_sample();
         let blocks = self.chunks.split_mut(&mut y.data, per_sample);
-        blocks
-            .into_par_iter()
-            .zip(self.chunks.split(&x.data, per_sample))
-            .for_each(|(out, input)| {
-                let cols = out.len() / x.c;
-                for (ch, (dst, src)) in out.chunks_mut(cols).zip(input.chunks(cols)).enumerate() {
-                    let (s, m, b) = (scale[ch], mean[ch], beta[ch]);
-                    dst.iter_mut()
-                        .zip(src)
-                        .for_each(|(d, v)| *d = (s * (v - m) + b).max(0.0));
-                }
-            });
+        blocks.into_par_iter().zip(self.chunks.split(&x.data, per_sample)).for_each(|(out, input)| {
+            let cols = out.len() / x.c;
+            for (ch, (dst, src)) in out.chunks_mut(cols).zip(input.chunks(cols)).enumerate() {
+                let (s, m, b) = (scale[ch], mean[ch], beta[ch]);
+                dst.iter_mut().zip(src).for_each(|(d, v)| *d = (s * (v - m) + b).max(0.0));
+            }
+        });
         y
     }
 
@@ -791,14 +648,7 @@ impl Net<'_> {
                 let cols = xb.len() / x.c;
                 for (&v, &g) in xb[ch * cols..][..cols].iter().zip(&db[ch * cols..][..cols]) {
                     let xhat = (v - mean[ch]) * inv_std[ch];
-                    f(
-                        xhat,
-                        if gamma[ch] * xhat + beta[ch] > 0.0 {
-                            g
-                        } else {
-                            0.0
-                        },
-                    );
+                    f(xhat, if gamma[ch] * xhat + beta[ch] > 0.0 { g } else { 0.0 });
                 }
             }
         };
@@ -815,38 +665,25 @@ impl Net<'_> {
             .unzip();
         let mut dx = Activation::uninit(x.c, x.h, x.w, self.chunks.batch());
         let blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
-        blocks
-            .into_par_iter()
-            .zip(xs.par_iter().zip(&dys))
-            .for_each(|(out, (xb, db))| {
-                let cols = xb.len() / x.c;
-                for ch in 0..x.c {
-                    let k = gamma[ch] * inv_std[ch];
-                    let (m_dz, m_dzx) = (dbeta[ch] / count, dgamma[ch] / count);
-                    let rows = xb[ch * cols..][..cols].iter().zip(&db[ch * cols..][..cols]);
-                    for (o, (&v, &g)) in out[ch * cols..][..cols].iter_mut().zip(rows) {
-                        let xhat = (v - mean[ch]) * inv_std[ch];
-                        let dz = if gamma[ch] * xhat + beta[ch] > 0.0 {
-                            g
-                        } else {
-                            0.0
-                        };
-                        *o = k * (dz - m_dz - xhat * m_dzx);
-                    }
+        blocks.into_par_iter().zip(xs.par_iter().zip(&dys)).for_each(|(out, (xb, db))| {
+            let cols = xb.len() / x.c;
+            for ch in 0..x.c {
+                let k = gamma[ch] * inv_std[ch];
+                let (m_dz, m_dzx) = (dbeta[ch] / count, dgamma[ch] / count);
+                let rows = xb[ch * cols..][..cols].iter().zip(&db[ch * cols..][..cols]);
+                for (o, (&v, &g)) in out[ch * cols..][..cols].iter_mut().zip(rows) {
+                    let xhat = (v - mean[ch]) * inv_std[ch];
+                    let dz = if gamma[ch] * xhat + beta[ch] > 0.0 { g } else { 0.0 };
+                    *o = k * (dz - m_dz - xhat * m_dzx);
                 }
-            });
+            }
+        });
         (dgamma, dbeta, dx)
     }
 
     /// For each 2 x 2 window of channel row `row` (one chunk), the offset of its maximum
     /// (the first one on ties) and the output index.
-    fn pool_windows(
-        row: &[f32],
-        samples: usize,
-        h: usize,
-        w: usize,
-        mut f: impl FnMut(usize, usize),
-    ) {
+    fn pool_windows(row: &[f32], samples: usize, h: usize, w: usize, mut f: impl FnMut(usize, usize)) {
         let (ho, wo) = (h / 2, w / 2);
         for s in 0..samples {
             for i in 0..ho {
@@ -868,17 +705,14 @@ impl Net<'_> {
         let (c, h, w) = (x.c, x.h, x.w);
         let mut y = Activation::uninit(c, h / 2, w / 2, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, c * h * w / 4);
-        outs.into_par_iter()
-            .zip(self.chunks.split(&x.data, x.per_sample()))
-            .zip(&self.chunks.ranges)
-            .for_each(|((out, input), range)| {
-                let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
-                for ch in 0..c {
-                    let row = &input[ch * cols_in..][..cols_in];
-                    let dst = &mut out[ch * cols_out..][..cols_out];
-                    Self::pool_windows(row, range.len(), h, w, |from, to| dst[to] = row[from]);
-                }
-            });
+        outs.into_par_iter().zip(self.chunks.split(&x.data, x.per_sample())).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
+            let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
+            for ch in 0..c {
+                let row = &input[ch * cols_in..][..cols_in];
+                let dst = &mut out[ch * cols_out..][..cols_out];
+                Self::pool_windows(row, range.len(), h, w, |from, to| dst[to] = row[from]);
+            }
+        });
         y
     }
 
@@ -886,24 +720,16 @@ impl Net<'_> {
         let (c, h, w) = (x.c, x.h, x.w);
         let mut dx = Activation::zeros(c, h, w, self.chunks.batch());
         let blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
-        let work = self
-            .chunks
-            .split(&x.data, x.per_sample())
-            .into_iter()
-            .zip(self.chunks.split(&dy.data, dy.per_sample()));
-        blocks
-            .into_par_iter()
-            .zip(work.collect::<Vec<_>>())
-            .zip(&self.chunks.ranges)
-            .for_each(|((out, (input, grad)), range)| {
-                let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
-                for ch in 0..c {
-                    let row = &input[ch * cols_in..][..cols_in];
-                    let g = &grad[ch * cols_out..][..cols_out];
-                    let dst = &mut out[ch * cols_in..][..cols_in];
-                    Self::pool_windows(row, range.len(), h, w, |from, to| dst[from] += g[to]);
-                }
-            });
+        let work = self.chunks.split(&x.data, x.per_sample()).into_iter().zip(self.chunks.split(&dy.data, dy.per_sample()));
+        blocks.into_par_iter().zip(work.collect::<Vec<_>>()).zip(&self.chunks.ranges).for_each(|((out, (input, grad)), range)| {
+            let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
+            for ch in 0..c {
+                let row = &input[ch * cols_in..][..cols_in];
+                let g = &grad[ch * cols_out..][..cols_out];
+                let dst = &mut out[ch * cols_in..][..cols_in];
+                Self::pool_windows(row, range.len(), h, w, |from, to| dst[from] += g[to]);
+            }
+        });
         dx
     }
 }
@@ -912,10 +738,7 @@ impl Net<'_> {
 fn per_sample_sse(chunks: &Chunks, out: &Activation, target: &[f32]) -> Vec<f32> {
     let hw = out.h * out.w;
     let per = out.per_sample();
-    let pairs = chunks
-        .split(&out.data, per)
-        .into_iter()
-        .zip(chunks.split(target, per));
+    let pairs = chunks.split(&out.data, per).into_iter().zip(chunks.split(target, per));
     pairs
         .collect::<Vec<_>>()
         .into_par_iter()
@@ -926,11 +749,7 @@ fn per_sample_sse(chunks: &Chunks, out: &Activation, target: &[f32]) -> Vec<f32>
                 (0..out.c)
                     .map(|ch| {
                         let at = ch * cols + s * hw;
-                        o[at..at + hw]
-                            .iter()
-                            .zip(&t[at..at + hw])
-                            .map(|(a, b)| ((a - b) as f64).powi(2))
-                            .sum::<f64>()
+                        o[at..at + hw].iter().zip(&t[at..at + hw]).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>()
                     })
                     .sum::<f64>() as f32
             })
@@ -940,27 +759,12 @@ fn per_sample_sse(chunks: &Chunks, out: &Activation, target: &[f32]) -> Vec<f32>
 
 fn check_shapes(ops: &[Op], weights: &Weights<'_>) {
     let shapes: Vec<Vec<usize>> = ops.iter().flat_map(|op| op.param_shapes()).collect();
-    assert_eq!(
-        shapes.len(),
-        weights.params.len(),
-        "kernels: parameter count"
-    );
+    assert_eq!(shapes.len(), weights.params.len(), "kernels: parameter count");
     for (shape, values) in shapes.iter().zip(weights.params) {
-        assert_eq!(
-            shape.iter().product::<usize>(),
-            values.len(),
-            "kernels: parameter of shape {shape:?}"
-        );
+        assert_eq!(shape.iter().product::<usize>(), values.len(), "kernels: parameter of shape {shape:?}");
     }
-    let norms = ops
-        .iter()
-        .filter(|op| matches!(op, Op::BnRelu { .. }))
-        .count();
-    assert_eq!(
-        norms,
-        weights.running.len(),
-        "kernels: running statistics count"
-    );
+    let norms = ops.iter().filter(|op| matches!(op, Op::BnRelu { .. })).count();
+    assert_eq!(norms, weights.running.len(), "kernels: running statistics count");
 }
 
 /// The forward pass. `batch_stats`: use (and record) batch statistics in
@@ -978,12 +782,7 @@ fn forward(
     for op in ops {
         let x = acts.last().expect("the input at least");
         let y = match *op {
-            Op::Conv { cin, cout, k } => net.conv(
-                x,
-                [cin, cout, k],
-                &weights.params[p],
-                &weights.params[p + 1],
-            ),
+            Op::Conv { cin, cout, k } => net.conv(x, [cin, cout, k], &weights.params[p], &weights.params[p + 1]),
             Op::Up { .. } => net.up(x, &weights.params[p], &weights.params[p + 1]),
             Op::BnRelu { .. } => {
                 let (gamma, beta) = (&weights.params[p], &weights.params[p + 1]);
@@ -991,11 +790,7 @@ fn forward(
                     Some(stats) => {
                         let (mean, var) = net.channel_stats(x);
                         let y = net.bn_relu(x, gamma, beta, &mean, &var);
-                        stats.push(BatchStats {
-                            mean,
-                            var,
-                            count: net.chunks.batch() * x.h * x.w,
-                        });
+                        stats.push(BatchStats { mean, var, count: net.chunks.batch() * x.h * x.w });
                         y
                     }
                     None => {
@@ -1016,33 +811,16 @@ fn forward(
 
 /// Input [B, C, S, S] (samples outermost) as the first layer's activation.
 fn input_activation(chunks: &Chunks, input: &[f32], channels: usize, size: usize) -> Activation {
-    Activation {
-        c: channels,
-        h: size,
-        w: size,
-        data: chunks.chunked(input, channels, size * size),
-    }
+    Activation { c: channels, h: size, w: size, data: chunks.chunked(input, channels, size * size) }
 }
 
 /// Eval-mode (running BatchNorm statistics) SSE of each sample against `target`.
 /// `input` is [B, Cin, S, S] and `target` [B, Cout, S, S], samples outermost.
-pub fn errors(
-    ops: &[Op],
-    weights: &Weights<'_>,
-    input: &[f32],
-    target: &[f32],
-    [cin, cout, size]: [usize; 3],
-) -> Vec<f32> {
+pub fn errors(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], [cin, cout, size]: [usize; 3]) -> Vec<f32> {
     check_shapes(ops, weights);
     let chunks = Chunks::new(input.len() / (cin * size * size));
     let net = Net { chunks: &chunks };
-    let mut acts = forward(
-        &net,
-        ops,
-        weights,
-        input_activation(&chunks, input, cin, size),
-        None,
-    );
+    let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), None);
     let out = acts.pop().expect("an output");
     let target = chunks.chunked(target, cout, size * size);
     let errors = per_sample_sse(&chunks, &out, &target);
@@ -1061,52 +839,29 @@ pub fn train_step(
 ) -> StepResult {
     check_shapes(ops, weights);
     let batch = sample_weights.len();
-    assert_eq!(
-        input.len(),
-        batch * cin * size * size,
-        "kernels: input size"
-    );
+    assert_eq!(input.len(), batch * cin * size * size, "kernels: input size");
     let chunks = Chunks::new(batch);
     let net = Net { chunks: &chunks };
     let mut batch_stats = Vec::new();
-    let mut acts = forward(
-        &net,
-        ops,
-        weights,
-        input_activation(&chunks, input, cin, size),
-        Some(&mut batch_stats),
-    );
+    let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), Some(&mut batch_stats));
     let out = acts.pop().expect("an output");
     let target = chunks.chunked(target, cout, size * size);
     let sse = per_sample_sse(&chunks, &out, &target);
     let norm = (batch * cout * size * size) as f64;
-    let loss = (sse
-        .iter()
-        .zip(sample_weights)
-        .map(|(&e, &w)| e as f64 * w as f64)
-        .sum::<f64>()
-        / norm) as f32;
+    let loss = (sse.iter().zip(sample_weights).map(|(&e, &w)| e as f64 * w as f64).sum::<f64>() / norm) as f32;
 
     // dL/d(output) = 2 * w_i * (output - target) / norm.
     let mut grad = Activation::uninit(out.c, out.h, out.w, batch);
     let hw = size * size;
     let blocks = chunks.split_mut(&mut grad.data, out.per_sample());
-    let pairs: Vec<_> = chunks
-        .split(&out.data, out.per_sample())
-        .into_iter()
-        .zip(chunks.split(&target, out.per_sample()))
-        .collect();
-    blocks
-        .into_par_iter()
-        .zip(pairs)
-        .zip(&chunks.ranges)
-        .for_each(|((g, (o, t)), range)| {
-            let cols = range.len() * hw;
-            for (at, ((gv, ov), tv)) in g.iter_mut().zip(o).zip(t).enumerate() {
-                let sample = range.start + (at % cols) / hw;
-                *gv = (2.0 * sample_weights[sample] as f64 * (ov - tv) as f64 / norm) as f32;
-            }
-        });
+    let pairs: Vec<_> = chunks.split(&out.data, out.per_sample()).into_iter().zip(chunks.split(&target, out.per_sample())).collect();
+    blocks.into_par_iter().zip(pairs).zip(&chunks.ranges).for_each(|((g, (o, t)), range)| {
+        let cols = range.len() * hw;
+        for (at, ((gv, ov), tv)) in g.iter_mut().zip(o).zip(t).enumerate() {
+            let sample = range.start + (at % cols) / hw;
+            *gv = (2.0 * sample_weights[sample] as f64 * (ov - tv) as f64 / norm) as f32;
+        }
+    });
 
     let mut grads: Vec<Vec<f32>> = Vec::with_capacity(weights.params.len());
     let mut p = weights.params.len();
@@ -1117,8 +872,7 @@ pub fn train_step(
         let (param_grads, dx) = match *op {
             Op::Conv { cin, cout, k } => {
                 p -= 2;
-                let (dw, db, dx) =
-                    net.conv_backward(x, &grad, [cin, cout, k], &weights.params[p], need_input);
+                let (dw, db, dx) = net.conv_backward(x, &grad, [cin, cout, k], &weights.params[p], need_input);
                 (vec![dw, db], dx)
             }
             Op::Up { .. } => {
@@ -1129,13 +883,7 @@ pub fn train_step(
             Op::BnRelu { .. } => {
                 p -= 2;
                 norm_index -= 1;
-                let (dg, dbeta, dx) = net.bn_relu_backward(
-                    x,
-                    &grad,
-                    &weights.params[p],
-                    &weights.params[p + 1],
-                    &batch_stats[norm_index],
-                );
+                let (dg, dbeta, dx) = net.bn_relu_backward(x, &grad, &weights.params[p], &weights.params[p + 1], &batch_stats[norm_index]);
                 (vec![dg, dbeta], Some(dx))
             }
             Op::Pool => (vec![], Some(net.pool_backward(x, &grad))),
@@ -1149,11 +897,7 @@ pub fn train_step(
     }
     grads.reverse();
     recycle(target);
-    StepResult {
-        loss,
-        grads,
-        batch_stats,
-    }
+    StepResult { loss, grads, batch_stats }
 }
 
 #[cfg(test)]
@@ -1161,9 +905,7 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
 
@@ -1173,9 +915,7 @@ mod tests {
         for window in [Net::conv_window(3, 5, 4), Net::up_window(3, 2)] {
             let (channels, samples) = (2, 3);
             let seed = &mut 7;
-            let image: Vec<f32> = (0..channels * samples * window.h * window.w)
-                .map(|_| lcg(seed))
-                .collect();
+            let image: Vec<f32> = (0..channels * samples * window.h * window.w).map(|_| lcg(seed)).collect();
             let cols = samples * window.ho * window.wo;
             let c: Vec<f32> = (0..channels * 9 * cols).map(|_| lcg(seed)).collect();
             let mut col = vec![0f32; c.len()];
@@ -1197,18 +937,11 @@ mod tests {
             let samples: Vec<f32> = (0..batch * c * hw).map(|v| v as f32).collect();
             let chunked = chunks.chunked(&samples, c, hw);
             // Sample s, channel ch, pixel q sits at its chunk's row ch.
-            for (block, range) in chunks
-                .split(&chunked, c * hw)
-                .into_iter()
-                .zip(&chunks.ranges)
-            {
+            for (block, range) in chunks.split(&chunked, c * hw).into_iter().zip(&chunks.ranges) {
                 let cols = range.len() * hw;
                 for (n, s) in range.clone().enumerate() {
                     for ch in 0..c {
-                        assert_eq!(
-                            block[ch * cols + n * hw..][..hw],
-                            samples[(s * c + ch) * hw..][..hw]
-                        );
+                        assert_eq!(block[ch * cols + n * hw..][..hw], samples[(s * c + ch) * hw..][..hw]);
                     }
                 }
             }
@@ -1219,22 +952,8 @@ mod tests {
     fn layers_follow_the_paper_table() {
         let ops = layers(15, 15, 32);
         assert_eq!(ops.len(), 4 + 3 * 5 + 3 * 5 + 1);
-        assert_eq!(
-            ops[0],
-            Op::Conv {
-                cin: 15,
-                cout: 32,
-                k: 3
-            }
-        );
+        assert_eq!(ops[0], Op::Conv { cin: 15, cout: 32, k: 3 });
         assert_eq!(ops[19], Op::Up { c: 256 });
-        assert_eq!(
-            *ops.last().unwrap(),
-            Op::Conv {
-                cin: 32,
-                cout: 15,
-                k: 1
-            }
-        );
+        assert_eq!(*ops.last().unwrap(), Op::Conv { cin: 32, cout: 15, k: 1 });
     }
 }

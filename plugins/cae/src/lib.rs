@@ -16,8 +16,7 @@ pub mod stage;
 
 use config::{CaeConfig, Target};
 use vigil_stage_api::{
-    stage_info, DType, Options, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind,
-    TensorSpec,
+    stage_info, DType, Options, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind, TensorSpec,
 };
 
 pub use stage::CaeStage;

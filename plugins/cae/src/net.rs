@@ -199,9 +199,7 @@ impl Autoencoder {
 /// A k x k convolution, padding k/2, with bias.
 fn conv(a: usize, b: usize, k: usize, rng: &mut Rng, device: &Device) -> Conv2d {
     let pad = k / 2;
-    let mut c = Conv2dConfig::new([a, b], [k, k])
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .init(device);
+    let mut c = Conv2dConfig::new([a, b], [k, k]).with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad)).init(device);
     // PyTorch: fan_in = in_channels * k * k for weight and bias.
     let fan_in = a * k * k;
     c.weight = Param::from_tensor(pytorch_uniform(rng, [b, a, k, k], fan_in, device));
@@ -211,11 +209,7 @@ fn conv(a: usize, b: usize, k: usize, rng: &mut Rng, device: &Device) -> Conv2d 
 
 /// ConvTranspose2d(c -> c, k3, s2, p1, output_padding 1): doubles H and W.
 fn up(c: usize, rng: &mut Rng, device: &Device) -> ConvTranspose2d {
-    let mut t = ConvTranspose2dConfig::new([c, c], [3, 3])
-        .with_stride([2, 2])
-        .with_padding([1, 1])
-        .with_padding_out([1, 1])
-        .init(device);
+    let mut t = ConvTranspose2dConfig::new([c, c], [3, 3]).with_stride([2, 2]).with_padding([1, 1]).with_padding_out([1, 1]).init(device);
     // PyTorch computes fan_in from weight dim 1 (out_channels) for transposed convs.
     let fan_in = c * 9;
     t.weight = Param::from_tensor(pytorch_uniform(rng, [c, c, 3, 3], fan_in, device));

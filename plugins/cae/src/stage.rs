@@ -13,9 +13,7 @@ use burn::optim::OptimizerRecord;
 use burn::tensor::Device;
 use std::collections::BTreeMap;
 use std::path::Path;
-use vigil_stage_api::{
-    Batch, FitPlan, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ResultExt, StageError,
-};
+use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ResultExt, StageError};
 
 pub struct CaeStage {
     config: CaeConfig,
@@ -297,4 +295,3 @@ impl Reconstructor for CaeStage {
         self.errors_of_impl(cubes).map(RVec::from).into()
     }
 }
-

@@ -259,7 +259,9 @@ fn a_network_or_batch_no_machine_could_hold_is_refused_naming_the_option() {
     let per_step = vigil_plugin_cae::kernels::training_bytes(&vigil_plugin_cae::kernels::layers(15, 15, 32), 15, side, 256);
     assert!(per_step > total, "1024-pixel cubes at batch 256 should not fit in {total} bytes; the test needs a smaller machine's figures");
     let mut s = stage(json!({"features_root": 32, "batch_size": 256}));
-    let batch = Batch::new(vec![FrameId { video: 0, frame: 0 }]).with("appearance", Tensor::from_vec(vec![0u8; 15 * side * side], &[1, 15, side, side])).with("band", Tensor::from_vec(vec![0u32], &[1]));
+    let batch = Batch::new(vec![FrameId { video: 0, frame: 0 }])
+        .with("appearance", Tensor::from_vec(vec![0u8; 15 * side * side], &[1, 15, side, side]))
+        .with("band", Tensor::from_vec(vec![0u32], &[1]));
     let err = s.fit_begin(batch).unwrap_err();
     assert!(err.message.contains("option `batch_size` = 256 (with features_root 32, for these cubes: 15 x 1024 x 1024)"), "{err}");
 }

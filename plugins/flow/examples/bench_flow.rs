@@ -53,8 +53,7 @@ fn flyingchairs(root: &Path) -> Vec<(GrayImage, GrayImage, FlowField)> {
 
 /// Mean EPE and ms per pair of each preset; prints per-pair figures.
 fn bench_presets(pairs: &[(GrayImage, GrayImage, FlowField)]) -> Vec<(Preset, f64, f64)> {
-    let zero: f64 = pairs.iter().map(|(a, _, gt)| FlowField::zeros(a.width, a.height).endpoint_error(gt)).sum::<f64>()
-        / pairs.len() as f64;
+    let zero: f64 = pairs.iter().map(|(a, _, gt)| FlowField::zeros(a.width, a.height).endpoint_error(gt)).sum::<f64>() / pairs.len() as f64;
     println!("zero flow      EPE {zero:.3} px");
     let mut results = Vec::new();
     for preset in PRESETS {

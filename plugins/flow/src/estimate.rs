@@ -24,10 +24,7 @@ impl std::error::Error for FlowError {}
 
 fn check_sizes(prev: &GrayImage, next: &GrayImage) -> Result<(), FlowError> {
     if (next.width, next.height) != (prev.width, prev.height) {
-        return Err(FlowError(format!(
-            "images differ in size: {}x{} and {}x{}",
-            prev.width, prev.height, next.width, next.height
-        )));
+        return Err(FlowError(format!("images differ in size: {}x{} and {}x{}", prev.width, prev.height, next.width, next.height)));
     }
     Ok(())
 }
@@ -44,10 +41,7 @@ fn finest_level_flow(prev: &GrayImage, next: &GrayImage, params: &FlowParams) ->
     check_sizes(prev, next)?;
     let (w, h) = (prev.width, prev.height);
     if params.patch_size < 2 || params.patch_stride < 1 {
-        return Err(FlowError(format!(
-            "patch size must be >= 2 and stride >= 1, got {} and {}",
-            params.patch_size, params.patch_stride
-        )));
+        return Err(FlowError(format!("patch size must be >= 2 and stride >= 1, got {} and {}", params.patch_size, params.patch_stride)));
     }
     // Too small to hold a 2x2 patch: nothing can be measured.
     if w < 2 || h < 2 {

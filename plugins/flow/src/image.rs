@@ -19,8 +19,7 @@ impl GrayImage {
     /// (ITU-R BT.601), so results are comparable with OpenCV's DIS.
     pub fn from_rgb(rgb: &[u8], width: usize, height: usize) -> GrayImage {
         assert_eq!(rgb.len(), width * height * 3, "RGB image {width}x{height} needs {} bytes", width * height * 3);
-        let data =
-            rgb.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
+        let data = rgb.chunks_exact(3).map(|p| 0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).collect();
         GrayImage { width, height, data }
     }
 

@@ -141,10 +141,7 @@ impl Template {
         let moved = ((u - start.0).powi(2) + (v - start.1).powi(2)).sqrt();
         // Gauss-Newton diverged, slid along an edge (aperture problem) or got
         // worse than where it started: keep the start.
-        if !moved.is_finite()
-            || moved > search.max_move
-            || self.cost(i1, (u, v), scratch) > self.cost(i1, start, scratch)
-        {
+        if !moved.is_finite() || moved > search.max_move || self.cost(i1, (u, v), scratch) > self.cost(i1, start, scratch) {
             start
         } else {
             (u, v)

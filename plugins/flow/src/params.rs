@@ -63,8 +63,7 @@ pub struct FlowParams {
 
 impl FlowParams {
     pub fn preset(preset: Preset) -> FlowParams {
-        let variational =
-            VariationalParams { iterations: 5, sor_iterations: 5, omega: 1.6, alpha: 20.0, delta: 5.0, gamma: 10.0 };
+        let variational = VariationalParams { iterations: 5, sor_iterations: 5, omega: 1.6, alpha: 20.0, delta: 5.0, gamma: 10.0 };
         match preset {
             Preset::Ultrafast => FlowParams {
                 finest_scale: 2,

@@ -28,14 +28,7 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
 }
 
 /// Bilinear resize of an interleaved `channels`-channel f32 raster.
-pub fn resize_bilinear(
-    src: &[f32],
-    width: usize,
-    height: usize,
-    channels: usize,
-    dst_w: usize,
-    dst_h: usize,
-) -> Vec<f32> {
+pub fn resize_bilinear(src: &[f32], width: usize, height: usize, channels: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
     assert_eq!(src.len(), width * height * channels, "raster size does not match {width}x{height}x{channels}");
     if (width, height) == (dst_w, dst_h) {
         return src.to_vec();

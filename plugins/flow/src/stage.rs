@@ -5,8 +5,8 @@ use crate::image::GrayImage;
 use crate::params::{FlowParams, Preset};
 use rayon::prelude::*;
 use vigil_stage_api::{
-    stage_info, Batch, DType, Flow, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo,
-    StageInstance, StageIo, StageKind, Tensor, TensorSpec,
+    stage_info, Batch, DType, Flow, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
+    StageIo, StageKind, Tensor, TensorSpec,
 };
 
 pub struct FlowStage {
@@ -32,13 +32,10 @@ impl FlowStage {
         }
         let (n, h, w) = (shape[0], shape[1], shape[2]);
         if n < 2 {
-            return Err(StageError::invalid(format!(
-                "input `frames`: flow needs at least 2 consecutive frames, the batch has {n}"
-            )));
+            return Err(StageError::invalid(format!("input `frames`: flow needs at least 2 consecutive frames, the batch has {n}")));
         }
         let pixels = frames.as_slice::<u8>()?;
-        let gray: Vec<GrayImage> =
-            pixels.par_chunks_exact(h * w * 3).map(|rgb| GrayImage::from_rgb(rgb, w, h)).collect();
+        let gray: Vec<GrayImage> = pixels.par_chunks_exact(h * w * 3).map(|rgb| GrayImage::from_rgb(rgb, w, h)).collect();
         let mut data = vec![0.0f32; (n - 1) * h * w * 2];
         data.par_chunks_mut(h * w * 2)
             .enumerate()
@@ -62,21 +59,17 @@ impl Flow for FlowStage {
 fn io() -> StageIo {
     StageIo::new(
         vec![TensorSpec::new("frames", DType::U8, 4, "consecutive RGB frames of one video [N, H, W, 3], N >= 2")],
-        vec![TensorSpec::new(
-            "flow",
-            DType::F32,
-            4,
-            "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels",
-        )],
+        vec![TensorSpec::new("flow", DType::F32, 4, "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels")],
     )
 }
 
 /// Grid option value: 0 means the frames' own size.
 fn grid_side(options: &Options, name: &str) -> Result<usize, StageError> {
     let v = options.int(name)?;
-    usize::try_from(v).ok().filter(|&s| s == 0 || s >= 2).ok_or_else(|| {
-        StageError::invalid(format!("option `{name}`: expected 0 (native size) or at least 2, found {v}"))
-    })
+    usize::try_from(v)
+        .ok()
+        .filter(|&s| s == 0 || s >= 2)
+        .ok_or_else(|| StageError::invalid(format!("option `{name}`: expected 0 (native size) or at least 2, found {v}")))
 }
 
 impl StageFactory for FlowStage {
@@ -96,10 +89,7 @@ impl StageFactory for FlowStage {
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
         let name = options.string("preset")?;
         let preset = Preset::parse(&name).ok_or_else(|| {
-            StageError::invalid(format!(
-                "option `preset`: expected one of {}, found \"{name}\"",
-                Preset::NAMES.join(", ")
-            ))
+            StageError::invalid(format!("option `preset`: expected one of {}, found \"{name}\"", Preset::NAMES.join(", ")))
         })?;
         let grid = match (grid_side(options, "grid_width")?, grid_side(options, "grid_height")?) {
             (0, 0) => None,

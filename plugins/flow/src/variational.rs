@@ -151,12 +151,7 @@ pub fn refine(level: &Level, flow: &mut FlowField, params: &VariationalParams) {
     // Neighbour indices, clamped at the border (where their weight is 0).
     let neighbours = |x: usize, y: usize| {
         let i = y * w + x;
-        [
-            if x > 0 { i - 1 } else { i },
-            if x + 1 < w { i + 1 } else { i },
-            if y > 0 { i - w } else { i },
-            if y + 1 < h { i + w } else { i },
-        ]
+        [if x > 0 { i - 1 } else { i }, if x + 1 < w { i + 1 } else { i }, if y > 0 { i - w } else { i }, if y + 1 < h { i + w } else { i }]
     };
     for _ in 0..params.iterations {
         let u: Vec<f32> = u0.iter().zip(&du).map(|(a, b)| a + b).collect();
@@ -165,12 +160,7 @@ pub fn refine(level: &Level, flow: &mut FlowField, params: &VariationalParams) {
         systems.par_iter_mut().enumerate().for_each(|(i, sys)| {
             let [a11, a12, a22, b1, b2] = data.system(i, du[i], dv[i], params);
             let n = neighbours(i % w, i / w);
-            let s = [
-                if n[0] != i { right[n[0]] } else { 0.0 },
-                right[i],
-                if n[2] != i { down[n[2]] } else { 0.0 },
-                down[i],
-            ];
+            let s = [if n[0] != i { right[n[0]] } else { 0.0 }, right[i], if n[2] != i { down[n[2]] } else { 0.0 }, down[i]];
             let sum: f32 = s.iter().sum();
             let (mut c1, mut c2) = (b1, b2);
             for (k, &j) in n.iter().enumerate() {

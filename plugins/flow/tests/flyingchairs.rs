@@ -22,8 +22,7 @@ fn mean_epe_on_flyingchairs_beats_zero_flow_clearly() {
         .collect();
     for (preset, bound) in [(Preset::Ultrafast, 4.8), (Preset::Fast, 4.5), (Preset::Medium, 4.2)] {
         let params = FlowParams::preset(preset);
-        let epe: f64 =
-            pairs.iter().map(|(a, b, gt)| estimate_flow(a, b, &params).unwrap().endpoint_error(gt)).sum::<f64>() / 3.0;
+        let epe: f64 = pairs.iter().map(|(a, b, gt)| estimate_flow(a, b, &params).unwrap().endpoint_error(gt)).sum::<f64>() / 3.0;
         println!("{preset:?}: mean EPE {epe:.3} px");
         assert!(epe < bound, "{preset:?}: mean EPE {epe:.3} px, expected below {bound}");
     }

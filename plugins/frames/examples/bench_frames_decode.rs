@@ -43,7 +43,10 @@ fn main() {
     let shown = root.canonicalize().unwrap_or_else(|_| root.clone());
     let name = format!("{} ({} folders)", shown.display(), folders.len());
     println!("Machine: {}; batch {batch}, best of {RUNS} runs", machine_description());
-    println!("| {name} | vigil `frames` (image crate, rayon) | {frames} frames | {seconds:.3} s | {:.0} frames/s |", frames as f64 / seconds);
+    println!(
+        "| {name} | vigil `frames` (image crate, rayon) | {frames} frames | {seconds:.3} s | {:.0} frames/s |",
+        frames as f64 / seconds
+    );
     let args: Vec<&std::ffi::OsStr> = folders.iter().map(|f| f.as_os_str()).collect();
     match run_python(OPENCV, &args) {
         Ok(out) => {

@@ -11,8 +11,8 @@
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use vigil_stage_api::{
-    Batch, DType, Decoder, FrameId, OptionSpec, Options, RResult, ROption, RStr, StageContext, StageError,
-    StageFactory, StageInfo, StageInstance, StageIo, StageKind, Tensor, TensorSpec, VideoInfo,
+    Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
+    StageInstance, StageIo, StageKind, Tensor, TensorSpec, VideoInfo,
 };
 
 /// The `frames` stage's factory.
@@ -29,10 +29,8 @@ impl StageFactory for FramesStage {
     }
 
     fn create(_options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        let io = StageIo::new(
-            vec![],
-            vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")],
-        );
+        let io =
+            StageIo::new(vec![], vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")]);
         Ok(StageInstance::decoder(FramesDecoder::default(), io))
     }
 }
@@ -114,11 +112,8 @@ impl OpenFolder {
         let frame_bytes = self.width as usize * self.height as usize * 3;
         let mut data = vec![0u8; files.len() * frame_bytes];
         let (width, height) = (self.width, self.height);
-        let results: Vec<Result<bool, FrameProblem>> = data
-            .par_chunks_mut(frame_bytes)
-            .zip(files.par_iter())
-            .map(|(out, file)| decode_into(file, width, height, out))
-            .collect();
+        let results: Vec<Result<bool, FrameProblem>> =
+            data.par_chunks_mut(frame_bytes).zip(files.par_iter()).map(|(out, file)| decode_into(file, width, height, out)).collect();
         let mut good = files.len();
         for (i, _) in results.iter().enumerate().take_while(|(_, r)| r.is_ok()).filter(|(_, r)| matches!(r, Ok(true))) {
             tracing::warn!(

@@ -82,7 +82,11 @@ fn truncated_jpeg_is_kept_with_a_warning_naming_it() {
     for batch in [1, 8] {
         let d = decode_all(dir.path(), batch).unwrap();
         assert_eq!(d.frames.len(), 3, "the frame is kept (batch {batch})");
-        assert!(d.warnings.contains("001.jpg") && d.warnings.contains("truncated") && d.warnings.contains("frame 1 of 3"), "{}", d.warnings);
+        assert!(
+            d.warnings.contains("001.jpg") && d.warnings.contains("truncated") && d.warnings.contains("frame 1 of 3"),
+            "{}",
+            d.warnings
+        );
         assert!(!d.warnings.contains("000.jpg") && !d.warnings.contains("002.jpg"), "{}", d.warnings);
     }
 }

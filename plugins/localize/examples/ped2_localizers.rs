@@ -20,11 +20,8 @@ use vigil_stage_testkit as kit;
 const BATCH: usize = 8;
 
 fn main() {
-    let stride: u32 = std::env::args()
-        .skip_while(|a| a != "--stride")
-        .nth(1)
-        .map(|s| s.parse().expect("--stride takes a number"))
-        .unwrap_or(1);
+    let stride: u32 =
+        std::env::args().skip_while(|a| a != "--stride").nth(1).map(|s| s.parse().expect("--stride takes a number")).unwrap_or(1);
     let (Some(root), Some(model)) = (kit::shared_data("ped2"), kit::shared_data("models/yolox_nano.onnx")) else {
         std::process::exit(2);
     };
@@ -42,16 +39,10 @@ fn main() {
     let options = json!({"model": model, "motion_source": "frame_difference"});
     let (all, detections, seconds) = coverage::<DetectorLocalizer>(&ped2, options, stride, |b| b[4] >= 0.0);
     println!("detector only:                       {detections}");
-    println!(
-        "detector + motion (frame difference): {all}  [{:.1} ms/frame incl. JPEG and mask reading]",
-        ms(seconds, all.frames)
-    );
+    println!("detector + motion (frame difference): {all}  [{:.1} ms/frame incl. JPEG and mask reading]", ms(seconds, all.frames));
     let options = json!({"motion_source": "frame_difference"});
     let (motion, _, seconds) = coverage::<MotionLocalizer>(&ped2, options, stride, |_| true);
-    println!(
-        "motion (frame difference):           {motion}  [{:.1} ms/frame incl. JPEG and mask reading]",
-        ms(seconds, motion.frames)
-    );
+    println!("motion (frame difference):           {motion}  [{:.1} ms/frame incl. JPEG and mask reading]", ms(seconds, motion.frames));
 }
 
 /// Detector time per frame on the first 60 frames of video 01, with the
@@ -81,12 +72,7 @@ fn speed(ped2: &Ped2, model: &str) {
 
 /// Runs stage `F` over every video in consecutive batches; tallies every
 /// `stride`th frame for all boxes and for the boxes `keep` selects.
-fn coverage<F: StageFactory>(
-    ped2: &Ped2,
-    options: Value,
-    stride: u32,
-    keep: impl Fn(&[f32; 5]) -> bool,
-) -> (Coverage, Coverage, f64) {
+fn coverage<F: StageFactory>(ped2: &Ped2, options: Value, stride: u32, keep: impl Fn(&[f32; 5]) -> bool) -> (Coverage, Coverage, f64) {
     let mut stage = kit::into_localizer(kit::create::<F>(options).unwrap());
     let (mut all, mut selected) = (Coverage::default(), Coverage::default());
     let started = Instant::now();
@@ -123,10 +109,6 @@ fn cpu_seconds() -> f64 {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
         .unwrap_or_else(|| "unknown CPU".into())
 }

@@ -47,10 +47,7 @@ impl<'a> Frames<'a> {
             return Err(StageError::invalid(format!("`frames` must have a size, found {shape:?}")));
         }
         if count != batch.ids.len() {
-            return Err(StageError::invalid(format!(
-                "`frames` has {count} rows but the batch has {} frame ids",
-                batch.ids.len()
-            )));
+            return Err(StageError::invalid(format!("`frames` has {count} rows but the batch has {} frame ids", batch.ids.len())));
         }
         Ok(Frames { data: tensor.as_slice::<u8>()?, count, height, width })
     }

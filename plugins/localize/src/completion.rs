@@ -41,14 +41,7 @@ pub fn motion_boxes(map: &BinaryMap, rules: &MotionBoxRules) -> Vec<Bbox> {
         })
         .map(|r| {
             let (x, y, w, h) = (r.x as f32, r.y as f32, r.w as f32, r.h as f32);
-            Bbox::new(
-                (x - g).max(0.0),
-                (y - g).max(0.0),
-                (x + w + g).min(width),
-                (y + h + g).min(height),
-                MOTION_SCORE,
-                MOTION_CLASS,
-            )
+            Bbox::new((x - g).max(0.0), (y - g).max(0.0), (x + w + g).min(width), (y + h + g).min(height), MOTION_SCORE, MOTION_CLASS)
         })
         .collect()
 }

@@ -143,13 +143,7 @@ fn neighbours8(x: usize, y: usize, w: usize, h: usize) -> impl Iterator<Item = (
     offset(x, y, w, h, &STEPS)
 }
 
-fn offset(
-    x: usize,
-    y: usize,
-    w: usize,
-    h: usize,
-    steps: &'static [(i64, i64)],
-) -> impl Iterator<Item = (usize, usize)> {
+fn offset(x: usize, y: usize, w: usize, h: usize, steps: &'static [(i64, i64)]) -> impl Iterator<Item = (usize, usize)> {
     steps.iter().filter_map(move |&(dx, dy)| {
         let (nx, ny) = (x as i64 + dx, y as i64 + dy);
         (nx >= 0 && ny >= 0 && nx < w as i64 && ny < h as i64).then_some((nx as usize, ny as usize))

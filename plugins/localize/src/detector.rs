@@ -10,8 +10,8 @@ use crate::model::YoloxModel;
 use crate::motion_source::{self, MotionSource};
 use std::path::Path;
 use vigil_stage_api::{
-    stage_info, Batch, Localizer, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo,
-    StageInstance, StageIo, StageKind, Tensor,
+    stage_info, Batch, Localizer, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo,
+    StageKind, Tensor,
 };
 
 /// Candidates below this score never reach NMS (mmdet YOLOv3's test
@@ -32,16 +32,8 @@ impl StageFactory for DetectorLocalizer {
                 "YOLOX-style ONNX detector: input f32 [1, 3, H, W] (BGR 0..255), output [1, anchors, 5 + classes] \
                  undecoded, e.g. yolox_nano.onnx",
             ),
-            OptionSpec::float(
-                "score_threshold",
-                0.2,
-                "keep detections whose objectness x class probability is above this",
-            ),
-            OptionSpec::float(
-                "nms_iou",
-                0.45,
-                "per-class NMS drops a box overlapping a better one by more than this IoU",
-            ),
+            OptionSpec::float("score_threshold", 0.2, "keep detections whose objectness x class probability is above this"),
+            OptionSpec::float("nms_iou", 0.45, "per-class NMS drops a box overlapping a better one by more than this IoU"),
             OptionSpec::int_list("classes", &[], "class ids to keep (COCO: 0 = person); empty keeps every class"),
             cover_threshold_spec(),
             OptionSpec::bool(
@@ -100,9 +92,10 @@ impl DetectionFilter {
         let chosen = options.int_list("classes")?;
         let mut wanted = vec![chosen.is_empty(); classes];
         for &c in &chosen {
-            let slot = usize::try_from(c).ok().and_then(|c| wanted.get_mut(c)).ok_or_else(|| {
-                StageError::invalid(format!("option `classes`: class {c} does not exist (the model has {classes})"))
-            })?;
+            let slot = usize::try_from(c)
+                .ok()
+                .and_then(|c| wanted.get_mut(c))
+                .ok_or_else(|| StageError::invalid(format!("option `classes`: class {c} does not exist (the model has {classes})")))?;
             *slot = true;
         }
         Ok(DetectionFilter {
@@ -149,14 +142,9 @@ impl DetectorStage {
         let runs: Vec<std::ops::Range<usize>> =
             (0..frames.count).step_by(per_thread).map(|start| start..(start + per_thread).min(frames.count)).collect();
         let results: Vec<Result<Vec<Vec<Bbox>>, StageError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = runs
-                .into_iter()
-                .map(|rows| scope.spawn(move || rows.map(|row| self.detect(frames.frame(row))).collect()))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(StageError::new("a detector thread panicked"))))
-                .collect()
+            let handles: Vec<_> =
+                runs.into_iter().map(|rows| scope.spawn(move || rows.map(|row| self.detect(frames.frame(row))).collect())).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(StageError::new("a detector thread panicked")))).collect()
         });
         let mut per_row = Vec::with_capacity(frames.count);
         for run in results {

@@ -26,8 +26,7 @@ pub struct SmoothedGrey {
 impl SmoothedGrey {
     pub fn of(frame: FrameView<'_>) -> SmoothedGrey {
         let (w, h) = (frame.width, frame.height);
-        let grey: Vec<f32> =
-            frame.rgb.chunks_exact(3).map(|p| (p[0] as f32 + p[1] as f32 + p[2] as f32) / 3.0).collect();
+        let grey: Vec<f32> = frame.rgb.chunks_exact(3).map(|p| (p[0] as f32 + p[1] as f32 + p[2] as f32) / 3.0).collect();
         // Separable [1 2 1] / 4 kernel, edges replicated.
         let blur = |get: &dyn Fn(usize) -> f32, i: usize, n: usize| {
             let before = get(i.saturating_sub(1));

@@ -55,8 +55,7 @@ impl YoloxModel {
     /// output rows [anchors, 5 + classes].
     pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>, StageError> {
         let fail = |e: &dyn std::fmt::Display| StageError::new(format!("detector model {}: {e}", self.path.display()));
-        let array = tract_ndarray::Array4::from_shape_vec((1, 3, self.input_height, self.input_width), input)
-            .map_err(|e| fail(&e))?;
+        let array = tract_ndarray::Array4::from_shape_vec((1, 3, self.input_height, self.input_width), input).map_err(|e| fail(&e))?;
         let outputs = self.plan.run(tvec!(array.into_tensor().into())).map_err(|e| fail(&format!("{e:#}")))?;
         let rows = outputs[0].to_plain_array_view::<f32>().map_err(|e| fail(&e))?;
         Ok(rows.iter().copied().collect())
@@ -69,9 +68,7 @@ fn check_input(model: &TypedModel) -> Result<(usize, usize), String> {
     let fact = model.input_fact(0).map_err(|e| e.to_string())?;
     let found = || format!("{inputs} input(s), the first {:?} [{:?}]", fact.datum_type, fact.shape);
     match fact.shape.as_concrete() {
-        Some(&[1, 3, h, w])
-            if inputs == 1 && fact.datum_type == DatumType::F32 && h > 0 && w > 0 && h % 32 == 0 && w % 32 == 0 =>
-        {
+        Some(&[1, 3, h, w]) if inputs == 1 && fact.datum_type == DatumType::F32 && h > 0 && w > 0 && h % 32 == 0 && w % 32 == 0 => {
             Ok((w, h))
         }
         _ => Err(found()),
@@ -82,9 +79,7 @@ fn check_input(model: &TypedModel) -> Result<(usize, usize), String> {
 fn check_output(model: &TypedModel, anchors: usize) -> Result<usize, String> {
     let fact = model.output_fact(0).map_err(|e| e.to_string())?;
     match fact.shape.as_concrete() {
-        Some(&[1, a, columns]) if a == anchors && columns > BOX_COLUMNS && fact.datum_type == DatumType::F32 => {
-            Ok(columns - BOX_COLUMNS)
-        }
+        Some(&[1, a, columns]) if a == anchors && columns > BOX_COLUMNS && fact.datum_type == DatumType::F32 => Ok(columns - BOX_COLUMNS),
         _ => Err(format!("{:?} [{:?}]", fact.datum_type, fact.shape)),
     }
 }

@@ -6,8 +6,7 @@ use crate::boxes::{cover_threshold_spec, remove_covered};
 use crate::completion::{motion_boxes, MotionBoxRules};
 use crate::motion_source::{self, MotionSource};
 use vigil_stage_api::{
-    stage_info, Batch, Localizer, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
-    StageIo, StageKind,
+    stage_info, Batch, Localizer, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind,
 };
 
 /// Factory of the `motion` localizer.
@@ -46,8 +45,7 @@ impl MotionStage {
     fn localize(&mut self, batch: &Batch) -> Result<vigil_stage_api::Tensor, StageError> {
         let frames = Frames::of(batch)?;
         let maps = self.source.foreground(batch, &frames)?;
-        let per_row: Vec<_> =
-            maps.iter().map(|map| remove_covered(&motion_boxes(map, &self.rules), self.cover_threshold)).collect();
+        let per_row: Vec<_> = maps.iter().map(|map| remove_covered(&motion_boxes(map, &self.rules), self.cover_threshold)).collect();
         Ok(boxes_tensor(&per_row))
     }
 }

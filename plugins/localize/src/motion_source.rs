@@ -29,11 +29,7 @@ pub fn option_specs() -> Vec<OptionSpec> {
             "with motion_source = \"frame_difference\": a pixel moves when its 3x3-blurred grey level \
              changes by more than this (0..255)",
         ),
-        OptionSpec::float(
-            "min_area",
-            100.0,
-            "smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections",
-        ),
+        OptionSpec::float("min_area", 100.0, "smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections"),
         OptionSpec::float("max_aspect", 10.0, "motion boxes need w/h and h/w below this"),
         OptionSpec::int(
             "box_growth",
@@ -48,11 +44,7 @@ pub fn box_rules(options: &Options) -> Result<MotionBoxRules, StageError> {
     if growth < 0 {
         return Err(StageError::invalid(format!("option `box_growth` must be >= 0, found {growth}")));
     }
-    Ok(MotionBoxRules {
-        growth,
-        min_area: options.float("min_area")? as f32,
-        max_aspect: options.float("max_aspect")? as f32,
-    })
+    Ok(MotionBoxRules { growth, min_area: options.float("min_area")? as f32, max_aspect: options.float("max_aspect")? as f32 })
 }
 
 /// Where the foreground map comes from.
@@ -89,25 +81,21 @@ impl MotionSource {
         let (w, h) = (frames.width, frames.height);
         match self {
             MotionSource::Flow { threshold } => {
-                let flow = frames.flow(batch).map_err(|e| {
-                    StageError::invalid(format!("{e} (set motion_source = \"frame_difference\" without a flow stage)"))
-                })?;
+                let flow = frames
+                    .flow(batch)
+                    .map_err(|e| StageError::invalid(format!("{e} (set motion_source = \"frame_difference\" without a flow stage)")))?;
                 Ok((0..frames.count).map(|row| flow_foreground(flow.field(row), w, h, *threshold)).collect())
             }
             MotionSource::FrameDifference { threshold, last } => {
-                let grey: Vec<SmoothedGrey> =
-                    (0..frames.count).map(|row| SmoothedGrey::of(frames.frame(row))).collect();
+                let grey: Vec<SmoothedGrey> = (0..frames.count).map(|row| SmoothedGrey::of(frames.frame(row))).collect();
                 let ids = &batch.ids;
                 let maps = (0..frames.count)
                     .map(|row| {
                         // Compare with the previous frame (from this batch or the
                         // last one); a video's first frame uses the next instead.
-                        let previous_in_batch =
-                            (row > 0 && is_successor(ids[row - 1], ids[row])).then(|| &grey[row - 1]);
-                        let previous_batch =
-                            last.as_ref().filter(|(l, _)| row == 0 && is_successor(*l, ids[row])).map(|(_, g)| g);
-                        let next_in_batch =
-                            (row + 1 < frames.count && is_successor(ids[row], ids[row + 1])).then(|| &grey[row + 1]);
+                        let previous_in_batch = (row > 0 && is_successor(ids[row - 1], ids[row])).then(|| &grey[row - 1]);
+                        let previous_batch = last.as_ref().filter(|(l, _)| row == 0 && is_successor(*l, ids[row])).map(|(_, g)| g);
+                        let next_in_batch = (row + 1 < frames.count && is_successor(ids[row], ids[row + 1])).then(|| &grey[row + 1]);
                         match previous_in_batch.or(previous_batch).or(next_in_batch) {
                             Some(neighbour) => difference_foreground(&grey[row], neighbour, *threshold),
                             None => BinaryMap::new(w, h), // a lone frame: nothing moves

@@ -85,11 +85,8 @@ mod tests {
         // Stride 16, first anchor of that grid: row 32, centre (0, 0), size 16.
         set_row(32, [0.0, 0.0, 0.0, 0.0, 0.3, 1.0, 1.0, 1.0]);
         let boxes = grid.decode(&output, &[true, true, false], 0.2);
-        let expect = [
-            Bbox::new(44.0, 8.0, 60.0, 16.0, 0.45, 0),
-            Bbox::new(-8.0, -8.0, 8.0, 8.0, 0.3, 0),
-            Bbox::new(-8.0, -8.0, 8.0, 8.0, 0.3, 1),
-        ];
+        let expect =
+            [Bbox::new(44.0, 8.0, 60.0, 16.0, 0.45, 0), Bbox::new(-8.0, -8.0, 8.0, 8.0, 0.3, 0), Bbox::new(-8.0, -8.0, 8.0, 8.0, 0.3, 1)];
         assert_eq!(boxes.len(), expect.len(), "{boxes:?}");
         for (b, e) in boxes.iter().zip(&expect) {
             let close = |p: f32, q: f32| (p - q).abs() < 1e-4;

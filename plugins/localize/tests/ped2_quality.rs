@@ -24,9 +24,7 @@ fn data() -> Option<(Ped2, String)> {
 #[test]
 fn detector_finds_the_bicycle_of_video_01_frame_100() {
     let Some((ped2, model)) = data() else { return };
-    let mut stage = kit::into_localizer(
-        kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap(),
-    );
+    let mut stage = kit::into_localizer(kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap());
     let out = stage.process(ped2.batch(1, &[100])).into_result().unwrap();
     let boxes = boxes_of_row(out.get("boxes").unwrap(), 0);
     let mask = ped2.mask(1, 100);
@@ -40,9 +38,7 @@ fn detector_finds_the_bicycle_of_video_01_frame_100() {
 #[test]
 fn detector_covers_at_least_90_percent_of_anomalous_frames() {
     let Some((ped2, model)) = data() else { return };
-    let mut stage = kit::into_localizer(
-        kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap(),
-    );
+    let mut stage = kit::into_localizer(kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap());
     let mut tally = Coverage::default();
     let started = std::time::Instant::now();
     for (video, count) in ped2.videos() {
@@ -98,8 +94,7 @@ fn detector_matches_the_onnxruntime_reference_detections() {
     let mut detect = |video: u32, frame: u32| {
         let out = stage.process(ped2.batch(video, &[frame])).into_result().unwrap();
         let raw = out.get("boxes").unwrap().as_slice::<f32>().unwrap().to_vec();
-        let mut found: Vec<(f32, i32)> =
-            raw.chunks_exact(7).map(|b| (b[5], b[6] as i32)).filter(|&(score, _)| score > 0.32).collect();
+        let mut found: Vec<(f32, i32)> = raw.chunks_exact(7).map(|b| (b[5], b[6] as i32)).filter(|&(score, _)| score > 0.32).collect();
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
         found
     };
@@ -124,9 +119,7 @@ fn detector_matches_the_onnxruntime_reference_detections() {
 #[test]
 fn a_batch_split_between_threads_gives_each_frame_its_own_boxes() {
     let Some((ped2, model)) = data() else { return };
-    let mut stage = kit::into_localizer(
-        kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap(),
-    );
+    let mut stage = kit::into_localizer(kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap());
     // An odd count, so the threads get runs of different lengths.
     let frames: Vec<u32> = (0..9).map(|i| i * 20).collect();
     let together = stage.process(ped2.batch(1, &frames)).into_result().unwrap();

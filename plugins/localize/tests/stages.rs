@@ -72,8 +72,7 @@ fn motion_without_flow_uses_frame_differences_across_batches() {
     let first = stage.process(kit::frames_batch(vec![plain.clone(), plain.clone()], h, w)).into_result().unwrap();
     assert!(rows(first.get("boxes").unwrap()).is_empty());
     // Frame 2 arrives alone; it is compared with frame 1 from the last batch.
-    let next = Batch::new(vec![FrameId { video: 0, frame: 2 }])
-        .with("frames", Tensor::from_vec(with_square.clone(), &[1, h, w, 3]));
+    let next = Batch::new(vec![FrameId { video: 0, frame: 2 }]).with("frames", Tensor::from_vec(with_square.clone(), &[1, h, w, 3]));
     let boxes = rows(stage.process(next).into_result().unwrap().get("boxes").unwrap());
     // The 20x20 square plus the blur's one-pixel rim, grown by 2 px.
     assert_eq!(boxes, vec![[0.0, 17.0, 7.0, 43.0, 33.0, 1.0, -1.0]]);
@@ -94,8 +93,7 @@ fn motion_reports_a_missing_flow_tensor() {
 
 #[test]
 fn empty_frames_are_an_error_not_a_panic() {
-    let mut stage =
-        kit::into_localizer(kit::create::<MotionLocalizer>(json!({"motion_source": "frame_difference"})).unwrap());
+    let mut stage = kit::into_localizer(kit::create::<MotionLocalizer>(json!({"motion_source": "frame_difference"})).unwrap());
     let err = stage.process(kit::frames_batch(vec![vec![]], 0, 5)).into_result().unwrap_err();
     assert!(err.message.contains("`frames` must have a size"), "{err}");
 }

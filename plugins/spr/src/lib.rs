@@ -9,8 +9,8 @@ pub mod weights;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use vigil_stage_api::{
-    stage_info, OptionSpec, Options, RResult, RSlice, RStr, RString, RVec, Refiner, StageContext, StageError,
-    StageFactory, StageInfo, StageInstance, StageIo, StageKind,
+    stage_info, OptionSpec, Options, RResult, RSlice, RStr, RString, RVec, Refiner, StageContext, StageError, StageFactory, StageInfo,
+    StageInstance, StageIo, StageKind,
 };
 use weights::{spr_weights, Mode, Schedule};
 
@@ -55,9 +55,8 @@ pub struct SprStage {
 impl SprStage {
     pub fn from_options(options: &Options) -> Result<SprStage, StageError> {
         let name = options.string("mode")?;
-        let mode = Mode::parse(&name).ok_or_else(|| {
-            StageError::invalid(format!("option `mode`: expected one of {}, found \"{name}\"", Mode::NAMES.join(", ")))
-        })?;
+        let mode = Mode::parse(&name)
+            .ok_or_else(|| StageError::invalid(format!("option `mode`: expected one of {}, found \"{name}\"", Mode::NAMES.join(", "))))?;
         let warmup = options.int("warmup_epochs")?;
         let warmup_epochs = u32::try_from(warmup)
             .map_err(|_| StageError::invalid(format!("option `warmup_epochs`: expected an int >= 0, found {warmup}")))?;
@@ -96,10 +95,7 @@ impl Refiner for SprStage {
         self.weights_impl(model, errors.as_slice()).map(RVec::from).into()
     }
     fn state(&mut self) -> RResult<RString, StageError> {
-        serde_json::to_string(&self.state)
-            .map(RString::from)
-            .map_err(|e| StageError::new(format!("encoding the SPR state: {e}")))
-            .into()
+        serde_json::to_string(&self.state).map(RString::from).map_err(|e| StageError::new(format!("encoding the SPR state: {e}"))).into()
     }
     fn restore(&mut self, state: RStr<'_>) -> RResult<(), StageError> {
         serde_json::from_str::<SprState>(state.as_str())
@@ -135,7 +131,7 @@ mod tests {
         // shrink 1 per batch: k goes 4, 3, 2, 1, 1 per model.
         let mut r = refiner(json!({"mode": "hard", "shrink_rate": 1.0}));
         let e = [1.0f32, 2.0, 3.0, 4.0, 10.0]; // mu 4, sigma 3.5355
-        // k = 4, 3, 2: lambda >= 11.07: all kept; k = 1: lambda = 7.54: 10 dropped.
+                                               // k = 4, 3, 2: lambda >= 11.07: all kept; k = 1: lambda = 7.54: 10 dropped.
         for _ in 0..3 {
             assert_eq!(r.weights(0, e.as_slice().into()).unwrap().as_slice(), &[1.0; 5]);
         }

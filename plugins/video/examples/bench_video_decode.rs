@@ -34,7 +34,10 @@ fn main() {
     });
     let name = video.file_name().map_or("video".into(), |n| n.to_string_lossy().into_owned());
     println!("Machine: {}; batch {batch}, best of {RUNS} runs", machine_description());
-    println!("| {name} | vigil `video` (FFmpeg via video-rs, pooled buffers) | {frames} frames | {seconds:.3} s | {:.0} frames/s |", frames as f64 / seconds);
+    println!(
+        "| {name} | vigil `video` (FFmpeg via video-rs, pooled buffers) | {frames} frames | {seconds:.3} s | {:.0} frames/s |",
+        frames as f64 / seconds
+    );
     match run_python(OPENCV, &[video.as_os_str()]) {
         Ok(out) => {
             let f: Vec<&str> = out.split_whitespace().collect();

@@ -13,8 +13,8 @@ pub use reader::{Step, VideoFacts, VideoReader};
 
 use std::path::Path;
 use vigil_stage_api::{
-    Batch, DType, Decoder, FrameId, OptionSpec, Options, RResult, ROption, RStr, StageContext, StageError,
-    StageFactory, StageInfo, StageInstance, StageIo, StageKind, TensorSpec, VideoInfo,
+    Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
+    StageInstance, StageIo, StageKind, TensorSpec, VideoInfo,
 };
 
 /// The `video` stage's factory.
@@ -36,10 +36,7 @@ impl StageFactory for VideoStage {
 }
 
 fn io() -> StageIo {
-    StageIo::new(
-        vec![],
-        vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")],
-    )
+    StageIo::new(vec![], vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")])
 }
 
 /// Frames a batch buffer is first sized for.
@@ -131,12 +128,7 @@ impl Decoder for VideoDecoder {
         let result = VideoReader::open(Path::new(source.as_str())).map_err(StageError::invalid).map(|reader| {
             let facts = reader.facts().clone();
             self.open = Some(OpenVideo { reader, video, decoded: 0, finished: false });
-            VideoInfo {
-                width: facts.width,
-                height: facts.height,
-                frame_count: facts.header_frames.into(),
-                fps: facts.fps.into(),
-            }
+            VideoInfo { width: facts.width, height: facts.height, frame_count: facts.header_frames.into(), fps: facts.fps.into() }
         });
         result.into()
     }

@@ -71,9 +71,7 @@ impl VideoReader {
     pub fn open(path: &Path) -> Result<VideoReader, String> {
         let shown = path.display();
         if path.is_dir() {
-            return Err(format!(
-                "{shown} is a folder; the `video` decoder reads video files (use the `frames` decoder for frame folders)"
-            ));
+            return Err(format!("{shown} is a folder; the `video` decoder reads video files (use the `frames` decoder for frame folders)"));
         }
         match std::fs::metadata(path) {
             Err(e) => return Err(format!("cannot read video file {shown}: {e}")),

@@ -97,9 +97,7 @@ fn read_boxes(batch: &Batch, frames: usize) -> Result<Vec<FrameBox>, StageError>
         .map(|(i, b)| {
             let row = b[0];
             if !(row >= 0.0 && row.fract() == 0.0 && (row as usize) < frames) {
-                return Err(StageError::invalid(format!(
-                    "input `boxes` row {i}: frame row {row} is not an integer in 0..{frames}"
-                )));
+                return Err(StageError::invalid(format!("input `boxes` row {i}: frame row {row} is not an integer in 0..{frames}")));
             }
             if b[1..].iter().any(|v| !v.is_finite()) {
                 return Err(StageError::invalid(format!("input `boxes` row {i}: coordinates {:?} are not finite", &b[1..])));
@@ -111,8 +109,7 @@ fn read_boxes(batch: &Batch, frames: usize) -> Result<Vec<FrameBox>, StageError>
 
 fn read_frame_sizes(batch: &Batch, frames: usize) -> Result<Vec<(u32, u32)>, StageError> {
     let expected = format!("[{frames}, 2] or [1, 2]");
-    let flat: &[u32] =
-        shaped(batch, "frame_size", &expected, |s| s.len() == 2 && s[1] == 2 && (s[0] == frames || s[0] == 1))?;
+    let flat: &[u32] = shaped(batch, "frame_size", &expected, |s| s.len() == 2 && s[1] == 2 && (s[0] == frames || s[0] == 1))?;
     let sizes: Vec<(u32, u32)> = flat.chunks_exact(2).map(|s| (s[0], s[1])).collect();
     Ok(if sizes.len() == 1 { vec![sizes[0]; frames] } else { sizes })
 }
@@ -120,8 +117,7 @@ fn read_frame_sizes(batch: &Batch, frames: usize) -> Result<Vec<(u32, u32)>, Sta
 fn read_stats(batch: &Batch, stage: &str, bands: &[u32]) -> Result<Vec<BandStats>, StageError> {
     let name = format!("{STATS_PREFIX}{stage}");
     let flat: &[f64] = shaped(batch, &name, "[B, 3] (count, mean, std)", |s| s.len() == 2 && s[1] == 3)?;
-    let stats: Vec<BandStats> =
-        flat.chunks_exact(3).map(|s| BandStats { count: s[0], mean: s[1], std: s[2] }).collect();
+    let stats: Vec<BandStats> = flat.chunks_exact(3).map(|s| BandStats { count: s[0], mean: s[1], std: s[2] }).collect();
     if let Some(&band) = bands.iter().find(|&&b| b as usize >= stats.len()) {
         return Err(StageError::invalid(format!(
             "input `{name}` has {} rows but `band` names model {band}; give one row per model \
@@ -138,15 +134,10 @@ fn read_stats(batch: &Batch, stage: &str, bands: &[u32]) -> Result<Vec<BandStats
 /// Which reconstructors take part, with their weights. Explicit weights
 /// name them; otherwise every `errors.<id>` in the batch does.
 fn resolve_weights(batch: &Batch, weights: &[(String, f64)]) -> Result<Vec<(String, f64)>, StageError> {
-    let present: Vec<String> =
-        batch.names().filter_map(|n| n.strip_prefix(ERRORS_PREFIX)).map(str::to_owned).collect();
+    let present: Vec<String> = batch.names().filter_map(|n| n.strip_prefix(ERRORS_PREFIX)).map(str::to_owned).collect();
     let chosen: Vec<(String, f64)> = if weights.is_empty() {
         match present.as_slice() {
-            [] => {
-                return Err(StageError::invalid(
-                    "the batch holds no `errors.<reconstructor id>` tensor; the scorer needs at least one",
-                ))
-            }
+            [] => return Err(StageError::invalid("the batch holds no `errors.<reconstructor id>` tensor; the scorer needs at least one")),
             [one] => vec![(one.clone(), 1.0)],
             many => {
                 let paper = |id: &str| match id {

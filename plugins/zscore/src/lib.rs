@@ -38,8 +38,8 @@ pub mod smooth;
 
 use options::ScoringOptions;
 use vigil_stage_api::{
-    stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo,
-    StageInstance, StageIo, StageKind, Tensor, TensorSpec,
+    stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo, StageInstance,
+    StageIo, StageKind, Tensor, TensorSpec,
 };
 
 /// A configured scorer.

@@ -44,11 +44,7 @@ pub fn specs() -> Vec<OptionSpec> {
              zero-padded \"same\" convolution across all videos concatenated",
         ),
         OptionSpec::float("no_box_score", -20.0, "score of a frame in which no box paints any pixel"),
-        OptionSpec::float(
-            "untrained_score",
-            20.0,
-            "score of a box whose band's model saw no training boxes (count 0 in `stats.<id>`)",
-        ),
+        OptionSpec::float("untrained_score", 20.0, "score of a box whose band's model saw no training boxes (count 0 in `stats.<id>`)"),
     ]
 }
 
@@ -66,9 +62,7 @@ impl ScoringOptions {
             "per_video" => Smoothing::PerVideo,
             "pooled" => Smoothing::Pooled,
             other => {
-                return Err(StageError::invalid(format!(
-                    "option `smoothing`: expected \"per_video\" or \"pooled\", found \"{other}\""
-                )))
+                return Err(StageError::invalid(format!("option `smoothing`: expected \"per_video\" or \"pooled\", found \"{other}\"")))
             }
         };
         let finite = |name: &str| -> Result<f64, StageError> {

@@ -86,11 +86,7 @@ fn zero_std_scales_by_one_and_untrained_band_scores_high() {
     assert_eq!(fused, [2.0, 20.0]);
     assert_eq!(raw, [2.0, 20.0]);
     let recon = Recon { id: "appearance", errors: vec![7.0, 1.0], stats: vec![[3.0, 5.0, 0.0], [0.0, 0.0, 0.0]] };
-    let (_, _, fused) = run(
-        json!({"window": 1, "untrained_score": 33.0}),
-        batch(&[(0, 0), (0, 1)], &boxes, &[0, 1], &[recon]),
-    )
-    .unwrap();
+    let (_, _, fused) = run(json!({"window": 1, "untrained_score": 33.0}), batch(&[(0, 0), (0, 1)], &boxes, &[0, 1], &[recon])).unwrap();
     assert_eq!(fused[1], 33.0);
 }
 
@@ -103,20 +99,13 @@ fn frame_takes_the_max_over_boxes_that_paint_pixels() {
     // row 2: only a box past the right edge (x from ceil(10.2) = 11, clipped
     //        to [10, 10)) -> no pixel painted -> no_box_score.
     // row 3: a box partly left of the frame, clipped to x in [0, 2) -> -3.
-    let boxes = [
-        [0., 0., 0., 5., 5.],
-        [0., 3., 3., 8., 8.],
-        [0., 2.2, 0., 3.0, 9.],
-        [2., 10.2, 0., 12., 5.],
-        [3., -5., 1., 1.5, 4.],
-    ];
+    let boxes = [[0., 0., 0., 5., 5.], [0., 3., 3., 8., 8.], [0., 2.2, 0., 3.0, 9.], [2., 10.2, 0., 12., 5.], [3., -5., 1., 1.5, 4.]];
     let errors = vec![2.0, 5.0, 100.0, 50.0, -3.0];
     let ids = [(0, 0), (0, 1), (0, 2), (0, 3)];
     let (_, raw, fused) = run(json!({"window": 1}), batch(&ids, &boxes, &[0; 5], &[identity(errors.clone())])).unwrap();
     assert_eq!(fused, errors, "box scores are reported even when they paint nothing");
     assert_eq!(raw, [5.0, -20.0, -20.0, -3.0]);
-    let (_, raw, _) =
-        run(json!({"window": 1, "no_box_score": -7.0}), batch(&ids, &boxes, &[0; 5], &[identity(errors)])).unwrap();
+    let (_, raw, _) = run(json!({"window": 1, "no_box_score": -7.0}), batch(&ids, &boxes, &[0; 5], &[identity(errors)])).unwrap();
     assert_eq!(raw, [5.0, -7.0, -7.0, -3.0]);
 }
 

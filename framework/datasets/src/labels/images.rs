@@ -43,10 +43,7 @@ pub(super) fn read_mask_folders(dir: &Path) -> Result<Vec<Named>> {
     sort_paths(&mut folders);
     let mut out = Vec::new();
     for folder in folders {
-        let has_images = std::fs::read_dir(&folder)
-            .map_err(io(&folder))?
-            .filter_map(|e| e.ok())
-            .any(|e| is_image_file(&e.path()));
+        let has_images = std::fs::read_dir(&folder).map_err(io(&folder))?.filter_map(|e| e.ok()).any(|e| is_image_file(&e.path()));
         if !has_images {
             continue;
         }

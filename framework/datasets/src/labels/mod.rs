@@ -164,11 +164,7 @@ impl GroundTruth {
 
     fn check_counts(&self, videos: usize) -> Result<()> {
         if videos != self.videos.len() {
-            return invalid(format!(
-                "{}: ground truth for {} videos, frame counts for {videos}",
-                self.source.display(),
-                self.videos.len()
-            ));
+            return invalid(format!("{}: ground truth for {} videos, frame counts for {videos}", self.source.display(), self.videos.len()));
         }
         Ok(())
     }
@@ -178,10 +174,7 @@ impl GroundTruth {
         let (source, name) = (self.source.display(), &truth.video);
         match &truth.frames {
             FrameTruth::PerFrame(labels) if labels.len() != count => {
-                return invalid(format!(
-                    "{source}: video {name}: the ground truth has {} frames but {count} frames {how}",
-                    labels.len()
-                ))
+                return invalid(format!("{source}: video {name}: the ground truth has {} frames but {count} frames {how}", labels.len()))
             }
             FrameTruth::Ranges(ranges) => {
                 if let Some(end) = ranges.iter().map(|r| r.end).max().filter(|&end| end > count) {
@@ -204,9 +197,8 @@ impl GroundTruth {
         let Some(truth) = self.videos.get(video) else {
             return invalid(format!("{}: no video {video} (there are {})", self.source.display(), self.videos.len()));
         };
-        let past_end = |n: usize| {
-            invalid(format!("{}: video {}: no mask for frame {frame} (it has {n})", self.source.display(), truth.video))
-        };
+        let past_end =
+            |n: usize| invalid(format!("{}: video {}: no mask for frame {frame} (it has {n})", self.source.display(), truth.video));
         match &truth.masks {
             None => Ok(None),
             Some(MaskSource::Images(files)) => match files.get(frame) {
@@ -232,11 +224,7 @@ impl GroundTruth {
 /// Loads the ground truth at `path` for `videos` (from [`crate::resolve`]).
 pub fn load_ground_truth(path: &Path, videos: &[VideoSource]) -> Result<GroundTruth> {
     let meta = std::fs::metadata(path).map_err(io(path))?;
-    let (format, truths) = if meta.is_file() {
-        load_file(path, videos)?
-    } else {
-        load_folder(path, videos)?
-    };
+    let (format, truths) = if meta.is_file() { load_file(path, videos)? } else { load_folder(path, videos)? };
     Ok(GroundTruth { source: path.to_path_buf(), format, videos: truths, avenue_cache: Mutex::new(None) })
 }
 
@@ -321,11 +309,7 @@ fn align_ordered(source: &Path, truths: Vec<FrameTruth>, videos: &[VideoSource])
             videos.len()
         ));
     }
-    Ok(videos
-        .iter()
-        .zip(truths)
-        .map(|(v, frames)| VideoTruth { video: v.name.clone(), frames, masks: None })
-        .collect())
+    Ok(videos.iter().zip(truths).map(|(v, frames)| VideoTruth { video: v.name.clone(), frames, masks: None }).collect())
 }
 
 /// Ground truth keyed by video name (`08.avi` matches `8_label.mat`).
@@ -336,12 +320,7 @@ fn align_named(source: &Path, named: Vec<Named>, videos: &[VideoSource]) -> Resu
     for entry in named {
         let key = video_key(&entry.name);
         if let Some(previous) = by_key.get(&key) {
-            return invalid(format!(
-                "{}: `{}` and `{}` name the same video",
-                source.display(),
-                previous.name,
-                entry.name
-            ));
+            return invalid(format!("{}: `{}` and `{}` name the same video", source.display(), previous.name, entry.name));
         }
         by_key.insert(key, entry);
     }
@@ -360,8 +339,7 @@ fn align_named(source: &Path, named: Vec<Named>, videos: &[VideoSource]) -> Resu
 }
 
 fn attach_masks(truths: &mut [VideoTruth], masks: Vec<Named>) {
-    let mut by_key: HashMap<String, MaskSource> =
-        masks.into_iter().filter_map(|n| Some((video_key(&n.name), n.masks?))).collect();
+    let mut by_key: HashMap<String, MaskSource> = masks.into_iter().filter_map(|n| Some((video_key(&n.name), n.masks?))).collect();
     for t in truths {
         t.masks = by_key.remove(&video_key(&t.video));
     }

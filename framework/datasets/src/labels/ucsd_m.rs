@@ -33,11 +33,8 @@ fn parse(text: &str) -> Result<Vec<FrameTruth>, String> {
                 _ => return Err(at("bad video index")),
             }
         };
-        let inside = line
-            .split_once('[')
-            .and_then(|(_, rest)| rest.split_once(']'))
-            .map(|(inside, _)| inside)
-            .ok_or_else(|| at("no [ranges]"))?;
+        let inside =
+            line.split_once('[').and_then(|(_, rest)| rest.split_once(']')).map(|(inside, _)| inside).ok_or_else(|| at("no [ranges]"))?;
         let ranges = inside
             .split(|c: char| c == ',' || c == ';' || c.is_whitespace())
             .filter(|t| !t.is_empty())
@@ -52,11 +49,7 @@ fn parse(text: &str) -> Result<Vec<FrameTruth>, String> {
     if videos.is_empty() {
         return Err("no `TestVideoFile{...}.gt_frame = [...]` lines".into());
     }
-    videos
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| v.ok_or_else(|| format!("no gt_frame line for test video {}", i + 1)))
-        .collect()
+    videos.into_iter().enumerate().map(|(i, v)| v.ok_or_else(|| format!("no gt_frame line for test video {}", i + 1))).collect()
 }
 
 /// `61:180` (1-based, inclusive) or a single frame `61`, as 0-based half-open.

@@ -41,11 +41,7 @@ pub fn blend(frame: [u8; 3], heat: [u8; 3]) -> [u8; 3] {
 fn layout(frame: &RgbFrame<'_>) -> HeatmapLayout {
     let scale = MIN_SHOWN_WIDTH.div_ceil(frame.width.max(1)).max(1);
     let (w, h) = (frame.width * scale, frame.height * scale);
-    HeatmapLayout {
-        origin: (MARGIN, TITLE_BAND),
-        scale,
-        size: (MARGIN + w + BAR_GAP + BAR_WIDTH + BAR_LABELS, TITLE_BAND + h + MARGIN),
-    }
+    HeatmapLayout { origin: (MARGIN, TITLE_BAND), scale, size: (MARGIN + w + BAR_GAP + BAR_WIDTH + BAR_LABELS, TITLE_BAND + h + MARGIN) }
 }
 
 /// The background image: white, with the enlarged, score-tinted frame.
@@ -105,15 +101,9 @@ pub fn plot_heatmap(
     render(path, at.size, Some(background), |root| {
         root.draw(&Text::new(title.to_string(), (MARGIN as i32, 16), bold(TITLE_SIZE))).map_err(&err)?;
         let bar_x = at.origin.0 + frame.width * at.scale + BAR_GAP;
-        let bar_area = root.clone().shrink(
-            (bar_x, at.origin.1),
-            (BAR_WIDTH + BAR_LABELS, frame.height * at.scale),
-        );
+        let bar_area = root.clone().shrink((bar_x, at.origin.1), (BAR_WIDTH + BAR_LABELS, frame.height * at.scale));
         let (lo, hi) = (range.0 as f64, if range.1 > range.0 { range.1 as f64 } else { range.0 as f64 + 1.0 });
-        let mut bar = ChartBuilder::on(&bar_area)
-            .right_y_label_area_size(BAR_LABELS)
-            .build_cartesian_2d(0.0..1.0, lo..hi)
-            .map_err(&err)?;
+        let mut bar = ChartBuilder::on(&bar_area).right_y_label_area_size(BAR_LABELS).build_cartesian_2d(0.0..1.0, lo..hi).map_err(&err)?;
         let steps = (frame.height * at.scale).max(2);
         let cells = (0..steps).map(|k| {
             let (a, b) = (k as f64 / steps as f64, (k + 1) as f64 / steps as f64);
@@ -130,13 +120,8 @@ pub fn plot_heatmap(
             .draw()
             .map_err(&err)?;
         // The scale's name, rotated to read upwards beside the tick labels.
-        let centre = (
-            (bar_x + BAR_WIDTH + BAR_LABELS - LABEL_SIZE) as i32,
-            (at.origin.1 + frame.height * at.scale / 2) as i32,
-        );
-        let style = font(LABEL_SIZE)
-            .transform(FontTransform::Rotate270)
-            .pos(Pos::new(HPos::Center, VPos::Center));
+        let centre = ((bar_x + BAR_WIDTH + BAR_LABELS - LABEL_SIZE) as i32, (at.origin.1 + frame.height * at.scale / 2) as i32);
+        let style = font(LABEL_SIZE).transform(FontTransform::Rotate270).pos(Pos::new(HPos::Center, VPos::Center));
         root.draw(&Text::new("Box score (z)", centre, style)).map_err(&err)?;
         Ok(at)
     })

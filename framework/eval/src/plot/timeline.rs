@@ -28,12 +28,7 @@ pub fn anomalous_ranges(labels: &[bool]) -> Vec<(usize, usize)> {
 
 /// Draws `scores` (one per frame) against the frame number, shading the
 /// frames whose label is true. Returns where the data area is.
-pub fn plot_timeline(
-    path: impl AsRef<Path>,
-    title: &str,
-    scores: &[f32],
-    labels: Option<&[bool]>,
-) -> Result<PlotArea, EvalError> {
+pub fn plot_timeline(path: impl AsRef<Path>, title: &str, scores: &[f32], labels: Option<&[bool]>) -> Result<PlotArea, EvalError> {
     let path = path.as_ref();
     let what = path.display().to_string();
     if scores.is_empty() {
@@ -44,7 +39,13 @@ pub fn plot_timeline(
     }
     let finite = scores.iter().copied().filter(|s| s.is_finite());
     let (lo, hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| (lo.min(s as f64), hi.max(s as f64)));
-    let (lo, hi) = if lo > hi { (0.0, 1.0) } else if lo == hi { (lo - 1.0, hi + 1.0) } else { (lo, hi) };
+    let (lo, hi) = if lo > hi {
+        (0.0, 1.0)
+    } else if lo == hi {
+        (lo - 1.0, hi + 1.0)
+    } else {
+        (lo, hi)
+    };
     // Room above the curve keeps the legend off the data.
     let y_range = (lo - 0.05 * (hi - lo))..(hi + 0.3 * (hi - lo));
     let x_range = -0.5..(scores.len() as f64 - 0.5);
@@ -73,10 +74,7 @@ pub fn plot_timeline(
         let ranges = labels.map(anomalous_ranges).unwrap_or_default();
         if labels.is_some() {
             let shades = ranges.iter().map(|&(first, last)| {
-                Rectangle::new(
-                    [(first as f64 - 0.5, y_range.start), (last as f64 + 0.5, y_range.end)],
-                    ANOMALY_SHADE.filled(),
-                )
+                Rectangle::new([(first as f64 - 0.5, y_range.start), (last as f64 + 0.5, y_range.end)], ANOMALY_SHADE.filled())
             });
             chart
                 .draw_series(shades)
