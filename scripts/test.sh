@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+bash scripts/lint.sh
 cargo build --release --workspace --locked
 # Tests that need ../shared/data and do not find it pass after printing
 # "SKIPPED: <test>: ..."; count them so that a run without the data says so.

@@ -177,11 +177,8 @@ pub fn fit_cubes(
     let bands: Vec<u32> = records.iter().map(|r| r.band).collect();
     let mut batches: Vec<Batch> = (1..reconstructors.len()).map(|_| copy_batch(&batch)).collect::<Result<_>>()?;
     batches.insert(0, batch);
-    let members: Vec<FitMember> = reconstructors
-        .iter_mut()
-        .zip(batches)
-        .map(|((id, stage), cubes)| FitMember { id: id.clone(), stage: &mut **stage, cubes })
-        .collect();
+    let members: Vec<FitMember> =
+        reconstructors.iter_mut().zip(batches).map(|((id, stage), cubes)| FitMember { id: id.clone(), stage, cubes }).collect();
     let summary = fit(members, refiner, &bands, options)?;
     Ok((summary, records))
 }
@@ -282,7 +279,7 @@ fn progress_bar(wanted: bool, steps_per_epoch: u64) -> ProgressBar {
 pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -298,7 +295,7 @@ pub fn shuffled_batches(indices: &[u32], batch_size: usize, seed: u64, epoch: u3
     let mut rng = SplitMix64(seed ^ (u64::from(epoch) << 32) ^ u64::from(model).wrapping_mul(0xA24B_AED4_963E_E407));
     let mut order = indices.to_vec();
     for i in (1..order.len()).rev() {
-        let j = (rng.next() % (i as u64 + 1)) as usize;
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
     order.chunks(batch_size.max(1)).map(<[u32]>::to_vec).collect()

@@ -76,7 +76,10 @@ pub fn decode_frame(decoder: &mut Stage, source: &Path, video: u32, frame: usize
 }
 
 /// Frame labels and (optionally) pixel masks of the scored videos.
-fn load_labels<'a>(o: &Outputs<'a>) -> Result<Option<(&'a vigil_datasets::GroundTruth, Vec<Vec<bool>>)>> {
+/// The ground truth and, per scored video, its frame labels.
+type Labels<'a> = (&'a vigil_datasets::GroundTruth, Vec<Vec<bool>>);
+
+fn load_labels<'a>(o: &Outputs<'a>) -> Result<Option<Labels<'a>>> {
     let Some(truth) = o.truth else { return Ok(None) };
     let counts: Vec<usize> = o.scored.videos.iter().map(|&v| o.videos[v].frames).collect();
     let frame_labels = vigil_datasets::validate(truth, &counts)
@@ -85,12 +88,15 @@ fn load_labels<'a>(o: &Outputs<'a>) -> Result<Option<(&'a vigil_datasets::Ground
 }
 
 /// Box regions and fused scores of each scored frame, keyed by (scored video, frame).
-fn frame_boxes(o: &Outputs) -> std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)> {
+type FrameBoxes = std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>;
+
+/// The [`FrameBoxes`] of a run.
+fn frame_boxes(o: &Outputs) -> FrameBoxes {
     let mut position = vec![usize::MAX; o.videos.len()];
     for (i, &v) in o.scored.videos.iter().enumerate() {
         position[v] = i;
     }
-    let mut map: std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)> = Default::default();
+    let mut map = FrameBoxes::default();
     for (&cube, &score) in o.scored.cubes.iter().zip(&o.scored.box_scores) {
         let r = &o.records[cube];
         let b = &r.frame_box;
@@ -102,11 +108,7 @@ fn frame_boxes(o: &Outputs) -> std::collections::HashMap<(usize, usize), (Vec<[f
 }
 
 /// `None` when the masks mark no pixel (or every pixel) anomalous.
-fn pixel_auroc(
-    o: &Outputs,
-    truth: &vigil_datasets::GroundTruth,
-    boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>,
-) -> Result<Option<f64>> {
+fn pixel_auroc(o: &Outputs, truth: &vigil_datasets::GroundTruth, boxes: &FrameBoxes) -> Result<Option<f64>> {
     // Pixels outside every box rank below all box scores.
     let floor = o.scored.box_scores.iter().copied().fold(f32::INFINITY, f32::min) - 1.0;
     let mut auroc = PixelAuroc::new();
@@ -208,7 +210,7 @@ fn file_safe(name: &str) -> String {
 fn write_heatmaps(
     o: &Outputs,
     series: &[VideoSeries],
-    boxes: &std::collections::HashMap<(usize, usize), (Vec<[f32; 4]>, Vec<f32>)>,
+    boxes: &FrameBoxes,
     plots: &Path,
     read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec<u8>>,
 ) -> Result<()> {

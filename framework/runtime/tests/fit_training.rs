@@ -31,7 +31,7 @@ fn planted(count: usize) -> (Vec<u8>, Vec<f32>, Vec<bool>) {
                 for y in 0..SIZE {
                     for x in 0..SIZE {
                         let v = if is_outlier {
-                            (rng.next() % 256) as f32
+                            (rng.next_u64() % 256) as f32
                         } else {
                             128.0 + 40.0 * (fx * x as f32 + fy * y as f32 + phase + 0.4 * k as f32).sin()
                         };
@@ -41,7 +41,7 @@ fn planted(count: usize) -> (Vec<u8>, Vec<f32>, Vec<bool>) {
             }
         }
         for _ in 0..10 * SIZE * SIZE {
-            flow.push(if is_outlier { (rng.next() % 1000) as f32 / 100.0 - 5.0 } else { 0.4 });
+            flow.push(if is_outlier { (rng.next_u64() % 1000) as f32 / 100.0 - 5.0 } else { 0.4 });
         }
     }
     (app, flow, outlier)

@@ -199,6 +199,7 @@ impl Tensor {
     /// # Safety
     /// `data` must stay valid until `deleter(manager_ctx)` is called, and
     /// shape/strides/dtype must describe it.
+    #[allow(clippy::too_many_arguments)] // one argument per DLPack field, in DLPack's order
     pub unsafe fn from_raw_parts(
         data: *mut c_void,
         device: Device,
