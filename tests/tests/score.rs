@@ -230,8 +230,14 @@ fn bad_bundles_and_inputs_are_one_clear_error_each() {
     let e = failed(&score(&f.work.join("no-such-model"), &input, &out, &[]));
     assert!(e.contains("no model bundle there"), "{e}");
 
-    // A fit never replaces a folder that is not a bundle.
+    // A fit never writes into the data, nor replaces a folder that is not a bundle.
     let e = failed(&pipeline_command("fit", &f.work, &f.scene, &["--out", f.scene.frames_root.to_str().unwrap()]));
-    assert!(e.contains("exists and is not a model bundle"), "{e}");
+    assert!(e.contains("is inside the data folder"), "{e}");
     assert!(f.scene.frames_root.exists());
+    let notes = f.work.join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::write(notes.join("todo.txt"), "keep me").unwrap();
+    let e = failed(&pipeline_command("fit", &f.work, &f.scene, &["--out", notes.to_str().unwrap()]));
+    assert!(e.contains("exists and is not a model bundle"), "{e}");
+    assert!(notes.join("todo.txt").exists());
 }

@@ -219,6 +219,7 @@ fn fit_model(
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };
+    vigil_runtime::out_dir::check(out, &checked.pipeline)?;
     let options = vigil_runtime::model::FitModelOptions {
         out: out.to_path_buf(),
         cache: if cache { vigil_runtime::cache::Cache::default_location() } else { vigil_runtime::cache::Cache::disabled() },
