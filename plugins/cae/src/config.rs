@@ -22,6 +22,31 @@ impl Target {
     }
 }
 
+/// How the learning rate moves over the fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LrSchedule {
+    /// `lr` at every step, as the paper trains.
+    Constant,
+    /// `lr` decayed along half a cosine to 0 at the fit's last step: a short
+    /// fit ends on small steps instead of stopping mid-stride.
+    Cosine,
+}
+
+impl LrSchedule {
+    const NAMES: [&'static str; 2] = ["constant", "cosine"];
+
+    /// The rate of 0-based step `step` of a fit that takes `total` steps.
+    pub fn rate(self, lr: f64, step: u64, total: u64) -> f64 {
+        match self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine => {
+                let progress = step.min(total) as f64 / total.max(1) as f64;
+                0.5 * lr * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct CaeConfig {
     pub target: Target,
@@ -29,6 +54,7 @@ pub struct CaeConfig {
     pub epochs: u32,
     pub batch_size: u32,
     pub lr: f64,
+    pub lr_schedule: LrSchedule,
     pub seed: u64,
     /// "cpu" or "gpu", resolved from the option and the pipeline.
     pub device_name: String,
@@ -46,6 +72,12 @@ pub fn option_specs() -> Vec<OptionSpec> {
         OptionSpec::int("epochs", 30, "training epochs"),
         OptionSpec::int("batch_size", 256, "cubes per training step"),
         OptionSpec::float("lr", 1e-3, "Adam learning rate (betas 0.9/0.999, eps 1e-8)"),
+        OptionSpec::choice(
+            "lr_schedule",
+            &LrSchedule::NAMES,
+            "constant",
+            "`constant` (the paper) or `cosine`: lr decays along half a cosine to 0 at the last step of the fit",
+        ),
         OptionSpec::choice(
             "device",
             &["pipeline", "cpu", "gpu"],
@@ -76,11 +108,21 @@ impl CaeConfig {
         if !(lr.is_finite() && lr > 0.0) {
             return Err(StageError::invalid(format!("option `lr`: expected a positive number, found {lr}")));
         }
+        let lr_schedule = match options.string("lr_schedule")?.as_str() {
+            "constant" => LrSchedule::Constant,
+            "cosine" => LrSchedule::Cosine,
+            other => {
+                return Err(StageError::invalid(format!(
+                    "option `lr_schedule`: expected one of {:?}, found \"{other}\"",
+                    LrSchedule::NAMES
+                )))
+            }
+        };
         let device_name = match options.string("device")?.as_str() {
             "pipeline" => context.device.to_string(),
             explicit => explicit.to_string(),
         };
-        let config = CaeConfig { target, features_root, epochs, batch_size, lr, seed: context.seed, device_name };
+        let config = CaeConfig { target, features_root, epochs, batch_size, lr, lr_schedule, seed: context.seed, device_name };
         config.device()?; // fail at creation (what `vigil check` runs), not at the first step
                           // The cube geometry is not known yet: the smallest cubes the network takes
                           // (one RGB frame, 8 x 8) give a lower bound; `fit_begin` checks the real one.
@@ -125,4 +167,21 @@ fn gpu_device() -> Result<Device, StageError> {
         "device \"gpu\" asked for, but this build of the `cae` plugin has no GPU backend; \
          rebuild it with `cargo build --release -p vigil-plugin-cae --features gpu`, or set device = \"cpu\"",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LrSchedule;
+
+    #[test]
+    fn cosine_starts_at_lr_halves_midway_and_ends_near_zero() {
+        let rate = |step| LrSchedule::Cosine.rate(1e-3, step, 100);
+        assert_eq!(rate(0), 1e-3);
+        assert!((rate(50) - 0.5e-3).abs() < 1e-12);
+        assert!(rate(99) > 0.0 && rate(99) < 1e-6);
+        assert_eq!(rate(100), 0.0);
+        assert_eq!(rate(500), 0.0, "steps past the plan (a resumed, longer fit) stay at the floor");
+        assert!((1..100).all(|s| rate(s) < rate(s - 1)), "strictly decreasing");
+        assert_eq!(LrSchedule::Constant.rate(1e-3, 99, 100), 1e-3);
+    }
 }

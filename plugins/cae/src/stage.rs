@@ -30,6 +30,9 @@ pub struct CaeStage {
     /// they cost a forward pass over every cube. Dropped when the weights or
     /// the cubes change.
     eval_errors: Option<Vec<f32>>,
+    /// Band -> optimizer steps of the whole fit (epochs x mini-batches of
+    /// the band's cubes), what the learning-rate schedule runs over.
+    planned_steps: BTreeMap<u32, u64>,
 }
 
 impl CaeStage {
@@ -45,6 +48,7 @@ impl CaeStage {
             channels: None,
             statistics: None,
             eval_errors: None,
+            planned_steps: BTreeMap::new(),
         })
     }
 
@@ -69,7 +73,14 @@ impl CaeStage {
                 channels
             )));
         }
-        let bands: Vec<u32> = cubes.bands().into_keys().collect();
+        let band_cubes = cubes.bands();
+        let bands: Vec<u32> = band_cubes.keys().copied().collect();
+        // The runtime steps through each band's cubes in mini-batches of
+        // `batch_size`, the last one partial (FitPlan below).
+        self.planned_steps = band_cubes
+            .iter()
+            .map(|(&band, indices)| (band, self.config.epochs as u64 * indices.len().div_ceil(self.config.batch_size as usize) as u64))
+            .collect();
         // A checkpoint loaded before fit_begin is kept; bands it lacks start fresh.
         for &band in &bands {
             if !self.models.contains_key(&band) {
@@ -155,9 +166,9 @@ impl CaeStage {
         }
         let cubes = self.cubes.as_ref().ok_or_else(|| StageError::invalid("`step` before `fit_begin`"))?;
         let band = cubes.single_band(indices)?;
-        let lr = self.config.lr;
         let layers = self.kernel_layers();
         let model = self.models.get_mut(&band).ok_or_else(|| StageError::invalid(format!("no model for band {band}")))?;
+        let lr = self.config.lr_schedule.rate(self.config.lr, model.steps, self.planned_steps.get(&band).copied().unwrap_or(0));
         let loss = match layers {
             Some(ops) => {
                 let input = cubes.input_values(indices);
