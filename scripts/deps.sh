@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Vigil builds against, if any are missing:
 # FFmpeg's libraries (video decoding through video-rs), clang for bindgen,
-# and the DejaVu fonts for the text in PNG plots.
+# the DejaVu fonts for the text in PNG plots, and the ffmpeg program (the
+# live-input test serves a stream on the loopback interface with it).
 set -euo pipefail
 packages=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev
-  fonts-dejavu-core
+  fonts-dejavu-core ffmpeg
 )
 missing=()
 for p in "${packages[@]}"; do

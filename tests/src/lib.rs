@@ -78,3 +78,60 @@ pub fn fixture_plugins() -> PathBuf {
 pub fn third_party_plugin() -> PathBuf {
     dylib(&build_external(&repo_root().join("docs/examples/third-party-plugin")), "vigil-framediff")
 }
+
+/// A synthetic scene and a model bundle fitted on it with
+/// `pipelines/demo.toml` (one epoch), under a fresh work folder.
+pub struct FittedScene {
+    pub work: PathBuf,
+    pub scene: vigil_scene::SceneSummary,
+    pub model: PathBuf,
+}
+
+/// Generates the scene `config` under a work folder named after `name` and
+/// fits a bundle on it (`work/model`).
+pub fn fit_scene(name: &str, config: &vigil_scene::SceneConfig) -> FittedScene {
+    let work = PathBuf::from(vigil_stage_testkit::context(name).work_dir.to_string());
+    let _ = std::fs::remove_dir_all(&work);
+    let scene = vigil_scene::generate(config, &work.join("scene")).expect("generate the scene");
+    let model = work.join("model");
+    succeeded(&demo_command("fit", &work, &scene, &["--out", model.to_str().expect("UTF-8 path")]));
+    FittedScene { work, scene, model }
+}
+
+/// `vigil <command> pipelines/demo.toml` on `scene`, one epoch, no heatmaps.
+pub fn demo_command(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, extra: &[&str]) -> Output {
+    let mut args: Vec<String> = vec![command.into(), repo_root().join("pipelines/demo.toml").display().to_string()];
+    for set in [
+        format!("data.test={}", scene.frames_root.display()),
+        format!("data.labels={}", scene.labels.display()),
+        "stage.appearance.options.epochs=1".to_string(),
+        "report.heatmaps=0".to_string(),
+    ] {
+        args.extend(["--set".to_string(), set]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    vigil_in(work, &args)
+}
+
+/// `vigil ARGS` with its extraction cache under `work` and info logging.
+pub fn vigil_in(work: &Path, args: &[String]) -> Output {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let cache = work.join("cache").display().to_string();
+    vigil_with_env(&refs, &[("VIGIL_CACHE_DIR", &cache), ("VIGIL_LOG", "info")])
+}
+
+/// The stderr of a command that succeeded.
+pub fn succeeded(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
+    stderr
+}
+
+/// The stderr of a command that failed with one clear error and no panic.
+pub fn failed(out: &Output) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "expected a failure; stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr.matches("error:").count(), 1, "one error:\n{stderr}");
+    stderr
+}

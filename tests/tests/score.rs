@@ -12,44 +12,11 @@ use std::sync::OnceLock;
 use vigil_tests::*;
 
 /// The scene and a bundle fitted on it, made once for every test here.
-struct Fixture {
-    work: PathBuf,
-    scene: vigil_scene::SceneSummary,
-    model: PathBuf,
-}
-
-fn fixture() -> &'static Fixture {
-    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+fn fixture() -> &'static FittedScene {
+    static FIXTURE: OnceLock<FittedScene> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let work = PathBuf::from(vigil_stage_testkit::context("score-e2e").work_dir.to_string());
-        let _ = std::fs::remove_dir_all(&work);
-        let config = vigil_scene::SceneConfig { seed: 3, videos: 2, frames_per_video: 40, ..Default::default() };
-        let scene = vigil_scene::generate(&config, &work.join("scene")).unwrap();
-        let model = work.join("model");
-        succeeded(&pipeline_command("fit", &work, &scene, &["--out", model.to_str().unwrap()]));
-        Fixture { work, scene, model }
+        fit_scene("score-e2e", &vigil_scene::SceneConfig { seed: 3, videos: 2, frames_per_video: 40, ..Default::default() })
     })
-}
-
-/// `vigil <command> pipelines/demo.toml` on the scene, one epoch.
-fn pipeline_command(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, extra: &[&str]) -> Output {
-    let mut args: Vec<String> = vec![command.into(), repo_root().join("pipelines/demo.toml").display().to_string()];
-    for set in [
-        format!("data.test={}", scene.frames_root.display()),
-        format!("data.labels={}", scene.labels.display()),
-        "stage.appearance.options.epochs=1".to_string(),
-        "report.heatmaps=0".to_string(),
-    ] {
-        args.extend(["--set".to_string(), set]);
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
-    vigil_in(work, &args)
-}
-
-fn vigil_in(work: &Path, args: &[String]) -> Output {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let cache = work.join("cache").display().to_string();
-    vigil_with_env(&refs, &[("VIGIL_CACHE_DIR", &cache), ("VIGIL_LOG", "info")])
 }
 
 /// `vigil score MODEL INPUT --out OUT` with `extra` arguments.
@@ -58,21 +25,6 @@ fn score(model: &Path, input: &Path, out: &Path, extra: &[&str]) -> Output {
         ["score", model.to_str().unwrap(), input.to_str().unwrap(), "--out", out.to_str().unwrap()].map(String::from).to_vec();
     args.extend(extra.iter().map(|s| s.to_string()));
     vigil_in(&fixture().work, &args)
-}
-
-fn succeeded(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "{}\n{stderr}", text(&out.stdout));
-    stderr
-}
-
-/// The stderr of a run that failed with one clear error and no panic.
-fn failed(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "expected a failure; stdout:\n{}\nstderr:\n{stderr}", text(&out.stdout));
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(stderr.matches("error:").count(), 1, "one error:\n{stderr}");
-    stderr
 }
 
 /// scores.csv as (video, frame) -> score.
@@ -118,7 +70,7 @@ fn copy_dir(from: &Path, to: &Path) {
 fn fit_then_score_gives_the_frame_scores_of_run() {
     let f = fixture();
     let run_out = f.work.join("run");
-    succeeded(&pipeline_command("run", &f.work, &f.scene, &["--out", run_out.to_str().unwrap()]));
+    succeeded(&demo_command("run", &f.work, &f.scene, &["--out", run_out.to_str().unwrap()]));
     let scored = f.work.join("scored");
     let log = succeeded(&score(&f.model, &f.scene.frames_root, &scored, &[]));
     assert!(log.contains("frames/s"), "a progress line with frames/s:\n{log}");
@@ -231,13 +183,13 @@ fn bad_bundles_and_inputs_are_one_clear_error_each() {
     assert!(e.contains("no model bundle there"), "{e}");
 
     // A fit never writes into the data, nor replaces a folder that is not a bundle.
-    let e = failed(&pipeline_command("fit", &f.work, &f.scene, &["--out", f.scene.frames_root.to_str().unwrap()]));
+    let e = failed(&demo_command("fit", &f.work, &f.scene, &["--out", f.scene.frames_root.to_str().unwrap()]));
     assert!(e.contains("is inside the data folder"), "{e}");
     assert!(f.scene.frames_root.exists());
     let notes = f.work.join("notes");
     std::fs::create_dir_all(&notes).unwrap();
     std::fs::write(notes.join("todo.txt"), "keep me").unwrap();
-    let e = failed(&pipeline_command("fit", &f.work, &f.scene, &["--out", notes.to_str().unwrap()]));
+    let e = failed(&demo_command("fit", &f.work, &f.scene, &["--out", notes.to_str().unwrap()]));
     assert!(e.contains("exists and is not a model bundle"), "{e}");
     assert!(notes.join("todo.txt").exists());
 }

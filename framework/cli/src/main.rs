@@ -86,7 +86,8 @@ enum Command {
     Score {
         /// The model bundle folder written by `vigil fit`.
         model: PathBuf,
-        /// Video files, frame folders, or folders of either.
+        /// Video files, frame folders, folders of either, or live streams (a URL FFmpeg opens:
+        /// rtsp://, udp://, http://, ...; or a capture device such as /dev/video0).
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         /// Output folder (created if missing); its scores.csv, boxes.csv and events.jsonl are replaced.
@@ -101,6 +102,10 @@ enum Command {
         /// `-`: also print each event to standard output as a JSON line.
         #[arg(long, value_name = "-")]
         events: Option<String>,
+        /// Set an option of the decoder, e.g. `stage.decode.options.read_timeout_s=2` (repeatable);
+        /// the other stages are the fitted model and cannot change.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// Measure stage throughput through the plugin ABI (see docs/benchmarks.md).
     #[command(subcommand)]
@@ -133,8 +138,8 @@ fn main() -> ExitCode {
         Command::Fit { file, out, data, fresh, threshold_quantile } => {
             fit_model(&file, &out, &data.sets, !data.no_cache, fresh, threshold_quantile)
         }
-        Command::Score { model, inputs, out, chunk, threshold, events } => {
-            score::run(&model, &inputs, &out, chunk, threshold, events.as_deref())
+        Command::Score { model, inputs, out, chunk, threshold, events, sets } => {
+            score::run(&model, &inputs, &out, chunk, threshold, events.as_deref(), &sets)
         }
         Command::Demo { out, seed } => demo::run(&out, seed),
         Command::Bench(what) => bench::run(what),

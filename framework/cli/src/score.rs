@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vigil_events::{EventSink, JsonLines};
-use vigil_runtime::stream::{score_inputs, ScoreOptions};
+use vigil_runtime::bundle::Decoding;
+use vigil_runtime::stream::{decoder_for, score_inputs, ScoreOptions};
 
 pub fn run(
     model: &Path,
@@ -13,6 +14,7 @@ pub fn run(
     chunk: usize,
     threshold: Option<f32>,
     events: Option<&str>,
+    sets: &[String],
 ) -> anyhow::Result<ExitCode> {
     if let Some(other) = events.filter(|e| *e != "-") {
         anyhow::bail!("--events {other}: only `-` (standard output) is supported; events.jsonl is always written to --out");
@@ -20,8 +22,9 @@ pub fn run(
     if let Some(t) = threshold.filter(|t| !t.is_finite()) {
         anyhow::bail!("--threshold {t}: expected a finite number");
     }
+    let decoding = Decoding { plugin: decoder_for(inputs)?, sets: sets.to_vec() };
     std::fs::create_dir_all(out).map_err(|e| anyhow::anyhow!("--out {}: cannot create the folder: {e}", out.display()))?;
-    let mut bundle = vigil_runtime::bundle::open(model, &out.join("work"))?;
+    let mut bundle = vigil_runtime::bundle::open(model, &out.join("work"), &decoding)?;
     let events_path = out.join("events.jsonl");
     let file = JsonLines::create(&events_path).map_err(|e| anyhow::anyhow!("creating {}: {e}", events_path.display()))?;
     let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(file)];

@@ -2,7 +2,9 @@
 //! - a folder of per-video frame folders (`testing/frames/01/000.jpg`,
 //!   UCSD `Test/Test001/001.tif`; UCSD's `*_gt` mask folders are skipped),
 //! - a folder of video files (`testing_videos/01.avi`),
-//! - a single video file, or a single frame folder.
+//! - a single video file, or a single frame folder,
+//! - a live stream: a URL FFmpeg opens (`rtsp://`, `http://`, `udp://`, ...)
+//!   or a capture device (`/dev/video0`).
 
 use crate::error::{invalid, io, Result};
 use crate::natural::{file_name, sort_paths};
@@ -10,12 +12,46 @@ use std::path::{Path, PathBuf};
 
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "bmp"];
 pub const VIDEO_EXTENSIONS: &[&str] = &["avi", "mp4", "mkv", "mov", "m4v", "mpg", "mpeg", "webm", "wmv", "flv"];
+/// URL schemes read as live streams (the network protocols of FFmpeg that carry video).
+pub const STREAM_SCHEMES: &[&str] = &["rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "tcp", "srt", "rtp"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     /// A folder of image files, one per frame.
     FrameFolder,
     VideoFile,
+    /// A live stream (URL or capture device): no end known in advance, no
+    /// seeking, and it may stall.
+    Stream,
+}
+
+impl SourceKind {
+    /// The decoder plugin that reads this kind of source.
+    pub fn decoder(self) -> &'static str {
+        match self {
+            SourceKind::FrameFolder => "frames",
+            SourceKind::VideoFile | SourceKind::Stream => "video",
+        }
+    }
+}
+
+/// Whether `text` names a live stream: a URL with one of [`STREAM_SCHEMES`],
+/// or a Linux capture device.
+pub fn is_stream(text: &str) -> bool {
+    let scheme = text.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+    scheme.is_some_and(|s| STREAM_SCHEMES.contains(&s.as_str())) || text.starts_with("/dev/video")
+}
+
+/// A name for a stream's rows in scores.csv: the URL without its scheme
+/// separator, query or credentials, in characters safe in a file name
+/// (`udp://127.0.0.1:5000` -> `udp-127.0.0.1-5000`).
+fn stream_name(text: &str) -> String {
+    let (scheme, rest) = text.split_once("://").unwrap_or(("", text));
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
+    let joined = if scheme.is_empty() { rest.to_string() } else { format!("{scheme}-{rest}") };
+    let name: String = joined.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '_' { c } else { '-' }).collect();
+    name.trim_matches('-').to_string()
 }
 
 /// One video of a dataset.
@@ -86,6 +122,9 @@ fn is_mask_folder(name: &str) -> bool {
 
 /// Resolves a dataset path into its videos, in natural order.
 pub fn resolve(path: &Path) -> Result<Vec<VideoSource>> {
+    if let Some(text) = path.to_str().filter(|t| is_stream(t)) {
+        return Ok(vec![VideoSource { name: stream_name(text), path: path.to_path_buf(), kind: SourceKind::Stream }]);
+    }
     let meta = std::fs::metadata(path).map_err(io(path))?;
     let source = |path: &Path, kind| VideoSource { name: file_name(path), path: path.to_path_buf(), kind };
     if meta.is_file() {
@@ -142,6 +181,24 @@ mod tests {
     fn touch(path: &Path) {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, b"x").unwrap();
+    }
+
+    #[test]
+    fn urls_and_capture_devices_are_streams_named_without_credentials_or_query() {
+        let one = |text: &str| {
+            let sources = resolve(Path::new(text)).unwrap();
+            assert_eq!(sources.len(), 1);
+            assert_eq!(sources[0].kind, SourceKind::Stream);
+            assert_eq!(sources[0].path, Path::new(text));
+            sources[0].name.clone()
+        };
+        assert_eq!(one("udp://127.0.0.1:5000"), "udp-127.0.0.1-5000");
+        assert_eq!(one("rtsp://user:secret@cam.local:554/live?x=1"), "rtsp-cam.local-554-live");
+        assert_eq!(one("HTTP://host/stream.ts"), "HTTP-host-stream.ts");
+        assert_eq!(one("/dev/video0"), "dev-video0");
+        assert!(!is_stream("ftp://host/file.avi") && !is_stream("videos/01.avi") && !is_stream("file:///x.avi"));
+        assert_eq!(SourceKind::Stream.decoder(), "video");
+        assert_eq!(SourceKind::FrameFolder.decoder(), "frames");
     }
 
     #[test]

@@ -18,6 +18,6 @@ pub mod npy;
 
 pub use error::{Error, Result};
 pub use labels::{load_frame_labels, load_ground_truth, validate, FrameTruth, GroundTruth, LabelFormat, VideoTruth};
-pub use layout::{list_frame_files, resolve, SourceKind, VideoSource};
+pub use layout::{is_stream, list_frame_files, resolve, SourceKind, VideoSource};
 pub use mask::Mask;
 pub use natural::natural_cmp;

@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use vigil_events::Threshold;
-use vigil_stage_api::{ModelStats, OptionType};
+use vigil_stage_api::{ModelStats, OptionType, StageKind};
 
 pub const RECORD_FILE: &str = "bundle.json";
 pub const PIPELINE_FILE: &str = "pipeline.toml";
@@ -319,15 +319,28 @@ pub struct OpenBundle {
     pub checked: Checked,
 }
 
+/// How `vigil score` decodes its inputs. The decoder only turns the input
+/// into RGB frames and holds no part of the model, so it may differ from the
+/// one the model was fitted with.
+#[derive(Default)]
+pub struct Decoding {
+    /// The decoder plugin the inputs need (`SourceKind::decoder`); `None`:
+    /// the bundle's own.
+    pub plugin: Option<String>,
+    /// `--set stage.<decoder id>.options.<name>=<value>` overrides.
+    pub sets: Vec<String>,
+}
+
 /// Opens the bundle at `dir`; stages keep their files under `work_dir`.
-pub fn open(dir: &Path, work_dir: &Path) -> Result<OpenBundle> {
+pub fn open(dir: &Path, work_dir: &Path, decoding: &Decoding) -> Result<OpenBundle> {
     let record = read_record(dir)?;
     verify_files(dir, &record)?;
     let file = dir.join(PIPELINE_FILE);
     let source = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let pipeline = Pipeline::parse(&file, source, &[]).map_err(|report| anyhow!("{report}"))?;
+    let mut pipeline = Pipeline::parse(&file, source, &decoding.sets).map_err(|report| anyhow!("{report}"))?;
     let extra: Vec<PathBuf> = pipeline.plugin_paths.iter().map(|p| p.path.clone()).collect();
     let registry = Registry::discover(SearchPath::standard(&extra));
+    choose_decoder(&mut pipeline, &registry, decoding)?;
     let mut checked = crate::check::check(pipeline, &registry, work_dir).map_err(|report| anyhow!("{report}"))?;
     check_versions(dir, &record, &checked)?;
     let mut roles = crate::roles::roles(&mut checked.stages)?;
@@ -389,8 +402,31 @@ fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {
 }
 
 /// Each stage's plugin has the version the bundle was made with.
+/// Puts the decoder `decoding` asks for in place of the pipeline's, and
+/// refuses overrides of anything but the decoder's options: the rest is the
+/// fitted model.
+fn choose_decoder(pipeline: &mut Pipeline, registry: &Registry, decoding: &Decoding) -> Result<()> {
+    let is_decoder = |plugin: &str| registry.find(plugin).is_some_and(|(_, info)| info.kind == StageKind::Decoder);
+    let Some(stage) = pipeline.stages.iter_mut().find(|s| is_decoder(&s.plugin)) else {
+        return Ok(()); // `check` reports the missing decoder
+    };
+    let prefix = format!("stage.{}.options.", stage.id);
+    if let Some(other) = decoding.sets.iter().find(|set| !set.starts_with(&prefix)) {
+        bail!(
+            "--set {other}: only the decoder's options (`{prefix}...`) can change when scoring; \
+             everything else belongs to the fitted model (fit again with `vigil fit` to change it)"
+        );
+    }
+    if let Some(plugin) = decoding.plugin.as_deref().filter(|p| *p != stage.plugin) {
+        tracing::info!("the inputs are decoded with plugin `{plugin}` (the model was fitted on footage read by `{}`)", stage.plugin);
+        stage.plugin = plugin.to_string();
+    }
+    Ok(())
+}
+
 fn check_versions(dir: &Path, record: &BundleRecord, checked: &Checked) -> Result<()> {
-    for stage in &checked.stages {
+    // Decoders hold no part of the model (see `Decoding`).
+    for stage in checked.stages.iter().filter(|s| s.kind() != StageKind::Decoder) {
         let Some(made) = record.stages.iter().find(|s| s.id == stage.id()) else {
             bail!("{}: stage `{}` is in the bundle's pipeline but not in its record", dir.join(RECORD_FILE).display(), stage.id());
         };

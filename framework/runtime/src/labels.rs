@@ -31,7 +31,7 @@ pub fn preload(pipeline: &Pipeline, sources: &[(VideoSource, bool)]) -> Result<O
         .iter()
         .map(|v| match v.kind {
             SourceKind::FrameFolder => vigil_datasets::list_frame_files(&v.path).ok().map(|files| files.len()),
-            SourceKind::VideoFile => None,
+            SourceKind::VideoFile | SourceKind::Stream => None,
         })
         .collect();
     truth.check_frame_counts(&counts, "are in its frame folder").map_err(reading)?;

@@ -53,6 +53,31 @@ pub struct ScoreOutcome {
     pub seconds: f64,
 }
 
+/// The decoder plugin every input needs: frame folders `frames`, video
+/// files and live streams `video`. One call decodes with one plugin.
+pub fn decoder_for(inputs: &[PathBuf]) -> Result<Option<String>> {
+    let mut wanted: Option<(&'static str, &Path)> = None;
+    for input in inputs {
+        let kinds: Vec<vigil_datasets::SourceKind> = match vigil_datasets::resolve(input) {
+            Ok(sources) => sources.iter().map(|s| s.kind).collect(),
+            Err(_) => continue, // scoring names the input and what is wrong with it
+        };
+        for kind in kinds {
+            match wanted {
+                Some((plugin, first)) if plugin != kind.decoder() => bail!(
+                    "{} needs the `{}` decoder but {} needs `{plugin}`: score frame folders and videos in separate calls",
+                    input.display(),
+                    kind.decoder(),
+                    first.display()
+                ),
+                Some(_) => {}
+                None => wanted = Some((kind.decoder(), input)),
+            }
+        }
+    }
+    Ok(wanted.map(|(plugin, _)| plugin.to_string()))
+}
+
 /// Scores every video of `inputs` (each a video file, a frame folder or a
 /// folder of either, as `data.test` takes them) with the opened bundle, and
 /// sends each event to every sink.
@@ -102,14 +127,21 @@ pub fn score_inputs(
     let chunk = options.chunk.max(1).div_ceil(CHUNK) * CHUNK;
     let bar = crate::progress::bar(options.progress, sources.len() as u64, "score");
     let mut frames = 0usize;
-    for (index, source) in sources.iter().enumerate() {
+    // A decoder error (a live stream that broke off) ends the scoring: what
+    // was decoded before it is scored and written first.
+    let mut broke: Option<anyhow::Error> = None;
+    'sources: for (index, source) in sources.iter().enumerate() {
         bar.set_message(source.name.clone());
         scoring.names.push(source.name.clone());
         let video_started = Instant::now();
         let mut window = Window::new(index as u32);
         open_video(scoring.stages.decoder, &source.path, index as u32)?;
         loop {
-            match next_batch(scoring.stages.decoder, chunk, &source.path, window.decoded)? {
+            let next = next_batch(scoring.stages.decoder, chunk, &source.path, window.decoded).unwrap_or_else(|e| {
+                broke = Some(e);
+                None
+            });
+            match next {
                 Some(batch) => {
                     let label = scoring.stages.decoder.label();
                     let (n, pixels) = decoded_frames(&label, &batch, &source.path, window.decoded, &mut window.size)?;
@@ -122,10 +154,13 @@ pub fn score_inputs(
                 None => window.ended = true,
             }
             if window.ended && window.decoded == 0 {
+                if broke.is_some() {
+                    break 'sources;
+                }
                 bail!("{}: no frames could be decoded", source.path.display());
             }
             scoring.advance(&mut window)?;
-            let last = window.ended && index + 1 == sources.len();
+            let last = window.ended && (index + 1 == sources.len() || broke.is_some());
             let scored = scoring.flush(last, &mut outputs, sinks)?;
             frames += scored;
             let seconds = started.elapsed().as_secs_f64();
@@ -148,11 +183,21 @@ pub fn score_inputs(
             scoring.events
         );
         bar.inc(1);
+        if broke.is_some() {
+            break;
+        }
     }
     bar.finish_and_clear();
     if let Some(event) = scoring.grouper.finish() {
         emit(&event, sinks)?;
         scoring.events += 1;
+    }
+    if let Some(error) = broke {
+        return Err(error.context(format!(
+            "scoring stopped after {frames} frames; scores.csv, boxes.csv and events.jsonl in {} hold everything scored \
+             until then (an event still open was closed at the last scored frame)",
+            options.out.display()
+        )));
     }
     Ok(ScoreOutcome { videos: sources.len(), frames, events: scoring.events, threshold, seconds: started.elapsed().as_secs_f64() })
 }

@@ -4,12 +4,20 @@
 //! A damaged or truncated file yields the frames before the damage and a
 //! warning that names the file and where decoding stopped; a missing,
 //! non-video or undecodable file is an error naming the file.
+//!
+//! A source with a URL scheme (`rtsp://`, `udp://`, `http://`, ...) or a
+//! capture device (`/dev/video0`) is read live (`live.rs`): bounded waits,
+//! reconnection, and frames dropped rather than queued without bound when
+//! the consumer is slower than the stream.
 
+mod live;
 mod pool;
 mod reader;
 
+use live::{LiveSettings, LiveStream};
 use pool::BufferPool;
 pub use reader::{Step, VideoFacts, VideoReader};
+use std::time::Duration;
 
 use std::path::Path;
 use vigil_stage_api::{
@@ -25,13 +33,35 @@ impl StageFactory for VideoStage {
         vigil_stage_api::stage_info! {
             name: "video",
             kind: StageKind::Decoder,
-            description: "Decodes video files (avi, mp4, mkv, mov, ...) with the system FFmpeg into RGB frames",
-            options: Vec::<OptionSpec>::new(),
+            description: "Decodes video files (avi, mp4, mkv, mov, ...) and live streams (rtsp, udp, http, ... URLs) \
+                          with the system FFmpeg into RGB frames",
+            options: vec![
+                OptionSpec::float("read_timeout_s", 5.0, "live streams: the longest wait for data before the stream counts as stalled"),
+                OptionSpec::int("reconnects", 3, "live streams: reconnection tries after a stall or a lost connection (waits 1, 2, 4, ... s); 0: none"),
+                OptionSpec::int("queue_frames", 100, "live streams: frames held for scoring; when full, arriving frames are dropped"),
+            ],
         }
     }
 
-    fn create(_options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        Ok(StageInstance::decoder(VideoDecoder::default(), io()))
+    fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
+        let timeout = options.float("read_timeout_s")?;
+        if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
+            return Err(StageError::invalid(format!("option `read_timeout_s`: expected seconds in (0, 3600], found {timeout}")));
+        }
+        let reconnects = options.int("reconnects")?;
+        let queue_frames = options.int("queue_frames")?;
+        if !(0..=1000).contains(&reconnects) {
+            return Err(StageError::invalid(format!("option `reconnects`: expected 0 to 1000, found {reconnects}")));
+        }
+        if !(1..=10_000).contains(&queue_frames) {
+            return Err(StageError::invalid(format!("option `queue_frames`: expected 1 to 10000, found {queue_frames}")));
+        }
+        let live = LiveSettings {
+            read_timeout: Duration::from_secs_f64(timeout),
+            reconnects: reconnects as u32,
+            queue_frames: queue_frames as usize,
+        };
+        Ok(StageInstance::decoder(VideoDecoder { open: None, live, pool: BufferPool::default() }, io()))
     }
 }
 
@@ -42,10 +72,47 @@ fn io() -> StageIo {
 /// Frames a batch buffer is first sized for.
 const INITIAL_FRAMES: u64 = 64;
 
-#[derive(Default)]
 struct VideoDecoder {
-    open: Option<OpenVideo>,
+    open: Option<Opened>,
+    live: LiveSettings,
     pool: BufferPool,
+}
+
+enum Opened {
+    File(OpenVideo),
+    Live(OpenStream),
+}
+
+/// Whether `source` is read live: a URL, or a capture device.
+fn is_live(source: &str) -> bool {
+    source.contains("://") || source.starts_with("/dev/")
+}
+
+struct OpenStream {
+    stream: LiveStream,
+    video: u32,
+    decoded: u32,
+}
+
+impl OpenStream {
+    fn next_batch(&mut self, max_frames: u32, pool: &BufferPool) -> Result<Option<Batch>, StageError> {
+        if max_frames == 0 {
+            return Err(StageError::invalid("next_batch was asked for 0 frames"));
+        }
+        let frame_bytes = self.stream.frame_bytes();
+        let max = max_frames.min(INITIAL_FRAMES as u32) as usize;
+        let mut data = pool.take(max * frame_bytes + reader::WRITE_SLACK);
+        let n = self.stream.read_into(&mut data, max).map_err(StageError::new)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let first = self.decoded;
+        self.decoded += n as u32;
+        let facts = self.stream.facts();
+        let ids = (first..self.decoded).map(|frame| FrameId { video: self.video, frame }).collect();
+        let shape = [n, facts.height as usize, facts.width as usize, 3];
+        Ok(Some(Batch::new(ids).with("frames", pool.tensor(data, &shape))))
+    }
 }
 
 struct OpenVideo {
@@ -125,18 +192,31 @@ impl OpenVideo {
 impl Decoder for VideoDecoder {
     fn open(&mut self, source: RStr<'_>, video: u32) -> RResult<VideoInfo, StageError> {
         self.open = None;
-        let result = VideoReader::open(Path::new(source.as_str())).map_err(StageError::invalid).map(|reader| {
-            let facts = reader.facts().clone();
-            self.open = Some(OpenVideo { reader, video, decoded: 0, finished: false });
-            VideoInfo { width: facts.width, height: facts.height, frame_count: facts.header_frames.into(), fps: facts.fps.into() }
-        });
-        result.into()
+        let source = source.as_str();
+        let facts = if is_live(source) {
+            LiveStream::open(source, self.live.clone()).map(|stream| {
+                let facts = stream.facts().clone();
+                self.open = Some(Opened::Live(OpenStream { stream, video, decoded: 0 }));
+                facts
+            })
+        } else {
+            VideoReader::open(Path::new(source)).map(|reader| {
+                let facts = reader.facts().clone();
+                self.open = Some(Opened::File(OpenVideo { reader, video, decoded: 0, finished: false }));
+                facts
+            })
+        };
+        facts
+            .map(|f| VideoInfo { width: f.width, height: f.height, frame_count: f.header_frames.into(), fps: f.fps.into() })
+            .map_err(StageError::invalid)
+            .into()
     }
 
     fn next_batch(&mut self, max_frames: u32) -> RResult<ROption<Batch>, StageError> {
         let result = match self.open.as_mut() {
             None => Err(StageError::invalid("next_batch called before open")),
-            Some(open) => open.next_batch(max_frames, &self.pool),
+            Some(Opened::File(open)) => open.next_batch(max_frames, &self.pool),
+            Some(Opened::Live(open)) => open.next_batch(max_frames, &self.pool),
         };
         result.map(ROption::from).into()
     }

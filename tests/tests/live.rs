@@ -1,0 +1,120 @@
+//! Issue 12, live input: `vigil score` on a real stream over the loopback
+//! interface. The `ffmpeg` program (scripts/deps.sh installs it) serves one
+//! video of the demo scene as MPEG-TS over UDP in real time, looped; the
+//! stream stops, comes back, and stops for good. Scoring reconnects once,
+//! then ends with one clear error, and what it scored before stays: scores
+//! for contiguous frames, events as valid JSON Lines (the same on stdout).
+
+use serde_json::Value;
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use vigil_stage_testkit::skip;
+use vigil_tests::*;
+
+fn have_ffmpeg() -> bool {
+    Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+/// Encodes the frame folder `frames` as MPEG-2 in MPEG-TS at 25 frames/s,
+/// a keyframe every 5 frames so a receiver that joins late starts soon.
+fn encode(frames: &Path, out: &Path) {
+    let pattern = frames.join("*.png");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-framerate", "25", "-pattern_type", "glob", "-i"])
+        .arg(&pattern)
+        .args(["-c:v", "mpeg2video", "-q:v", "2", "-g", "5"])
+        .arg(out)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success(), "ffmpeg could not encode {}", pattern.display());
+}
+
+/// Serves `video` looped in real time to `url` until killed.
+fn serve(video: &Path, url: &str) -> Child {
+    Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
+        .arg(video)
+        .args(["-c", "copy", "-f", "mpegts", url])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("start ffmpeg")
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A UDP port nobody uses right now.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("bind a UDP socket").port()
+}
+
+#[test]
+fn a_live_stream_that_stalls_reconnects_then_ends_with_one_error_and_keeps_what_was_scored() {
+    if !have_ffmpeg() {
+        return skip("the `ffmpeg` program is not installed (scripts/deps.sh installs it)");
+    }
+    let fitted = fit_scene("live-e2e", &vigil_scene::SceneConfig { seed: 5, videos: 1, frames_per_video: 40, ..Default::default() });
+    let video = fitted.work.join("scene.ts");
+    encode(&fitted.scene.frames_root.join("01"), &video);
+    let url = format!("udp://127.0.0.1:{}", free_port());
+    let out: PathBuf = fitted.work.join("live");
+
+    let sender = serve(&video, &url);
+    std::thread::sleep(Duration::from_millis(300));
+    let args: Vec<String> = [
+        "score",
+        fitted.model.to_str().unwrap(),
+        &url,
+        "--out",
+        out.to_str().unwrap(),
+        "--events",
+        "-",
+        "--set",
+        "stage.decode.options.read_timeout_s=1",
+        "--set",
+        "stage.decode.options.reconnects=2",
+    ]
+    .map(String::from)
+    .to_vec();
+    let work = fitted.work.clone();
+    let scoring = std::thread::spawn(move || vigil_in(&work, &args));
+    // Up 5 s, down 1.5 s (the first reconnection, after 1 s of silence and
+    // 1 s of waiting, finds it back), up 4 s, then gone: two tries fail.
+    std::thread::sleep(Duration::from_secs(5));
+    stop(sender);
+    std::thread::sleep(Duration::from_millis(1500));
+    let sender = serve(&video, &url);
+    std::thread::sleep(Duration::from_secs(4));
+    stop(sender);
+    let output = scoring.join().expect("the scoring thread");
+
+    let stderr = failed(&output);
+    assert!(stderr.contains("the inputs are decoded with plugin `video`"), "{stderr}");
+    assert!(stderr.contains("reconnected after"), "the stream came back once:\n{stderr}");
+    assert!(stderr.contains("2 reconnection tries failed"), "{stderr}");
+    assert!(stderr.contains("scoring stopped after") && stderr.contains("hold everything scored until then"), "{stderr}");
+
+    let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
+    let mut lines = scores.lines();
+    assert_eq!(lines.next(), Some("video,frame,score,label"));
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // 9 s of a 25 frames/s stream, less the joins: well over 100 frames.
+    assert!(rows.len() > 100, "{} frames scored:\n{stderr}", rows.len());
+    let name = url.replace("://", "-").replace(':', "-");
+    for (i, row) in rows.iter().enumerate() {
+        assert_eq!((row[0], row[1].parse::<usize>().unwrap()), (name.as_str(), i), "contiguous frames of the stream");
+        assert!(row[2].parse::<f32>().unwrap().is_finite());
+    }
+    assert!(stderr.contains(&format!("scoring stopped after {} frames", rows.len())), "{stderr}");
+
+    let events = std::fs::read_to_string(out.join("events.jsonl")).unwrap();
+    for line in events.lines() {
+        let event: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert_eq!(event["video"], name.as_str(), "{event}");
+    }
+    assert_eq!(text(&output.stdout), events, "--events - prints exactly the events of events.jsonl");
+}
