@@ -93,7 +93,7 @@ fn a_live_stream_that_stalls_reconnects_then_ends_with_one_error_and_keeps_what_
     let output = scoring.join().expect("the scoring thread");
 
     let stderr = failed(&output);
-    assert!(stderr.contains("the inputs are decoded with plugin `video`"), "{stderr}");
+    assert!(stderr.contains("stage `decode`: the input is read with plugin `video` instead of `frames`"), "{stderr}");
     assert!(stderr.contains("reconnected after"), "the stream came back once:\n{stderr}");
     assert!(stderr.contains("2 reconnection tries failed"), "{stderr}");
     assert!(stderr.contains("scoring stopped after") && stderr.contains("hold everything scored until then"), "{stderr}");
@@ -117,4 +117,40 @@ fn a_live_stream_that_stalls_reconnects_then_ends_with_one_error_and_keeps_what_
         assert_eq!(event["video"], name.as_str(), "{event}");
     }
     assert_eq!(text(&output.stdout), events, "--events - prints exactly the events of events.jsonl");
+}
+
+#[test]
+fn fit_reads_a_video_file_without_labels_and_its_model_scores_frame_folders() {
+    if !have_ffmpeg() {
+        return skip("the `ffmpeg` program is not installed (scripts/deps.sh installs it)");
+    }
+    let work = PathBuf::from(vigil_stage_testkit::context("fit-video-e2e").work_dir.to_string());
+    let _ = std::fs::remove_dir_all(&work);
+    let config = vigil_scene::SceneConfig { seed: 6, videos: 1, frames_per_video: 40, ..Default::default() };
+    let scene = vigil_scene::generate(&config, &work.join("scene")).unwrap();
+    let video = work.join("footage.mkv");
+    encode(&scene.frames_root.join("01"), &video);
+    let model = work.join("model");
+    // demo.toml names labels (scene/masks next to it) that do not exist here: fitting needs none.
+    let fit: Vec<String> = [
+        "fit",
+        repo_root().join("pipelines/demo.toml").to_str().unwrap(),
+        "--set",
+        &format!("data.test={}", video.display()),
+        "--set",
+        "stage.appearance.options.epochs=1",
+        "--out",
+        model.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let stderr = succeeded(&vigil_in(&work, &fit));
+    assert!(stderr.contains("stage `decode`: the input is read with plugin `video` instead of `frames`"), "{stderr}");
+    let out = work.join("scored");
+    let score: Vec<String> =
+        ["score", model.to_str().unwrap(), scene.frames_root.to_str().unwrap(), "--out", out.to_str().unwrap()].map(String::from).to_vec();
+    let stderr = succeeded(&vigil_in(&work, &score));
+    assert!(stderr.contains("the input is read with plugin `frames` instead of `video`"), "{stderr}");
+    let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
+    assert_eq!(scores.lines().count(), 1 + 40, "a header and every frame:\n{scores}");
 }

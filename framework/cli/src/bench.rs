@@ -72,6 +72,20 @@ pub enum Bench {
         #[arg(long, default_value = "python3")]
         python: String,
     },
+    /// Frames/s and the delay from decoding to score (median, 99th percentile) of `vigil score`
+    /// on the inputs (files, folders or live streams), into a temporary folder.
+    Score {
+        /// The model bundle folder written by `vigil fit`.
+        model: PathBuf,
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Frames decoded per step.
+        #[arg(long, value_name = "FRAMES", default_value_t = 64)]
+        chunk: usize,
+        /// Decoder options, as for `vigil score`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
 }
 
 pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
@@ -138,6 +152,14 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             if reference.is_some() && theirs.is_none() {
                 println!("(the PyTorch reference did not run: is torch installed for {python}?)");
             }
+        }
+        Bench::Score { model, inputs, chunk, sets } => {
+            let out = std::env::temp_dir().join(format!("vigil-bench-score-{}", std::process::id()));
+            let args =
+                crate::score::ScoreArgs { model: &model, inputs: &inputs, out: &out, chunk, threshold: None, events: None, sets: &sets };
+            let outcome = crate::score::score(&args);
+            let _ = std::fs::remove_dir_all(&out);
+            println!("{}", crate::score::summary(&outcome?));
         }
     }
     Ok(ExitCode::SUCCESS)

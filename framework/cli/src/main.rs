@@ -138,9 +138,15 @@ fn main() -> ExitCode {
         Command::Fit { file, out, data, fresh, threshold_quantile } => {
             fit_model(&file, &out, &data.sets, !data.no_cache, fresh, threshold_quantile)
         }
-        Command::Score { model, inputs, out, chunk, threshold, events, sets } => {
-            score::run(&model, &inputs, &out, chunk, threshold, events.as_deref(), &sets)
-        }
+        Command::Score { model, inputs, out, chunk, threshold, events, sets } => score::run(&score::ScoreArgs {
+            model: &model,
+            inputs: &inputs,
+            out: &out,
+            chunk,
+            threshold,
+            events: events.as_deref(),
+            sets: &sets,
+        }),
         Command::Demo { out, seed } => demo::run(&out, seed),
         Command::Bench(what) => bench::run(what),
     };
@@ -163,6 +169,18 @@ pub fn load_checked(
         eprintln!("{report}");
         ExitCode::FAILURE
     })?;
+    check_loaded(file, pipeline, work_dir)
+}
+
+fn check_loaded(
+    file: &std::path::Path,
+    mut pipeline: Pipeline,
+    work_dir: &std::path::Path,
+) -> Result<vigil_runtime::check::Checked, ExitCode> {
+    if let Err(error) = vigil_runtime::decoders::follow_data(&mut pipeline) {
+        eprintln!("{}: error: {error:#}", file.display());
+        return Err(ExitCode::FAILURE);
+    }
     let extra: Vec<PathBuf> = pipeline.plugin_paths.iter().map(|p| p.path.clone()).collect();
     let registry = Registry::discover(SearchPath::standard(&extra));
     check(pipeline, &registry, work_dir).map_err(|report| {
@@ -176,17 +194,11 @@ pub fn load_checked(
 /// Runs a pipeline file and prints where the results are. `fresh`: discard
 /// a checkpoint in `out` instead of resuming it.
 pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[String], cache: bool, fresh: bool) -> anyhow::Result<ExitCode> {
-    let checked = match load_checked(file, sets, &out.join("work")) {
+    let checked = match prepare(file, sets, out, &out.join("work"), Labels::Use)? {
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };
-    vigil_runtime::out_dir::check(out, &checked.pipeline)?;
-    let options = vigil_runtime::run::RunOptions {
-        out_dir: out.to_path_buf(),
-        cache: if cache { vigil_runtime::cache::Cache::default_location() } else { vigil_runtime::cache::Cache::disabled() },
-        progress: true,
-        fresh,
-    };
+    let options = vigil_runtime::run::RunOptions { out_dir: out.to_path_buf(), cache: cache_choice(cache), progress: true, fresh };
     let existed = out.exists();
     let outcome = vigil_runtime::run::run(checked, &options).inspect_err(|_| {
         if !existed {
@@ -210,6 +222,53 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether a command reads the pipeline's `data.labels`.
+#[derive(PartialEq)]
+enum Labels {
+    Use,
+    /// `vigil fit` learns without labels: a pipeline's labels (demo.toml
+    /// names the scene's) are neither read nor required.
+    Ignore,
+}
+
+/// The checked pipeline of a command that writes to `out` (refused when it
+/// lies inside the data); `Ok(Err(code))` when the pipeline has problems,
+/// which are printed.
+fn prepare(
+    file: &std::path::Path,
+    sets: &[String],
+    out: &std::path::Path,
+    work_dir: &std::path::Path,
+    labels: Labels,
+) -> anyhow::Result<Result<vigil_runtime::check::Checked, ExitCode>> {
+    let mut pipeline = match Pipeline::load(file, sets) {
+        Ok(pipeline) => pipeline,
+        Err(report) => {
+            eprintln!("{report}");
+            return Ok(Err(ExitCode::FAILURE));
+        }
+    };
+    if labels == Labels::Ignore {
+        if let Some(ignored) = pipeline.data.labels.take() {
+            tracing::debug!("data.labels ({}) is not used to fit", ignored.path.display());
+        }
+    }
+    let checked = match check_loaded(file, pipeline, work_dir) {
+        Ok(checked) => checked,
+        Err(code) => return Ok(Err(code)),
+    };
+    vigil_runtime::out_dir::check(out, &checked.pipeline)?;
+    Ok(Ok(checked))
+}
+
+fn cache_choice(enabled: bool) -> vigil_runtime::cache::Cache {
+    if enabled {
+        vigil_runtime::cache::Cache::default_location()
+    } else {
+        vigil_runtime::cache::Cache::disabled()
+    }
+}
+
 /// Fits a pipeline's model and saves the bundle at `out`.
 fn fit_model(
     file: &std::path::Path,
@@ -220,18 +279,12 @@ fn fit_model(
     quantile: f64,
 ) -> anyhow::Result<ExitCode> {
     let work = vigil_runtime::bundle::sibling(out, "work")?;
-    let checked = match load_checked(file, sets, &work.join("work")) {
+    let checked = match prepare(file, sets, out, &work.join("work"), Labels::Ignore)? {
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };
-    vigil_runtime::out_dir::check(out, &checked.pipeline)?;
-    let options = vigil_runtime::model::FitModelOptions {
-        out: out.to_path_buf(),
-        cache: if cache { vigil_runtime::cache::Cache::default_location() } else { vigil_runtime::cache::Cache::disabled() },
-        progress: true,
-        fresh,
-        quantile,
-    };
+    let options =
+        vigil_runtime::model::FitModelOptions { out: out.to_path_buf(), cache: cache_choice(cache), progress: true, fresh, quantile };
     let outcome = vigil_runtime::model::fit_model(checked, &options)?;
     let t = &outcome.threshold;
     println!("fitted on {} frames of {} videos ({} cubes)", outcome.frames, outcome.videos, outcome.cubes);

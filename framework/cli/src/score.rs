@@ -5,17 +5,32 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use vigil_events::{EventSink, JsonLines};
 use vigil_runtime::bundle::Decoding;
-use vigil_runtime::stream::{decoder_for, score_inputs, ScoreOptions};
+use vigil_runtime::decoders::decoder_for;
+use vigil_runtime::stream::{score_inputs, ScoreOptions, ScoreOutcome};
 
-pub fn run(
-    model: &Path,
-    inputs: &[PathBuf],
-    out: &Path,
-    chunk: usize,
-    threshold: Option<f32>,
-    events: Option<&str>,
-    sets: &[String],
-) -> anyhow::Result<ExitCode> {
+/// What `vigil score` is asked to do.
+pub struct ScoreArgs<'a> {
+    pub model: &'a Path,
+    pub inputs: &'a [PathBuf],
+    pub out: &'a Path,
+    pub chunk: usize,
+    pub threshold: Option<f32>,
+    pub events: Option<&'a str>,
+    pub sets: &'a [String],
+}
+
+pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
+    let outcome = score(args)?;
+    // The summary goes to stderr: stdout may be carrying the events.
+    eprintln!("{}", summary(&outcome));
+    eprintln!("scores: {}", args.out.join("scores.csv").display());
+    eprintln!("events: {}", args.out.join("events.jsonl").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the bundle and scores the inputs into `args.out`.
+pub fn score(args: &ScoreArgs) -> anyhow::Result<ScoreOutcome> {
+    let ScoreArgs { model, inputs, out, chunk, threshold, events, sets } = *args;
     if let Some(other) = events.filter(|e| *e != "-") {
         anyhow::bail!("--events {other}: only `-` (standard output) is supported; events.jsonl is always written to --out");
     }
@@ -32,18 +47,23 @@ pub fn run(
         sinks.push(Box::new(JsonLines::stdout()));
     }
     let options = ScoreOptions { out: out.to_path_buf(), chunk, threshold, progress: true };
-    let outcome = score_inputs(&mut bundle, inputs, &options, &mut sinks)?;
-    // The summary goes to stderr: stdout may be carrying the events.
-    eprintln!(
-        "scored {} frames of {} videos in {:.1} s ({:.1} frames/s): {} events above {}",
+    score_inputs(&mut bundle, inputs, &options, &mut sinks)
+}
+
+/// Frames, speed (against the input's own rate when known), delays, events.
+pub fn summary(outcome: &ScoreOutcome) -> String {
+    let fps = outcome.frames as f64 / outcome.seconds.max(1e-9);
+    let realtime = outcome.input_fps.map(|input| format!(", {:.2}x the input's {input:.1} frames/s", fps / input)).unwrap_or_default();
+    let delay = |q| outcome.latency.quantile(q).map_or("-".to_string(), |s| format!("{s:.3} s"));
+    format!(
+        "scored {} frames of {} videos in {:.1} s ({fps:.1} frames/s{realtime}); delay from decoding to score: \
+         median {}, 99th percentile {}; {} events above {}",
         outcome.frames,
         outcome.videos,
         outcome.seconds,
-        outcome.frames as f64 / outcome.seconds.max(1e-9),
+        delay(0.5),
+        delay(0.99),
         outcome.events,
         outcome.threshold
-    );
-    eprintln!("scores: {}", out.join("scores.csv").display());
-    eprintln!("events: {}", events_path.display());
-    Ok(ExitCode::SUCCESS)
+    )
 }

@@ -324,7 +324,7 @@ pub struct OpenBundle {
 /// one the model was fitted with.
 #[derive(Default)]
 pub struct Decoding {
-    /// The decoder plugin the inputs need (`SourceKind::decoder`); `None`:
+    /// The stock decoder the inputs need (`decoders::decoder_for`); `None`:
     /// the bundle's own.
     pub plugin: Option<String>,
     /// `--set stage.<decoder id>.options.<name>=<value>` overrides.
@@ -407,7 +407,7 @@ fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {
 /// fitted model.
 fn choose_decoder(pipeline: &mut Pipeline, registry: &Registry, decoding: &Decoding) -> Result<()> {
     let is_decoder = |plugin: &str| registry.find(plugin).is_some_and(|(_, info)| info.kind == StageKind::Decoder);
-    let Some(stage) = pipeline.stages.iter_mut().find(|s| is_decoder(&s.plugin)) else {
+    let Some(stage) = pipeline.stages.iter().find(|s| is_decoder(&s.plugin)) else {
         return Ok(()); // `check` reports the missing decoder
     };
     let prefix = format!("stage.{}.options.", stage.id);
@@ -417,9 +417,8 @@ fn choose_decoder(pipeline: &mut Pipeline, registry: &Registry, decoding: &Decod
              everything else belongs to the fitted model (fit again with `vigil fit` to change it)"
         );
     }
-    if let Some(plugin) = decoding.plugin.as_deref().filter(|p| *p != stage.plugin) {
-        tracing::info!("the inputs are decoded with plugin `{plugin}` (the model was fitted on footage read by `{}`)", stage.plugin);
-        stage.plugin = plugin.to_string();
+    if let Some(plugin) = &decoding.plugin {
+        crate::decoders::use_decoder(pipeline, plugin);
     }
     Ok(())
 }

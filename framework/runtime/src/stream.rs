@@ -23,6 +23,7 @@
 use crate::bundle::OpenBundle;
 use crate::extract::{decoded_frames, localize, pair_flows, Clip, CHUNK};
 use crate::fit::copy_batch;
+use crate::latency::LatencyHistogram;
 use crate::roles::{roles, Roles};
 use crate::score::{call_scorer, stats_table, MemberErrors, ScorerRows};
 use crate::stage::{call, Stage};
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_cubes::{CubeConfig, CubeSet, FrameBox};
 use vigil_events::{Event, EventBox, EventGrouper, EventSink};
-use vigil_stage_api::{FrameId, FrameReach, ModelStats, ReconstructorBox, StageObject};
+use vigil_stage_api::{FrameId, FrameReach, ModelStats, ReconstructorBox, StageObject, VideoInfo};
 
 pub struct ScoreOptions {
     /// Where `scores.csv`, `boxes.csv` and `events.jsonl` go (and `work/`).
@@ -51,31 +52,11 @@ pub struct ScoreOutcome {
     pub events: usize,
     pub threshold: f32,
     pub seconds: f64,
-}
-
-/// The decoder plugin every input needs: frame folders `frames`, video
-/// files and live streams `video`. One call decodes with one plugin.
-pub fn decoder_for(inputs: &[PathBuf]) -> Result<Option<String>> {
-    let mut wanted: Option<(&'static str, &Path)> = None;
-    for input in inputs {
-        let kinds: Vec<vigil_datasets::SourceKind> = match vigil_datasets::resolve(input) {
-            Ok(sources) => sources.iter().map(|s| s.kind).collect(),
-            Err(_) => continue, // scoring names the input and what is wrong with it
-        };
-        for kind in kinds {
-            match wanted {
-                Some((plugin, first)) if plugin != kind.decoder() => bail!(
-                    "{} needs the `{}` decoder but {} needs `{plugin}`: score frame folders and videos in separate calls",
-                    input.display(),
-                    kind.decoder(),
-                    first.display()
-                ),
-                Some(_) => {}
-                None => wanted = Some((kind.decoder(), input)),
-            }
-        }
-    }
-    Ok(wanted.map(|(plugin, _)| plugin.to_string()))
+    /// From the decoder handing a frame over to its score being written
+    /// (for a live stream, add the time it waited in the decoder's queue).
+    pub latency: LatencyHistogram,
+    /// The first input's frame rate, when its container says it.
+    pub input_fps: Option<f64>,
 }
 
 /// Scores every video of `inputs` (each a video file, a frame folder or a
@@ -123,6 +104,8 @@ pub fn score_inputs(
         names: Vec::new(),
         grouper: EventGrouper::new(threshold),
         events: 0,
+        arrivals: VecDeque::new(),
+        latency: LatencyHistogram::default(),
     };
     let chunk = options.chunk.max(1).div_ceil(CHUNK) * CHUNK;
     let bar = crate::progress::bar(options.progress, sources.len() as u64, "score");
@@ -130,12 +113,16 @@ pub fn score_inputs(
     // A decoder error (a live stream that broke off) ends the scoring: what
     // was decoded before it is scored and written first.
     let mut broke: Option<anyhow::Error> = None;
+    let mut input_fps = None;
     'sources: for (index, source) in sources.iter().enumerate() {
         bar.set_message(source.name.clone());
         scoring.names.push(source.name.clone());
         let video_started = Instant::now();
         let mut window = Window::new(index as u32);
-        open_video(scoring.stages.decoder, &source.path, index as u32)?;
+        let info = open_video(scoring.stages.decoder, &source.path, index as u32)?;
+        if index == 0 {
+            input_fps = info.fps.into_option();
+        }
         loop {
             let next = next_batch(scoring.stages.decoder, chunk, &source.path, window.decoded).unwrap_or_else(|e| {
                 broke = Some(e);
@@ -150,6 +137,8 @@ pub fn score_inputs(
                     }
                     window.frames.extend_from_slice(pixels);
                     window.decoded += n;
+                    let now = Instant::now();
+                    scoring.arrivals.extend(std::iter::repeat_n(now, n));
                 }
                 None => window.ended = true,
             }
@@ -199,7 +188,15 @@ pub fn score_inputs(
             options.out.display()
         )));
     }
-    Ok(ScoreOutcome { videos: sources.len(), frames, events: scoring.events, threshold, seconds: started.elapsed().as_secs_f64() })
+    Ok(ScoreOutcome {
+        videos: sources.len(),
+        frames,
+        events: scoring.events,
+        threshold,
+        seconds: started.elapsed().as_secs_f64(),
+        latency: scoring.latency,
+        input_fps,
+    })
 }
 
 /// Refuses frames of a size the model was not fitted on: the bands and the
@@ -218,12 +215,11 @@ fn check_frame_size(source: &Path, (h, w): (usize, usize), fitted: &[(usize, usi
     )
 }
 
-fn open_video(decoder: &mut Stage, source: &Path, video: u32) -> Result<()> {
+fn open_video(decoder: &mut Stage, source: &Path, video: u32) -> Result<VideoInfo> {
     let label = decoder.label();
     let StageObject::Decoder(object) = &mut decoder.object else { bail!("{label} is not a decoder") };
     let path = source.display().to_string();
-    Stage::call(&label, object.open(path.as_str().into(), video)).with_context(|| format!("opening {}", source.display()))?;
-    Ok(())
+    Stage::call(&label, object.open(path.as_str().into(), video)).with_context(|| format!("opening {}", source.display()))
 }
 
 /// The next at most `max` frames of the open video; `None` at its end.
@@ -394,6 +390,9 @@ struct Scoring<'a> {
     names: Vec<String>,
     grouper: EventGrouper,
     events: usize,
+    /// When each decoded frame not yet scored came from the decoder, in order.
+    arrivals: VecDeque<Instant>,
+    latency: LatencyHistogram,
 }
 
 impl Scoring<'_> {
@@ -498,6 +497,10 @@ impl Scoring<'_> {
             }
         }
         outputs.flush()?;
+        let written = Instant::now();
+        for arrived in self.arrivals.drain(..count.min(self.arrivals.len())) {
+            self.latency.record(written.duration_since(arrived).as_secs_f64());
+        }
         self.queue.trim();
         Ok(count)
     }
