@@ -79,9 +79,9 @@ pub enum Bench {
         model: PathBuf,
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
-        /// Frames decoded per step.
-        #[arg(long, value_name = "FRAMES", default_value_t = 64)]
-        chunk: usize,
+        /// Frames decoded per step, as for `vigil score`.
+        #[arg(long, value_name = "FRAMES")]
+        chunk: Option<usize>,
         /// Decoder options, as for `vigil score`.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,

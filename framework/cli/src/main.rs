@@ -93,9 +93,10 @@ enum Command {
         /// Output folder (created if missing); its scores.csv, boxes.csv and events.jsonl are replaced.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
-        /// Frames decoded per step (rounded up to a multiple of 16); memory grows with it.
-        #[arg(long, value_name = "FRAMES", default_value_t = 64)]
-        chunk: usize,
+        /// Frames decoded per step (rounded up to a multiple of 16); memory and the delay to a
+        /// frame's score grow with it. Default: 16 for live streams, 64 otherwise.
+        #[arg(long, value_name = "FRAMES")]
+        chunk: Option<usize>,
         /// Event threshold on the frame score; default: the one calibrated when the model was fitted.
         #[arg(long, value_name = "SCORE")]
         threshold: Option<f32>,

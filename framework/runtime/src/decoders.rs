@@ -11,6 +11,8 @@ use crate::pipeline::Pipeline;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
+pub use vigil_datasets::is_stream;
+
 /// The decoders that stand in for each other.
 pub const STOCK_DECODERS: [&str; 2] = ["frames", "video"];
 
