@@ -19,6 +19,7 @@ pub fn guard<R>(f: impl FnOnce() -> RResult<R, StageError>) -> RResult<R, StageE
     }
 }
 
+/// The text of a panic's payload (`&str` or `String`), or a placeholder.
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -101,22 +102,30 @@ impl<T: Scorer> Scorer for Guarded<T> {
     }
 }
 
+// The constructors wrap the stage in `Guarded`: every call runs under
+// [`guard`], so a panic in the plugin comes back as a [`StageError`].
 impl StageInstance {
+    /// A created decoder stage.
     pub fn decoder(stage: impl Decoder + 'static, io: StageIo) -> StageInstance {
         StageInstance { io, stage: StageObject::Decoder(Decoder_TO::from_value(Guarded(stage), TD_Opaque)) }
     }
+    /// A created flow stage.
     pub fn flow(stage: impl Flow + 'static, io: StageIo) -> StageInstance {
         StageInstance { io, stage: StageObject::Flow(Flow_TO::from_value(Guarded(stage), TD_Opaque)) }
     }
+    /// A created localizer stage.
     pub fn localizer(stage: impl Localizer + 'static, io: StageIo) -> StageInstance {
         StageInstance { io, stage: StageObject::Localizer(Localizer_TO::from_value(Guarded(stage), TD_Opaque)) }
     }
+    /// A created reconstructor stage.
     pub fn reconstructor(stage: impl Reconstructor + 'static, io: StageIo) -> StageInstance {
         StageInstance { io, stage: StageObject::Reconstructor(Reconstructor_TO::from_value(Guarded(stage), TD_Opaque)) }
     }
+    /// A created refiner stage.
     pub fn refiner(stage: impl Refiner + 'static, io: StageIo) -> StageInstance {
         StageInstance { io, stage: StageObject::Refiner(Refiner_TO::from_value(Guarded(stage), TD_Opaque)) }
     }
+    /// A created scorer stage.
     pub fn scorer(stage: impl Scorer + 'static, io: StageIo) -> StageInstance {
         StageInstance { io, stage: StageObject::Scorer(Scorer_TO::from_value(Guarded(stage), TD_Opaque)) }
     }

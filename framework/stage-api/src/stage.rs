@@ -14,20 +14,29 @@ use abi_stable::{
     StableAbi,
 };
 
+/// The six kinds of stage, one per step of LBR-SPR's data path.
 #[repr(u8)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StageKind {
+    /// Turns a source (video file, frame folder, stream) into RGB frames ([`Decoder`]).
     Decoder,
+    /// Dense optical flow between consecutive frames ([`Flow`]).
     Flow,
+    /// Boxes around the objects of each frame ([`Localizer`]).
     Localizer,
+    /// A model that reconstructs cubes and reports per-cube errors ([`Reconstructor`]).
     Reconstructor,
+    /// Per-cube training weights from errors: self-paced refinement ([`Refiner`]).
     Refiner,
+    /// Frame scores from per-cube errors ([`Scorer`]).
     Scorer,
 }
 
 impl StageKind {
+    /// Every kind, in the order of the data path.
     pub const ALL: [StageKind; 6] =
         [StageKind::Decoder, StageKind::Flow, StageKind::Localizer, StageKind::Reconstructor, StageKind::Refiner, StageKind::Scorer];
+    /// The kind's name as `vigil plugins` and messages show it (`"decoder"`).
     pub fn as_str(self) -> &'static str {
         match self {
             StageKind::Decoder => "decoder",
@@ -50,13 +59,18 @@ impl std::fmt::Display for StageKind {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct TensorSpec {
+    /// The tensor's name in a [`Batch`] (`frames`, `flow`, `boxes`, ...).
     pub name: RString,
+    /// Its element type.
     pub dtype: DType,
+    /// Its number of dimensions.
     pub rank: u32,
+    /// What it holds, for `vigil plugins NAME`.
     pub doc: RString,
 }
 
 impl TensorSpec {
+    /// A spec from plain strings.
     pub fn new(name: &str, dtype: DType, rank: u32, doc: &str) -> TensorSpec {
         TensorSpec { name: name.into(), dtype, rank, doc: doc.into() }
     }
@@ -66,10 +80,15 @@ impl TensorSpec {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct StageInfo {
+    /// The stage's name, what a pipeline's `plugin = "..."` names.
     pub name: RString,
+    /// Which of the six traits it implements.
     pub kind: StageKind,
+    /// Its version (semver); a model bundle records it.
     pub version: RString,
+    /// One line for `vigil plugins`.
     pub description: RString,
+    /// Every option it takes, with type, default and doc.
     pub options: RVec<OptionSpec>,
 }
 
@@ -78,11 +97,14 @@ pub struct StageInfo {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq, Default)]
 pub struct StageIo {
+    /// Tensors the stage reads from the batches it receives.
     pub inputs: RVec<TensorSpec>,
+    /// Tensors it adds to them.
     pub outputs: RVec<TensorSpec>,
 }
 
 impl StageIo {
+    /// The contract from plain vectors.
     pub fn new(inputs: Vec<TensorSpec>, outputs: Vec<TensorSpec>) -> StageIo {
         StageIo { inputs: inputs.into(), outputs: outputs.into() }
     }
@@ -94,6 +116,7 @@ impl StageIo {
 pub struct StageContext {
     /// The id the user gave this stage in the pipeline file.
     pub stage_id: RString,
+    /// `[pipeline] seed`: a stage that draws random numbers starts from it.
     pub seed: u64,
     /// "cpu" or "gpu", from `[pipeline] device`.
     pub device: RString,
@@ -105,10 +128,13 @@ pub struct StageContext {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct VideoInfo {
+    /// Frame width in pixels.
     pub width: u32,
+    /// Frame height in pixels.
     pub height: u32,
     /// Frame count from the container or folder, when known before decoding.
     pub frame_count: ROption<u64>,
+    /// Frames per second, when the container says.
     pub fps: ROption<f64>,
 }
 
@@ -116,6 +142,9 @@ pub struct VideoInfo {
 /// `frames` u8 [N, H, W, 3] with one (video, frame) id per row.
 #[sabi_trait]
 pub trait Decoder: Send {
+    /// Opens `source` (a path or URL) as video number `video` of the run,
+    /// the `video` of every [`crate::FrameId`] it then yields; closes the
+    /// one open before.
     fn open(&mut self, source: RStr<'_>, video: u32) -> RResult<VideoInfo, StageError>;
     /// The next at most `max_frames` frames, or none at the end of the video.
     #[sabi(last_prefix_field)]
@@ -127,6 +156,7 @@ pub trait Decoder: Send {
 /// flow from frame i to frame i+1 in (u, v) pixels.
 #[sabi_trait]
 pub trait Flow: Send {
+    /// Adds `flow` to a batch of consecutive frames.
     #[sabi(last_prefix_field)]
     fn process(&mut self, batch: Batch) -> RResult<Batch, StageError>;
 }
@@ -137,6 +167,7 @@ pub trait Flow: Send {
 /// coordinates, class -1 for boxes not from a classifier.
 #[sabi_trait]
 pub trait Localizer: Send {
+    /// Adds `boxes` to a batch of frames.
     #[sabi(last_prefix_field)]
     fn process(&mut self, batch: Batch) -> RResult<Batch, StageError>;
 }
@@ -145,7 +176,9 @@ pub trait Localizer: Send {
 #[repr(C)]
 #[derive(StableAbi, Clone, Debug, PartialEq)]
 pub struct FitPlan {
+    /// Passes over the cubes.
     pub epochs: u32,
+    /// Cubes per step (the last step of an epoch may have fewer).
     pub batch_size: u32,
     /// Model (spatial band) of each cube, as given in `band`.
     pub models: u32,
@@ -155,8 +188,11 @@ pub struct FitPlan {
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq)]
 pub struct ModelStats {
+    /// The model (spatial band) these statistics are of.
     pub model: u32,
+    /// Cubes they were computed over.
     pub count: u64,
+    /// Mean reconstruction error.
     pub mean: f64,
     /// Population standard deviation (ddof 0).
     pub std: f64,
@@ -195,9 +231,12 @@ pub trait Refiner: Send {
     /// Whether weighting is on in `epoch` (0-based); when off, all weights
     /// are 1 and no errors are computed.
     fn active(&mut self, epoch: u32) -> RResult<bool, StageError>;
+    /// The training weight of each cube of `model`, from its current errors
+    /// (same order; 0 drops a cube from this epoch).
     fn weights(&mut self, model: u32, errors: RSlice<'_, f32>) -> RResult<RVec<f32>, StageError>;
     /// Serialized state for checkpoints (e.g. iteration counters).
     fn state(&mut self) -> RResult<RString, StageError>;
+    /// Restores what `state` returned, when a fit resumes.
     #[sabi(last_prefix_field)]
     fn restore(&mut self, state: RStr<'_>) -> RResult<(), StageError>;
 }
@@ -210,29 +249,41 @@ pub trait Refiner: Send {
 #[repr(C)]
 #[derive(StableAbi, Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FrameReach {
+    /// Frames before `t` its score depends on.
     pub before: u32,
+    /// Frames after `t` its score depends on.
     pub after: u32,
 }
 
 /// Turns per-cube errors into per-frame scores.
 #[sabi_trait]
 pub trait Scorer: Send {
+    /// Receives every frame's boxes with each reconstructor's errors and the
+    /// training statistics (the runtime's scoring batch, docs/plugins.md);
+    /// adds `scores` f32 [frames] and `box_scores` f32 [boxes].
     fn score(&mut self, batch: Batch) -> RResult<Batch, StageError>;
     /// The frames around a frame that its score depends on. Since stage-api 0.2.
     #[sabi(last_prefix_field)]
     fn reach(&self) -> RResult<FrameReach, StageError>;
 }
 
+/// A boxed [`Decoder`] trait object, as it crosses the ABI.
 pub type DecoderBox = Decoder_TO<'static, RBox<()>>;
+/// A boxed [`Flow`] trait object, as it crosses the ABI.
 pub type FlowBox = Flow_TO<'static, RBox<()>>;
+/// A boxed [`Localizer`] trait object, as it crosses the ABI.
 pub type LocalizerBox = Localizer_TO<'static, RBox<()>>;
+/// A boxed [`Reconstructor`] trait object, as it crosses the ABI.
 pub type ReconstructorBox = Reconstructor_TO<'static, RBox<()>>;
+/// A boxed [`Refiner`] trait object, as it crosses the ABI.
 pub type RefinerBox = Refiner_TO<'static, RBox<()>>;
+/// A boxed [`Scorer`] trait object, as it crosses the ABI.
 pub type ScorerBox = Scorer_TO<'static, RBox<()>>;
 
 /// A created stage, as one of the six kinds.
 #[repr(u8)]
 #[derive(StableAbi)]
+#[allow(missing_docs)] // one variant per kind, each named after its trait
 pub enum StageObject {
     Decoder(DecoderBox),
     Flow(FlowBox),
@@ -243,6 +294,7 @@ pub enum StageObject {
 }
 
 impl StageObject {
+    /// Which kind this stage is.
     pub fn kind(&self) -> StageKind {
         match self {
             StageObject::Decoder(_) => StageKind::Decoder,
@@ -259,6 +311,8 @@ impl StageObject {
 #[repr(C)]
 #[derive(StableAbi)]
 pub struct StageInstance {
+    /// The tensors it consumes and produces, as configured.
     pub io: StageIo,
+    /// The stage itself.
     pub stage: StageObject,
 }
