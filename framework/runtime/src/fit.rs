@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, ReconstructorBox, RefinerBox, StageError, Tensor};
+use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, ReconstructorBox, RefinerBox, SplitMix64, StageError, Tensor};
 
 /// One reconstructor taking part in a fit, with the cubes it trains on.
 pub struct FitMember<'a> {
@@ -273,19 +273,6 @@ fn progress_bar(wanted: bool, steps_per_epoch: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(steps_per_epoch), ProgressDrawTarget::stderr());
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} steps {msg} [{elapsed}]").expect("valid template"));
     bar
-}
-
-/// SplitMix64, for reproducible shuffles without a dependency.
-pub struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 /// `indices` shuffled (Fisher-Yates) and cut into batches, the last one

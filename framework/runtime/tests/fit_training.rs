@@ -5,8 +5,9 @@
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use vigil_plugin_cae::Cae;
-use vigil_runtime::fit::{fit, FitMember, FitOptions, SplitMix64 as Rng};
+use vigil_runtime::fit::{fit, FitMember, FitOptions};
 use vigil_stage_api::abi_stable::sabi_trait::TD_Opaque;
+use vigil_stage_api::SplitMix64 as Rng;
 use vigil_stage_api::{
     Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO, RefinerBox,
     StageError, Tensor,

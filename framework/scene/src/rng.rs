@@ -1,27 +1,26 @@
-//! SplitMix64: a tiny, well-known generator, so a seed gives the same scene
-//! on every platform and version (no dependency whose stream could change).
+//! The scene's draws, from stage-api's SplitMix64, so a seed gives the same
+//! scene on every platform and version (no dependency whose stream could
+//! change).
+
+use vigil_stage_api::SplitMix64;
 
 #[derive(Clone)]
-pub struct Rng(u64);
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SplitMix64(seed))
     }
 
     /// A generator for a sub-stream (one video, one actor) of this seed.
     pub fn fork(&self, stream: u64) -> Rng {
-        let mut r = Rng(self.0 ^ stream.wrapping_mul(0xa076_1d64_78bd_642f));
+        let mut r = Rng(SplitMix64(self.0 .0 ^ stream.wrapping_mul(0xa076_1d64_78bd_642f)));
         r.next_u64();
         r
     }
 
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1).

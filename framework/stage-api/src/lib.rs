@@ -80,6 +80,7 @@ pub mod log_bridge;
 pub mod memory;
 pub mod options;
 pub mod plugin;
+pub mod rng;
 pub mod stage;
 pub mod tensor;
 
@@ -89,6 +90,7 @@ pub use batch::{Batch, FrameId, NamedTensor};
 pub use error::{ResultExt, StageError, StageErrorKind};
 pub use options::{complete_options, OptionProblem, OptionSpec, OptionType, Options};
 pub use plugin::{StageFactory, VigilPlugin_Ref, API_VERSION};
+pub use rng::SplitMix64;
 pub use stage::*;
 pub use tensor::{DType, Device, DeviceKind, Element, Tensor};
 

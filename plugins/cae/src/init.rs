@@ -2,20 +2,18 @@
 //! so two models (or two tests) never race for it.
 
 use burn::tensor::{Device, Tensor, TensorData};
+use vigil_stage_api::SplitMix64;
 
-/// SplitMix64: tiny, fast, and good enough for drawing initial weights.
-pub struct Rng(u64);
+/// Draws initial weights from stage-api's SplitMix64 (good enough for that,
+/// and the same stream for a seed on every platform).
+pub struct Rng(SplitMix64);
 
 impl Rng {
     pub fn new(seed: u64) -> Rng {
-        Rng(seed)
+        Rng(SplitMix64(seed))
     }
     pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
     /// Uniform in [-1, 1).
     fn symmetric(&mut self) -> f32 {
