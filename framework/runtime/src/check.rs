@@ -25,6 +25,14 @@ pub fn cube_outputs(with_flow: bool) -> Vec<TensorSpec> {
     specs
 }
 
+/// Whether a reconstructor reads flow cubes (`motion`). Only then does the
+/// cube builder cut them: a flow stage that serves the localizer alone
+/// would otherwise add 40 KB per 32 x 32 cube of 5 frames (1.07 GB for
+/// Ped2's 26,208 cubes) that nothing reads.
+pub fn wants_motion_cubes(stages: &[Stage]) -> bool {
+    stages.iter().any(|s| s.kind() == StageKind::Reconstructor && s.io.inputs.iter().any(|t| t.name.as_str() == "motion"))
+}
+
 /// What the runtime hands the refiner and the scorer, per reconstructor `id`.
 pub fn scoring_inputs(reconstructor_ids: &[&str]) -> Vec<TensorSpec> {
     let mut specs = vec![

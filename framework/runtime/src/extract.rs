@@ -69,7 +69,8 @@ pub fn extract_all(
         let products = extractor.video(&source.path, index as u32, &|_| {})?;
         let shape = (products.count, products.height, products.width);
         let cut = Instant::now();
-        cubes.add_video(index as u32, &products.frames, products.flows.as_deref(), shape, &products.boxes)?;
+        let flows = products.flows.as_deref().filter(|_| extractor.motion_cubes);
+        cubes.add_video(index as u32, &products.frames, flows, shape, &products.boxes)?;
         cube_time += cut.elapsed();
         videos.push(VideoRecord {
             name: source.name.clone(),
@@ -137,11 +138,14 @@ pub struct Extractor<'a> {
     pub cache: Cache,
     pub timings: Timings,
     pub cache_use: CacheUse,
+    /// Whether cubes get their flow (`check::wants_motion_cubes`).
+    pub motion_cubes: bool,
 }
 
 impl<'a> Extractor<'a> {
     /// The extraction stages of a checked pipeline.
     pub fn from_stages(stages: &'a mut [Stage], cache: Cache) -> anyhow::Result<Extractor<'a>> {
+        let motion_cubes = crate::check::wants_motion_cubes(stages);
         let (mut decoder, mut flow, mut localizer) = (None, None, None);
         for stage in stages.iter_mut() {
             match stage.kind() {
@@ -154,7 +158,7 @@ impl<'a> Extractor<'a> {
         let (Some(decoder), Some(localizer)) = (decoder, localizer) else {
             bail!("the pipeline needs a decoder and a localizer (see `vigil check`)")
         };
-        Ok(Extractor { decoder, flow, localizer, cache, timings: Timings::default(), cache_use: CacheUse::default() })
+        Ok(Extractor { decoder, flow, localizer, cache, timings: Timings::default(), cache_use: CacheUse::default(), motion_cubes })
     }
 
     /// Decodes, computes flow and localizes one video, reusing cached flow

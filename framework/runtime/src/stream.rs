@@ -92,6 +92,7 @@ pub fn score_inputs(
     let bundle_dir = bundle.dir.clone();
     let member_ids: Vec<String> = record.members.iter().map(|(id, _)| id.clone()).collect();
 
+    let motion_cubes = crate::check::wants_motion_cubes(&bundle.checked.stages);
     let stages = roles(&mut bundle.checked.stages)?;
     let reach = scorer_reach(stages.scorer)?;
     let mut outputs = Outputs::create(&options.out, &member_ids)?;
@@ -106,6 +107,7 @@ pub fn score_inputs(
         events: 0,
         arrivals: VecDeque::new(),
         latency: LatencyHistogram::default(),
+        motion_cubes,
     };
     let chunk = options.chunk.max(1).div_ceil(CHUNK) * CHUNK;
     let bar = crate::progress::bar(options.progress, sources.len() as u64, "score");
@@ -393,6 +395,8 @@ struct Scoring<'a> {
     /// When each decoded frame not yet scored came from the decoder, in order.
     arrivals: VecDeque<Instant>,
     latency: LatencyHistogram,
+    /// Whether cubes get their flow (`check::wants_motion_cubes`).
+    motion_cubes: bool,
 }
 
 impl Scoring<'_> {
@@ -455,7 +459,7 @@ impl Scoring<'_> {
             return Ok(rows);
         }
         let mut cubes = CubeSet::new(self.config.clone())?;
-        let flows = self.stages.flow.is_some().then(|| window.frame_flows(first, last));
+        let flows = (self.stages.flow.is_some() && self.motion_cubes).then(|| window.frame_flows(first, last));
         let clip = window.clip(first, last);
         cubes.add_video(window.video, clip.frames, flows.as_deref(), (last - first, height, width), &boxes)?;
         if cubes.is_empty() {
