@@ -87,9 +87,7 @@ pub fn assert_contract(io: &StageIo, batch: &Batch) {
 /// run (as `SKIPPED: <test>: ...`; scripts/test.sh counts them) instead of
 /// passing silently.
 pub fn shared_data(needed: &str) -> Option<std::path::PathBuf> {
-    let root = std::env::var_os("VIGIL_DATA")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    let root = std::env::var_os("VIGIL_DATA").map(std::path::PathBuf::from).unwrap_or_else(default_data_root);
     let path = root.join(needed);
     if path.exists() {
         Some(path)
@@ -97,6 +95,18 @@ pub fn shared_data(needed: &str) -> Option<std::path::PathBuf> {
         skip(&format!("real data {} is not present (set VIGIL_DATA to the shared data folder)", path.display()));
         None
     }
+}
+
+/// `../shared/data` beside the workspace of the package under test. Cargo
+/// gives a test process its package's folder at run time; the folder
+/// compiled in is only the fallback, since a test binary built in another
+/// checkout that shares the target folder may run unrebuilt from this one.
+fn default_data_root() -> std::path::PathBuf {
+    let package = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let workspace = package.ancestors().find(|dir| dir.join("Cargo.lock").is_file()).unwrap_or(&package);
+    workspace.join("../shared/data")
 }
 
 /// Says that the calling test skips its checks and why, as
