@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Vigil builds against, if any are missing:
 # FFmpeg's libraries (video decoding through video-rs), clang for bindgen,
-# the DejaVu fonts for the text in PNG plots, and the ffmpeg program (the
-# live-input test serves a stream on the loopback interface with it).
+# the DejaVu fonts for the text in PNG plots, the ffmpeg program (the
+# live-input test serves a stream on the loopback interface with it), and
+# Chromium (the report.html tests render the page in headless Chromium).
 set -euo pipefail
 packages=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev
-  fonts-dejavu-core ffmpeg
+  fonts-dejavu-core ffmpeg chromium
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -2,6 +2,8 @@
 //! `cargo build --release --workspace`, build the plugin libraries that live
 //! outside the workspace, and run commands.
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;

@@ -40,6 +40,26 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
     assert!(names.iter().filter(|n| n.starts_with("timeline-")).count() >= 2, "{names:?}");
     assert_eq!(names.iter().filter(|n| n.starts_with("heatmap-")).count(), 4, "{names:?}");
     assert!(!names.iter().any(|n| n.ends_with(".tmp")), "a temporary file was left behind: {names:?}");
+
+    // report.html, drawn by a real browser: every event on its timeline,
+    // the top events at their peak frame with their boxes.
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let events: Vec<Value> = events.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert!(!events.is_empty(), "the 0.99 quantile of the scores leaves at least one frame above it");
+    let Some(page) = browser::render(&dir.join("report.html"), &dir) else { return };
+    println!(
+        "report.html: {:?}, {:.1}% inked, {} colours, screenshot {}",
+        page.body,
+        100.0 * page.inked,
+        page.colours,
+        page.screenshot.display()
+    );
+    assert_eq!(page.body.get("data-rendered").map(String::as_str), Some("yes"), "{:?}", page.body);
+    assert_eq!(page.count("data-events-drawn"), events.len());
+    assert_eq!(page.count("data-snapshots-drawn"), events.len().min(vigil_runtime::report::EVENT_FRAMES));
+    let top = events.iter().max_by(|a, b| a["peak_score"].as_f64().unwrap().total_cmp(&b["peak_score"].as_f64().unwrap())).unwrap();
+    assert!(page.count("data-boxes-drawn") >= top["boxes"].as_array().unwrap().len(), "at least the top event's boxes");
+    assert!(page.inked > 0.05 && page.colours > 100, "the screenshot is not blank: {:.3} inked, {} colours", page.inked, page.colours);
 }
 
 #[test]

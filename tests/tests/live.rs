@@ -117,6 +117,8 @@ fn a_live_stream_that_stalls_reconnects_then_ends_with_one_error_and_keeps_what_
         assert_eq!(event["video"], name.as_str(), "{event}");
     }
     assert_eq!(text(&output.stdout), events, "--events - prints exactly the events of events.jsonl");
+    let page = std::fs::read_to_string(out.join("report.html")).expect("report.html is written when the stream ends");
+    assert!(page.contains(&format!("Scored</th><td>{} frames of 1 video in", rows.len())), "the page covers every scored frame");
 }
 
 #[test]

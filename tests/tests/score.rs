@@ -138,6 +138,16 @@ fn events_are_json_lines_of_the_frames_above_the_threshold() {
         let key = (e["video"].as_str().unwrap().to_string(), e["peak_frame"].as_u64().unwrap() as u32);
         assert_eq!(e["peak_score"].as_f64().unwrap() as f32, scores[&key], "{e}");
     }
+
+    // report.html in a real browser: every event marked on its video's
+    // timeline, the top ones at their peak frame, the page not blank.
+    let Some(page) = browser::render(&out.join("report.html"), &out) else { return };
+    println!("report.html: {:?}, {:.1}% inked, {} colours", page.body, 100.0 * page.inked, page.colours);
+    assert_eq!(page.body.get("data-rendered").map(String::as_str), Some("yes"), "{:?}", page.body);
+    assert_eq!(page.count("data-events-drawn"), events.len());
+    assert_eq!(page.count("data-snapshots-drawn"), events.len().min(vigil_runtime::report::EVENT_FRAMES));
+    assert!(page.count("data-boxes-drawn") >= 1);
+    assert!(page.inked > 0.05 && page.colours > 100, "the screenshot is not blank: {:.3} inked, {} colours", page.inked, page.colours);
 }
 
 #[test]

@@ -4,11 +4,13 @@
 //! - [`frame_metrics`]: pooled AUROC, mean per-video AUROC, EER, PR-AUC;
 //! - [`PixelAuroc`] with [`ScoreMap`]: pixel-level AUROC, one frame at a time;
 //! - [`plot_roc`], [`plot_timeline`], [`plot_heatmap`]: PNG figures;
+//! - [`html::write_html`]: `report.html`, one self-contained page with plots, events and their frames;
 //! - [`write_scores_csv`], [`write_boxes_csv`], [`write_report`], [`write_atomic`]: output files.
 
 pub mod atomic;
 pub mod curve;
 pub mod error;
+pub mod html;
 pub mod metrics;
 pub mod pixel;
 pub mod plot;

@@ -167,7 +167,7 @@ pub fn prepare(out: &Path, checkpoint_dir: &Path, fingerprint: &Fingerprint, fre
 
 /// The files `vigil run` writes into its output folder (besides
 /// `checkpoints/` and `work/`).
-const OUTPUT_FILES: [&str; 3] = ["report.json", "scores.csv", "boxes.csv"];
+const OUTPUT_FILES: [&str; 5] = ["report.json", "report.html", "scores.csv", "boxes.csv", "events.jsonl"];
 
 /// Whether `name` is a plot that `vigil run` writes into `plots/`.
 fn is_run_plot(name: &str) -> bool {
@@ -241,12 +241,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path();
         std::fs::create_dir_all(out.join("plots")).unwrap();
-        for name in
-            ["report.json", "scores.csv", "boxes.csv", "notes.txt", "plots/roc.png", "plots/heatmap-01-a-0001.png", "plots/mine.png"]
-        {
+        for name in [
+            "report.json",
+            "report.html",
+            "scores.csv",
+            "events.jsonl",
+            "notes.txt",
+            "plots/roc.png",
+            "plots/heatmap-01-a-0001.png",
+            "plots/mine.png",
+        ] {
             std::fs::write(out.join(name), b"x").unwrap();
         }
-        assert_eq!(clear_outputs(out).unwrap(), 5);
+        assert_eq!(clear_outputs(out).unwrap(), 6);
         assert!(out.join("notes.txt").exists() && out.join("plots/mine.png").exists());
         assert!(!out.join("report.json").exists() && !out.join("plots/roc.png").exists());
         assert_eq!(clear_outputs(&out.join("absent")).unwrap(), 0);

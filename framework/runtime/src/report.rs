@@ -1,6 +1,8 @@
 //! The outputs of `vigil run`, all written atomically: `report.json`,
-//! `scores.csv`, and PNG plots (ROC curve, one score timeline per video with
-//! the ground truth shaded, heatmaps of the most anomalous frames).
+//! `report.html`, `scores.csv`, `boxes.csv`, `events.jsonl`, and PNG plots
+//! (ROC curve, one score timeline per video with the ground truth shaded,
+//! heatmaps of the most anomalous frames). Events use the rule of `vigil
+//! fit`'s threshold: the scored frames are the ones the model was fitted on.
 
 use crate::extract::VideoRecord;
 use crate::extract::{CacheUse, Timings};
@@ -13,7 +15,14 @@ use serde_json::{json, Map, Value};
 use std::path::Path;
 use std::time::Instant;
 use vigil_datasets::VideoSource;
+use vigil_eval::html::{write_html, Gallery, HtmlReport, RocPlot, Timeline};
 use vigil_eval::{Metrics, PixelAuroc, RankedCounts, RgbFrame, ScoreMap, VideoSeries};
+use vigil_events::{EventBox, EventGrouper};
+
+/// Events listed in report.html's table (events.jsonl holds every one).
+pub const EVENTS_LISTED: usize = 50;
+/// Events report.html shows at their peak frame, with their boxes.
+pub const EVENT_FRAMES: usize = 6;
 use vigil_stage_api::{ROption, StageObject};
 
 pub struct Outputs<'a> {
@@ -145,6 +154,7 @@ pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec
         })
         .collect();
     let boxes = frame_boxes(o);
+    let mut roc = None;
     let metrics = match &labels {
         Some((truth, _)) => {
             let mut metrics = vigil_eval::frame_metrics(&series)?;
@@ -159,6 +169,7 @@ pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec
                 let flags: Vec<bool> = series.iter().flat_map(|s| s.labels.unwrap_or(&[]).iter().copied()).collect();
                 let curve = RankedCounts::from_samples(&scores, &flags)?.roc_curve()?;
                 vigil_eval::plot_roc(plots.join("roc.png"), &format!("{}: frame-level ROC", o.pipeline.name), &curve, auroc)?;
+                roc = Some(RocPlot::new(&curve, auroc));
             }
             if let Some(note) = &metrics.note {
                 tracing::warn!("{note}");
@@ -176,7 +187,85 @@ pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec
     let error_names: Vec<&str> = o.scored.errors.iter().map(|(id, _)| id.as_str()).collect();
     vigil_eval::write_boxes_csv(o.out.join("boxes.csv"), &box_rows(o), &error_names)?;
     vigil_eval::write_report(o.out.join("report.json"), metrics.as_ref(), report_fields(o))?;
+    write_events_and_page(o, &series, &boxes, metrics.clone(), roc, read_frame)?;
     Ok(metrics)
+}
+
+/// `events.jsonl` and `report.html`.
+fn write_events_and_page(
+    o: &Outputs,
+    series: &[VideoSeries],
+    boxes: &FrameBoxes,
+    metrics: Option<Metrics>,
+    roc: Option<RocPlot>,
+    read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec<u8>>,
+) -> Result<()> {
+    let scores: Vec<f32> = series.iter().flat_map(|s| s.scores.iter().copied()).collect();
+    let threshold = vigil_events::calibrate(&scores, crate::model::DEFAULT_QUANTILE)
+        .map_err(|e| anyhow::anyhow!("calibrating the event threshold: {e}"))?;
+    let mut grouper = EventGrouper::new(threshold.value);
+    let mut events = Vec::new();
+    for (i, s) in series.iter().enumerate() {
+        for (frame, &score) in s.scores.iter().enumerate() {
+            let event_boxes = || {
+                let (regions, scores) = boxes.get(&(i, frame)).cloned().unwrap_or_default();
+                regions.iter().zip(scores).map(|(r, score)| EventBox { x1: r[0], y1: r[1], x2: r[2], y2: r[3], score }).collect()
+            };
+            events.extend(grouper.push(s.name, frame as u32, score, event_boxes));
+        }
+    }
+    events.extend(grouper.finish());
+    let mut lines = String::new();
+    for event in &events {
+        lines.push_str(&serde_json::to_string(event)?);
+        lines.push('\n');
+    }
+    let path = o.out.join("events.jsonl");
+    vigil_eval::write_atomic(&path, lines.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+
+    let mut timelines: Vec<Timeline> = series.iter().map(|s| Timeline::of_scores(s.name, s.scores, s.labels)).collect();
+    let index: std::collections::HashMap<&str, usize> = series.iter().enumerate().map(|(i, s)| (s.name, i)).collect();
+    let mut gallery = Gallery::new(EVENTS_LISTED, EVENT_FRAMES);
+    // Highest peak first, so that only the frames shown are decoded again.
+    events.sort_by(|a, b| b.peak_score.total_cmp(&a.peak_score));
+    for event in events {
+        let i = index[event.video.as_str()];
+        timelines[i].mark_event(event.start, event.end, event.peak_frame);
+        let v = o.scored.videos[i];
+        let pixels = if gallery.wants_snapshot(event.peak_score) { Some(read_frame(v, event.peak_frame as usize)?) } else { None };
+        let (width, height) = (o.videos[v].width as u32, o.videos[v].height as u32);
+        gallery.add(event, pixels.as_deref().map(|pixels| RgbFrame { width, height, pixels }))?;
+    }
+    for t in &mut timelines {
+        t.events.sort();
+    }
+    let frames: usize = o.videos.iter().map(|v| v.frames).sum();
+    let p = o.pipeline;
+    let facts = vec![
+        ("Pipeline".to_string(), p.file.display().to_string()),
+        ("Data".to_string(), p.data.test.as_ref().map_or("-".to_string(), |t| t.path.display().to_string())),
+        ("Videos".to_string(), format!("{} ({} scored), {frames} frames", o.videos.len(), series.len())),
+        ("Cubes".to_string(), o.records.len().to_string()),
+        ("Fit".to_string(), format!("{} epochs, seed {}", o.fit.epochs.len(), p.seed)),
+        ("Time".to_string(), format!("{:.1} s", o.started.elapsed().as_secs_f64())),
+    ];
+    let report = HtmlReport {
+        title: p.name.clone(),
+        command: "vigil run".into(),
+        facts,
+        metrics,
+        roc,
+        threshold: threshold.value,
+        threshold_rule: format!(
+            "the {} quantile of the {} scored frames' scores, as `vigil fit` calibrates it",
+            threshold.quantile, threshold.frames
+        ),
+        timelines,
+        gallery,
+        complete: true,
+    };
+    write_html(o.out.join("report.html"), &report)?;
+    Ok(())
 }
 
 /// Every scored box with its score, in cube order.

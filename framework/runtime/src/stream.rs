@@ -18,7 +18,10 @@
 //! frames after it that it depends on have been scored with it, so chunked
 //! scores equal whole-video scores. Final frames are appended to
 //! `scores.csv` and `boxes.csv` (flushed per chunk) and grouped into events
-//! that go to every sink as soon as they close.
+//! that go to every sink as soon as they close. `report.html` is rewritten
+//! every [`PAGE_EVERY`] and at the end, from bounded summaries: a
+//! [`Timeline`] per video and a [`Gallery`] of the top events, each with
+//! its peak frame, kept while its event is open.
 
 use crate::bundle::OpenBundle;
 use crate::extract::{decoded_frames, localize, pair_flows, Clip, CHUNK};
@@ -33,8 +36,13 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use vigil_cubes::{CubeConfig, CubeSet, FrameBox};
+use vigil_eval::html::{write_html, Gallery, HtmlReport, Timeline};
+use vigil_eval::RgbFrame;
 use vigil_events::{Event, EventBox, EventGrouper, EventSink};
 use vigil_stage_api::{FrameId, FrameReach, ModelStats, ReconstructorBox, StageObject, VideoInfo};
+
+/// How often `report.html` is rewritten while scoring.
+pub const PAGE_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub struct ScoreOptions {
     /// Where `scores.csv`, `boxes.csv` and `events.jsonl` go (and `work/`).
@@ -91,6 +99,19 @@ pub fn score_inputs(
     let frame_sizes = g.frame_sizes.clone();
     let bundle_dir = bundle.dir.clone();
     let member_ids: Vec<String> = record.members.iter().map(|(id, _)| id.clone()).collect();
+    let page = Page {
+        path: options.out.join("report.html"),
+        title: record.pipeline.clone(),
+        model: bundle_dir.display().to_string(),
+        inputs: inputs.iter().map(|i| i.display().to_string()).collect::<Vec<_>>().join(", "),
+        threshold_rule: match options.threshold {
+            Some(_) => "given with --threshold".to_string(),
+            None => format!(
+                "calibrated when the model was fitted: the {} quantile of {} training frames' scores",
+                record.threshold.quantile, record.threshold.frames
+            ),
+        },
+    };
 
     let motion_cubes = crate::check::wants_motion_cubes(&bundle.checked.stages);
     let stages = roles(&mut bundle.checked.stages)?;
@@ -108,7 +129,11 @@ pub fn score_inputs(
         arrivals: VecDeque::new(),
         latency: LatencyHistogram::default(),
         motion_cubes,
+        timelines: Vec::new(),
+        gallery: Gallery::new(crate::report::EVENTS_LISTED, crate::report::EVENT_FRAMES),
+        peak: None,
     };
+    let mut page_written = Instant::now();
     let chunk = options.chunk.max(1).div_ceil(CHUNK) * CHUNK;
     let bar = crate::progress::bar(options.progress, sources.len() as u64, "score");
     let mut frames = 0usize;
@@ -119,6 +144,7 @@ pub fn score_inputs(
     'sources: for (index, source) in sources.iter().enumerate() {
         bar.set_message(source.name.clone());
         scoring.names.push(source.name.clone());
+        scoring.timelines.push(Timeline::new(&source.name));
         let video_started = Instant::now();
         let mut window = Window::new(index as u32);
         let info = open_video(scoring.stages.decoder, &source.path, index as u32)?;
@@ -151,8 +177,9 @@ pub fn score_inputs(
                 bail!("{}: no frames could be decoded", source.path.display());
             }
             scoring.advance(&mut window)?;
-            let last = window.ended && (index + 1 == sources.len() || broke.is_some());
-            let scored = scoring.flush(last, &mut outputs, sinks)?;
+            // Scorers score each video on its own (`FrameReach` is within a
+            // video), so a video's end makes all its frames final.
+            let scored = scoring.flush(&mut window, &mut outputs, sinks)?;
             frames += scored;
             let seconds = started.elapsed().as_secs_f64();
             bar.set_message(format!(
@@ -161,6 +188,10 @@ pub fn score_inputs(
                 frames as f64 / seconds,
                 scoring.events
             ));
+            if page_written.elapsed() >= PAGE_EVERY {
+                page.write(&scoring, frames, started, false)?;
+                page_written = Instant::now();
+            }
             if window.ended {
                 break;
             }
@@ -180,13 +211,13 @@ pub fn score_inputs(
     }
     bar.finish_and_clear();
     if let Some(event) = scoring.grouper.finish() {
-        emit(&event, sinks)?;
-        scoring.events += 1;
+        scoring.close(event, sinks)?;
     }
+    page.write(&scoring, frames, started, true)?;
     if let Some(error) = broke {
         return Err(error.context(format!(
-            "scoring stopped after {frames} frames; scores.csv, boxes.csv and events.jsonl in {} hold everything scored \
-             until then (an event still open was closed at the last scored frame)",
+            "scoring stopped after {frames} frames; scores.csv, boxes.csv, events.jsonl and report.html in {} hold \
+             everything scored until then (an event still open was closed at the last scored frame)",
             options.out.display()
         )));
     }
@@ -246,6 +277,53 @@ fn emit(event: &Event, sinks: &mut [Box<dyn EventSink>]) -> Result<()> {
     Ok(())
 }
 
+/// What `report.html` says besides the scores: written from the bounded
+/// summaries of [`Scoring`], so a long stream costs the same page.
+struct Page {
+    path: PathBuf,
+    title: String,
+    model: String,
+    inputs: String,
+    threshold_rule: String,
+}
+
+impl Page {
+    fn write(&self, scoring: &Scoring, frames: usize, started: Instant, complete: bool) -> Result<()> {
+        let seconds = started.elapsed().as_secs_f64();
+        let delay = |q| scoring.latency.quantile(q).map_or("-".to_string(), |s| format!("{s:.3} s"));
+        let facts = vec![
+            ("Model".to_string(), self.model.clone()),
+            ("Input".to_string(), self.inputs.clone()),
+            (
+                "Scored".to_string(),
+                format!(
+                    "{frames} frames of {} in {seconds:.1} s ({:.1} frames/s)",
+                    videos(scoring.names.len()),
+                    frames as f64 / seconds.max(1e-9)
+                ),
+            ),
+            ("Delay from decoding to score".to_string(), format!("median {}, 99th percentile {}", delay(0.5), delay(0.99))),
+        ];
+        let report = HtmlReport {
+            title: self.title.clone(),
+            command: "vigil score".into(),
+            facts,
+            metrics: None,
+            roc: None,
+            threshold: scoring.grouper.threshold(),
+            threshold_rule: self.threshold_rule.clone(),
+            timelines: scoring.timelines.clone(),
+            gallery: scoring.gallery.clone(),
+            complete,
+        };
+        write_html(&self.path, &report).with_context(|| format!("writing {}", self.path.display()))
+    }
+}
+
+fn videos(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "video" } else { "videos" })
+}
+
 /// The frames of one video still needed, and how far each step has come
 /// (all in video frame numbers).
 struct Window {
@@ -265,6 +343,8 @@ struct Window {
     boxes: Vec<FrameBox>,
     /// Frames whose boxes have been cubed and handed to the scorer.
     cubed: usize,
+    /// Frames scored (their pixels are kept until then, for event snapshots).
+    scored: usize,
 }
 
 impl Window {
@@ -282,11 +362,21 @@ impl Window {
             localized: 0,
             boxes: Vec::new(),
             cubed: 0,
+            scored: 0,
         }
     }
 
     fn shape(&self) -> (usize, usize) {
         self.size.unwrap_or((0, 0))
+    }
+
+    /// Frame `frame`'s pixels, when still held.
+    fn frame(&self, frame: usize) -> Option<RgbFrame<'_>> {
+        let (height, width) = self.shape();
+        let len = height * width * 3;
+        let at = frame.checked_sub(self.first)? * len;
+        let pixels = self.frames.get(at..at + len)?;
+        Some(RgbFrame { width: width as u32, height: height as u32, pixels })
     }
 
     /// Frames `start..end` (all held) as a clip.
@@ -314,10 +404,11 @@ impl Window {
 
     /// Drops frames and pairs that no step needs any more: the flow stage
     /// starts at frame `pairs_done`, the localizer at `localized`, the next
-    /// cubes reach back `context` frames before `cubed`.
+    /// cubes reach back `context` frames before `cubed`, and a frame not yet
+    /// scored may become an event's peak.
     fn trim(&mut self, context: usize, with_flow: bool) {
         let flow_start = if with_flow { self.pairs_done } else { usize::MAX };
-        let keep = self.cubed.saturating_sub(context).min(flow_start).min(self.localized);
+        let keep = self.cubed.saturating_sub(context).min(flow_start).min(self.localized).min(self.scored);
         let (height, width) = self.shape();
         if keep > self.first {
             self.frames.drain(..(keep - self.first) * height * width * 3);
@@ -397,6 +488,18 @@ struct Scoring<'a> {
     latency: LatencyHistogram,
     /// Whether cubes get their flow (`check::wants_motion_cubes`).
     motion_cubes: bool,
+    /// Per video, for report.html.
+    timelines: Vec<Timeline>,
+    gallery: Gallery,
+    /// The peak frame of the open event, while it may get a snapshot.
+    peak: Option<PeakFrame>,
+}
+
+/// A copy of an open event's peak frame.
+struct PeakFrame {
+    width: u32,
+    height: u32,
+    pixels: Vec<u8>,
 }
 
 impl Scoring<'_> {
@@ -476,13 +579,14 @@ impl Scoring<'_> {
     }
 
     /// Scores the queue and writes out the frames that are final.
-    fn flush(&mut self, ended: bool, outputs: &mut Outputs, sinks: &mut [Box<dyn EventSink>]) -> Result<usize> {
-        let done = self.queue.final_rows(ended);
+    fn flush(&mut self, window: &mut Window, outputs: &mut Outputs, sinks: &mut [Box<dyn EventSink>]) -> Result<usize> {
+        let done = self.queue.final_rows(window.ended);
         if done <= self.queue.done {
             return Ok(0);
         }
         let scored = self.score_queue(done)?;
         let count = scored.len();
+        let mut last_of_window = None;
         for frame in scored {
             let name = &self.names[frame.row.id.video as usize];
             outputs.add(name, &frame);
@@ -495,10 +599,28 @@ impl Scoring<'_> {
                     .map(|((b, _, _), &score)| EventBox { x1: b.x1, y1: b.y1, x2: b.x2, y2: b.y2, score })
                     .collect()
             };
-            if let Some(event) = self.grouper.push(name, frame.row.id.frame, frame.score, boxes) {
-                emit(&event, sinks)?;
-                self.events += 1;
+            let mut is_peak = false;
+            let closed = self.grouper.push(name, frame.row.id.frame, frame.score, || {
+                is_peak = true;
+                boxes()
+            });
+            self.timelines[frame.row.id.video as usize].push(frame.score);
+            if frame.row.id.video == window.video {
+                last_of_window = Some(frame.row.id.frame as usize);
             }
+            if let Some(event) = closed {
+                self.close(event, sinks)?;
+            }
+            if is_peak && self.gallery.wants_snapshot(frame.score) {
+                self.peak = window.frame(frame.row.id.frame as usize).map(|f| PeakFrame {
+                    width: f.width,
+                    height: f.height,
+                    pixels: f.pixels.to_vec(),
+                });
+            }
+        }
+        if let Some(frame) = last_of_window {
+            window.scored = window.scored.max(frame + 1);
         }
         outputs.flush()?;
         let written = Instant::now();
@@ -507,6 +629,20 @@ impl Scoring<'_> {
         }
         self.queue.trim();
         Ok(count)
+    }
+
+    /// Sends a closed event to the sinks, marks it on its timeline, and
+    /// offers it (with its peak frame, when kept) to the gallery.
+    fn close(&mut self, event: Event, sinks: &mut [Box<dyn EventSink>]) -> Result<()> {
+        emit(&event, sinks)?;
+        self.events += 1;
+        if let Some(video) = self.names.iter().rposition(|n| *n == event.video) {
+            self.timelines[video].mark_event(event.start, event.end, event.peak_frame);
+        }
+        let peak = self.peak.take();
+        let frame = peak.as_ref().map(|p| RgbFrame { width: p.width, height: p.height, pixels: &p.pixels });
+        self.gallery.add(event, frame)?;
+        Ok(())
     }
 
     /// Calls the scorer on every queued row; returns rows `done..final_end`
