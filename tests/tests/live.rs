@@ -156,3 +156,46 @@ fn fit_reads_a_video_file_without_labels_and_its_model_scores_frame_folders() {
     let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
     assert_eq!(scores.lines().count(), 1 + 40, "a header and every frame:\n{scores}");
 }
+
+#[test]
+fn ctrl_c_stops_watching_a_stream_and_keeps_every_output_whole() {
+    if !have_ffmpeg() {
+        return skip("the `ffmpeg` program is not installed (scripts/deps.sh installs it)");
+    }
+    let fitted = fit_scene("live-stop-e2e", &vigil_scene::SceneConfig { seed: 8, videos: 1, frames_per_video: 40, ..Default::default() });
+    let video = fitted.work.join("scene.ts");
+    encode(&fitted.scene.frames_root.join("01"), &video);
+    let url = format!("udp://127.0.0.1:{}", free_port());
+    let out = fitted.work.join("watch");
+    let sender = serve(&video, &url);
+    std::thread::sleep(Duration::from_millis(300));
+    // A low threshold, so that an event is open when the signal comes.
+    let scoring = Command::new(vigil_bin())
+        .args(["score", fitted.model.to_str().unwrap(), &url, "--out", out.to_str().unwrap(), "--threshold", "-100"])
+        .env("VIGIL_CACHE_DIR", fitted.work.join("cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start vigil score");
+    std::thread::sleep(Duration::from_secs(5));
+    let status = Command::new("kill").args(["-INT", &scoring.id().to_string()]).status().expect("run kill");
+    assert!(status.success());
+    let output = scoring.wait_with_output().expect("wait for vigil score");
+    stop(sender);
+
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "a requested stop is a normal end:\n{stderr}");
+    assert!(stderr.contains("stopped by SIGINT before the input ended"), "{stderr}");
+    let frames = std::fs::read_to_string(out.join("scores.csv")).unwrap().lines().count() - 1;
+    assert!(frames > 25, "{frames} frames scored in 5 s of a 25 frames/s stream:\n{stderr}");
+    let events: Vec<Value> = std::fs::read_to_string(out.join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(!events.is_empty(), "the event open at the stop was closed and written");
+    let last_end = events.iter().map(|e| e["end"].as_u64().unwrap() as usize).max().unwrap();
+    assert_eq!(last_end + 1, frames, "the open event ends at the last scored frame");
+    let page = std::fs::read_to_string(out.join("report.html")).expect("report.html is written on a requested stop");
+    assert!(page.contains(&format!("Scored</th><td>{frames} frames of 1 video in")), "the page covers every scored frame");
+}

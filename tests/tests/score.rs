@@ -184,6 +184,30 @@ fn bad_bundles_and_inputs_are_one_clear_error_each() {
     assert!(e.contains(&format!("{}: stage `appearance` was fitted with plugin `cae` 0.0.1", record.display())), "{e}");
     assert!(e.contains("fit again"), "{e}");
 
+    // Files of a model fitted with another pipeline (24-pixel cubes) copied in.
+    let other_fit = f.work.join("other-fit");
+    succeeded(&demo_command("fit", &f.work, &f.scene, &["--set", "cubes.size=24", "--out", other_fit.to_str().unwrap()]));
+    let mixed = bundle_copy("bad-mixed");
+    std::fs::copy(other_fit.join("pipeline.toml"), mixed.join("pipeline.toml")).unwrap();
+    let e = failed(&score(&mixed, &input, &out, &[]));
+    assert!(e.contains(&format!("{}: corrupt, or from another bundle", mixed.join("pipeline.toml").display())), "{e}");
+    // ... with bundle.json's list of files made to agree: the fit records still differ.
+    let other: Value = serde_json::from_str(&std::fs::read_to_string(other_fit.join("bundle.json")).unwrap()).unwrap();
+    let record = mixed.join("bundle.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    for (file, other_file) in json["files"].as_array_mut().unwrap().iter_mut().zip(other["files"].as_array().unwrap()) {
+        if file["path"] == "pipeline.toml" {
+            *file = other_file.clone();
+        }
+    }
+    std::fs::write(&record, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let e = failed(&score(&mixed, &input, &out, &[]));
+    assert!(
+        e.contains(&format!("{}: the pipeline is not the one the models were fitted with", mixed.join("pipeline.toml").display())),
+        "{e}"
+    );
+    assert!(e.contains("cubes: was context 2, size 32, h_block 1, w_block 1, now context 2, size 24"), "{e}");
+
     let config = vigil_scene::SceneConfig { seed: 4, videos: 1, frames_per_video: 40, width: 200, height: 120, ..Default::default() };
     let other = vigil_scene::generate(&config, &f.work.join("scene-200x120")).unwrap();
     let e = failed(&score(&f.model, &other.frames_root, &out, &[]));

@@ -97,8 +97,9 @@ enum Command {
         /// frame's score grow with it. Default: 16 for live streams, 64 otherwise.
         #[arg(long, value_name = "FRAMES")]
         chunk: Option<usize>,
-        /// Event threshold on the frame score; default: the one calibrated when the model was fitted.
-        #[arg(long, value_name = "SCORE")]
+        /// Event threshold on the frame score (scores are z-scores: it may be negative);
+        /// default: the one calibrated when the model was fitted.
+        #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
         threshold: Option<f32>,
         /// `-`: also print each event to standard output as a JSON line.
         #[arg(long, value_name = "-")]

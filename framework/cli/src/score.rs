@@ -23,6 +23,9 @@ pub struct ScoreArgs<'a> {
 pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     let outcome = score(args)?;
     // The summary goes to stderr: stdout may be carrying the events.
+    if let Some(signal) = outcome.stopped_by {
+        eprintln!("stopped by {signal} before the input ended; everything decoded until then was scored");
+    }
     eprintln!("{}", summary(&outcome));
     eprintln!("scores: {}", args.out.join("scores.csv").display());
     eprintln!("events: {}", args.out.join("events.jsonl").display());
@@ -69,14 +72,16 @@ pub fn summary(outcome: &ScoreOutcome) -> String {
     let realtime = outcome.input_fps.map(|input| format!(", {:.2}x the input's {input:.1} frames/s", fps / input)).unwrap_or_default();
     let delay = |q| outcome.latency.quantile(q).map_or("-".to_string(), |s| format!("{s:.3} s"));
     format!(
-        "scored {} frames of {} videos in {:.1} s ({fps:.1} frames/s{realtime}); delay from decoding to score: \
-         median {}, 99th percentile {}; {} events above {}",
+        "scored {} frames of {} video{} in {:.1} s ({fps:.1} frames/s{realtime}); delay from decoding to score: \
+         median {}, 99th percentile {}; {} event{} above {}",
         outcome.frames,
         outcome.videos,
+        if outcome.videos == 1 { "" } else { "s" },
         outcome.seconds,
         delay(0.5),
         delay(0.99),
         outcome.events,
+        if outcome.events == 1 { "" } else { "s" },
         outcome.threshold
     )
 }

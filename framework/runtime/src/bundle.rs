@@ -343,6 +343,7 @@ pub fn open(dir: &Path, work_dir: &Path, decoding: &Decoding) -> Result<OpenBund
     choose_decoder(&mut pipeline, &registry, decoding)?;
     let mut checked = crate::check::check(pipeline, &registry, work_dir).map_err(|report| anyhow!("{report}"))?;
     check_versions(dir, &record, &checked)?;
+    check_same_fit(dir, &record, &checked)?;
     let mut roles = crate::roles::roles(&mut checked.stages)?;
     let ids: Vec<&String> = roles.reconstructors.iter().map(|(id, _)| id).collect();
     let recorded: Vec<&String> = record.members.iter().map(|(id, _)| id).collect();
@@ -389,7 +390,7 @@ fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {
         })?;
         if bytes.len() as u64 != file.bytes || hash(&bytes) != file.hash {
             bail!(
-                "{}: corrupt: {} bytes, hash {}; {RECORD_FILE} records {} bytes, hash {}",
+                "{}: corrupt, or from another bundle: {} bytes, hash {}; {RECORD_FILE} records {} bytes, hash {}",
                 path.display(),
                 bytes.len(),
                 hash(&bytes),
@@ -399,6 +400,29 @@ fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The bundle's pipeline file is the one its models were fitted with: the
+/// record's fingerprint (cube geometry, seed, every stage's plugin, version
+/// and options) against the pipeline as read now. Catches a pipeline.toml
+/// from another fit copied in (with bundle.json), which would otherwise
+/// score with cubes or options the models never saw. The decoder may
+/// differ: scoring picks its own and may set its options.
+fn check_same_fit(dir: &Path, record: &BundleRecord, checked: &Checked) -> Result<()> {
+    let decoders: Vec<&str> = checked.stages.iter().filter(|s| s.kind() == StageKind::Decoder).map(|s| s.id()).collect();
+    let fitted = record.fingerprint.without_data_and(&decoders);
+    let now = Fingerprint::of_model(checked).without_data_and(&decoders);
+    let differences = fitted.differences(&now);
+    if differences.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "{}: the pipeline is not the one the models were fitted with ({} records the fit): {}; the bundle's files come from \
+         different fits: fit the model again",
+        dir.join(PIPELINE_FILE).display(),
+        RECORD_FILE,
+        differences.join("; ")
+    )
 }
 
 /// Each stage's plugin has the version the bundle was made with.

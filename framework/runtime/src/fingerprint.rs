@@ -47,6 +47,14 @@ impl Fingerprint {
             files = files.text(&format!("{}:{scored}:{}", source.name, identity.hex()));
         }
         parts.insert(DATA_FILES.to_string(), files.hex());
+        parts.extend(Fingerprint::of_model(checked).parts);
+        Ok(Fingerprint { parts })
+    }
+
+    /// The parts that define a fitted model, data aside: cube geometry,
+    /// seed, and every stage but the scorer.
+    pub fn of_model(checked: &Checked) -> Fingerprint {
+        let mut parts = BTreeMap::new();
         let c = &checked.pipeline.cubes;
         parts.insert("cubes".to_string(), format!("context {}, size {}, h_block {}, w_block {}", c.context, c.size, c.h_block, c.w_block));
         parts.insert("seed".to_string(), checked.pipeline.seed.to_string());
@@ -58,7 +66,14 @@ impl Fingerprint {
             });
             parts.insert(format!("{STAGE_PREFIX}{}", stage.id()), value.to_string());
         }
-        Ok(Fingerprint { parts })
+        Fingerprint { parts }
+    }
+
+    /// These parts without the data's and without the stages `ids`.
+    pub fn without_data_and(&self, ids: &[&str]) -> Fingerprint {
+        let dropped =
+            |name: &str| name == DATA_PATHS || name == DATA_FILES || name.strip_prefix(STAGE_PREFIX).is_some_and(|id| ids.contains(&id));
+        Fingerprint { parts: self.parts.iter().filter(|(name, _)| !dropped(name)).map(|(k, v)| (k.clone(), v.clone())).collect() }
     }
 
     /// What differs from `now`, one readable line per changed part.

@@ -9,11 +9,37 @@
 //! functions (an atomic load, `strlen`, `write`, `_exit`), so the account is
 //! kept as a leaked C string behind an atomic pointer rather than a lock.
 
+//!
+//! `vigil score` watches footage until the input ends, which for a camera
+//! is never: there the first signal only asks it to stop ([`stop_softly`],
+//! [`stop_requested`]), so it scores what it has decoded, closes the open
+//! event and writes its report before it exits. A second signal ends the
+//! process at once, as above.
+
 use std::ffi::CString;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Once;
 
 static WHERE: AtomicPtr<libc::c_char> = AtomicPtr::new(std::ptr::null_mut());
+/// Whether the first signal only asks to stop.
+static SOFT: AtomicBool = AtomicBool::new(false);
+/// The signal that asked to stop, 0 while none has.
+static REQUESTED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// From now on the first SIGINT or SIGTERM asks to stop instead of ending
+/// the process; the caller polls [`stop_requested`].
+pub fn stop_softly() {
+    SOFT.store(true, Ordering::Release);
+}
+
+/// The signal's name, once one asked to stop.
+pub fn stop_requested() -> Option<&'static str> {
+    match REQUESTED.load(Ordering::Acquire) {
+        0 => None,
+        libc::SIGTERM => Some("SIGTERM"),
+        _ => Some("SIGINT"),
+    }
+}
 
 /// Records where the run is and what a rerun would resume, e.g. "during the
 /// fit, epoch 3 of 6: ...". A few calls per run (per video, per epoch), so
@@ -48,6 +74,10 @@ pub fn install() {
 }
 
 extern "C" fn on_signal(signal: libc::c_int) {
+    if SOFT.load(Ordering::Acquire) && REQUESTED.compare_exchange(0, signal, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        write_all(b"\nvigil: stopping: scoring what was decoded, then writing the outputs (a second signal stops at once)\n");
+        return;
+    }
     let name: &[u8] = if signal == libc::SIGTERM { b"\nvigil: stopped by SIGTERM " } else { b"\nvigil: interrupted (SIGINT) " };
     write_all(name);
     let account = WHERE.load(Ordering::Acquire);

@@ -65,6 +65,8 @@ pub struct ScoreOutcome {
     pub latency: LatencyHistogram,
     /// The first input's frame rate, when its container says it.
     pub input_fps: Option<f64>,
+    /// The signal that stopped scoring before the inputs ended, if any.
+    pub stopped_by: Option<&'static str>,
 }
 
 /// Scores every video of `inputs` (each a video file, a frame folder or a
@@ -141,6 +143,8 @@ pub fn score_inputs(
     // was decoded before it is scored and written first.
     let mut broke: Option<anyhow::Error> = None;
     let mut input_fps = None;
+    crate::interrupt::stop_softly();
+    let mut stopped_by = None;
     'sources: for (index, source) in sources.iter().enumerate() {
         bar.set_message(source.name.clone());
         scoring.names.push(source.name.clone());
@@ -152,10 +156,15 @@ pub fn score_inputs(
             input_fps = info.fps.into_option();
         }
         loop {
-            let next = next_batch(scoring.stages.decoder, chunk, &source.path, window.decoded).unwrap_or_else(|e| {
-                broke = Some(e);
-                None
-            });
+            // A signal ends the input here: what was decoded is scored as if the video ended.
+            stopped_by = crate::interrupt::stop_requested();
+            let next = match stopped_by {
+                Some(_) => None,
+                None => next_batch(scoring.stages.decoder, chunk, &source.path, window.decoded).unwrap_or_else(|e| {
+                    broke = Some(e);
+                    None
+                }),
+            };
             match next {
                 Some(batch) => {
                     let label = scoring.stages.decoder.label();
@@ -171,7 +180,7 @@ pub fn score_inputs(
                 None => window.ended = true,
             }
             if window.ended && window.decoded == 0 {
-                if broke.is_some() {
+                if broke.is_some() || stopped_by.is_some() {
                     break 'sources;
                 }
                 bail!("{}: no frames could be decoded", source.path.display());
@@ -205,7 +214,7 @@ pub fn score_inputs(
             scoring.events
         );
         bar.inc(1);
-        if broke.is_some() {
+        if broke.is_some() || stopped_by.is_some() {
             break;
         }
     }
@@ -229,6 +238,7 @@ pub fn score_inputs(
         seconds: started.elapsed().as_secs_f64(),
         latency: scoring.latency,
         input_fps,
+        stopped_by,
     })
 }
 
