@@ -124,6 +124,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    vigil_runtime::allocator::tune();
     let cli = Cli::parse();
     let default_level = if cli.verbose { "debug" } else { "info" };
     let filter =

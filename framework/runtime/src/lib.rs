@@ -2,6 +2,7 @@
 //! loop, cache, report. It never names a plugin: stages are found by the
 //! names in a pipeline file and driven through the stage-api traits.
 
+pub mod allocator;
 pub mod bench;
 pub mod bundle;
 pub mod cache;
