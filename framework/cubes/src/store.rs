@@ -10,6 +10,9 @@ use std::path::Path;
 use vigil_stage_api::{Device, Element, Tensor};
 
 /// Element types whose bytes can be written and mapped back as they are.
+/// `Element` is sealed to plain numbers (no padding, every bit pattern
+/// valid), so no other type can come through here; a mapping is page
+/// aligned, so `as_slice` of the tensor is aligned for any of them.
 pub trait Plain: Element {}
 impl Plain for u8 {}
 impl Plain for f32 {}

@@ -96,13 +96,30 @@ impl Device {
     }
 }
 
-/// Rust element types that map to a [`DType`].
-pub trait Element: Copy + Send + 'static {
+mod sealed {
+    /// Only this crate's element types: `as_slice` sizes the slice by the
+    /// type, so a type whose size differs from its dtype's would read out
+    /// of bounds from safe code.
+    pub trait Sealed {}
+}
+
+/// Rust element types that map to a [`DType`]: `u8`, `u32`, `i32`, `i64`,
+/// `f32`, `f64`. Sealed: no other type can claim a dtype, so this does not
+/// compile:
+///
+/// ```compile_fail
+/// #[derive(Clone, Copy)]
+/// struct Wide([u8; 64]);
+/// impl vigil_stage_api::Element for Wide {
+///     const DTYPE: vigil_stage_api::DType = vigil_stage_api::DType::U8;
+/// }
+/// ```
+pub trait Element: sealed::Sealed + Copy + Send + 'static {
     /// The dtype a tensor of this element type carries.
     const DTYPE: DType;
 }
 macro_rules! element {
-    ($($t:ty => $d:ident),*) => { $(impl Element for $t { const DTYPE: DType = DType::$d; })* };
+    ($($t:ty => $d:ident),*) => { $(impl sealed::Sealed for $t {} impl Element for $t { const DTYPE: DType = DType::$d; })* };
 }
 element!(u8 => U8, u32 => U32, i32 => I32, i64 => I64, f32 => F32, f64 => F64);
 
@@ -123,6 +140,12 @@ pub enum TensorAccessError {
     NotOnCpu(Device),
     /// The strides are not row-major contiguous.
     NotContiguous,
+    /// The data's address (a foreign tensor's, with its byte offset) is not
+    /// a multiple of the element type's alignment.
+    Misaligned {
+        /// The alignment the element type needs, in bytes.
+        align: usize,
+    },
 }
 
 impl std::fmt::Display for TensorAccessError {
@@ -131,6 +154,7 @@ impl std::fmt::Display for TensorAccessError {
             Self::DType { expected, found } => write!(f, "expected dtype {expected}, found {found}"),
             Self::NotOnCpu(d) => write!(f, "tensor lives on {:?}:{}, expected the CPU", d.kind, d.ordinal),
             Self::NotContiguous => write!(f, "tensor is not contiguous (row-major)"),
+            Self::Misaligned { align } => write!(f, "tensor data is not aligned to {align} bytes, as its element type needs"),
         }
     }
 }
@@ -261,6 +285,10 @@ impl Tensor {
         if !self.is_contiguous() {
             return Err(TensorAccessError::NotContiguous);
         }
+        let align = std::mem::align_of::<T>();
+        if !self.is_empty() && !(self.data_ptr() as usize).is_multiple_of(align) {
+            return Err(TensorAccessError::Misaligned { align });
+        }
         Ok(())
     }
 
@@ -317,6 +345,38 @@ mod tests {
         let t = Tensor::from_vec(vec![1u8, 2], &[2]);
         assert_eq!(t.as_slice::<f32>().unwrap_err(), TensorAccessError::DType { expected: DType::F32, found: DType::U8 });
         assert_eq!(DType::U8.to_string(), "u8");
+    }
+
+    #[test]
+    fn a_foreign_tensor_at_an_odd_address_is_refused_not_read() {
+        let mut backing = [0f32; 3];
+        // One byte into the buffer: 8 bytes of f32 data that no &[f32] may point at.
+        let t = unsafe {
+            Tensor::from_raw_parts(
+                backing.as_mut_ptr() as *mut c_void,
+                Device::CPU,
+                DType::F32,
+                vec![2],
+                vec![1],
+                1,
+                std::ptr::null_mut(),
+                None,
+            )
+        };
+        assert_eq!(t.as_slice::<f32>().unwrap_err(), TensorAccessError::Misaligned { align: 4 });
+        let aligned = unsafe {
+            Tensor::from_raw_parts(
+                backing.as_mut_ptr() as *mut c_void,
+                Device::CPU,
+                DType::F32,
+                vec![2],
+                vec![1],
+                4,
+                std::ptr::null_mut(),
+                None,
+            )
+        };
+        assert_eq!(aligned.as_slice::<f32>().unwrap(), [0.0, 0.0]);
     }
 
     #[test]
