@@ -52,15 +52,23 @@ fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("bind a UDP socket").port()
 }
 
-#[test]
-fn a_live_stream_that_stalls_reconnects_then_ends_with_one_error_and_keeps_what_was_scored() {
+/// A bundle fitted on a one-video demo scene, that video as MPEG-TS, and a
+/// free UDP URL to serve it on; `None` (said) without the `ffmpeg` program.
+fn stream_fixture(name: &str, seed: u64) -> Option<(FittedScene, PathBuf, String)> {
     if !have_ffmpeg() {
-        return skip("the `ffmpeg` program is not installed (scripts/deps.sh installs it)");
+        skip("the `ffmpeg` program is not installed (scripts/deps.sh installs it)");
+        return None;
     }
-    let fitted = fit_scene("live-e2e", &vigil_scene::SceneConfig { seed: 5, videos: 1, frames_per_video: 40, ..Default::default() });
+    let fitted = fit_scene(name, &vigil_scene::SceneConfig { seed, videos: 1, frames_per_video: 40, ..Default::default() });
     let video = fitted.work.join("scene.ts");
     encode(&fitted.scene.frames_root.join("01"), &video);
     let url = format!("udp://127.0.0.1:{}", free_port());
+    Some((fitted, video, url))
+}
+
+#[test]
+fn a_live_stream_that_stalls_reconnects_then_ends_with_one_error_and_keeps_what_was_scored() {
+    let Some((fitted, video, url)) = stream_fixture("live-e2e", 5) else { return };
     let out: PathBuf = fitted.work.join("live");
 
     let sender = serve(&video, &url);
@@ -159,13 +167,7 @@ fn fit_reads_a_video_file_without_labels_and_its_model_scores_frame_folders() {
 
 #[test]
 fn ctrl_c_stops_watching_a_stream_and_keeps_every_output_whole() {
-    if !have_ffmpeg() {
-        return skip("the `ffmpeg` program is not installed (scripts/deps.sh installs it)");
-    }
-    let fitted = fit_scene("live-stop-e2e", &vigil_scene::SceneConfig { seed: 8, videos: 1, frames_per_video: 40, ..Default::default() });
-    let video = fitted.work.join("scene.ts");
-    encode(&fitted.scene.frames_root.join("01"), &video);
-    let url = format!("udp://127.0.0.1:{}", free_port());
+    let Some((fitted, video, url)) = stream_fixture("live-stop-e2e", 8) else { return };
     let out = fitted.work.join("watch");
     let sender = serve(&video, &url);
     std::thread::sleep(Duration::from_millis(300));

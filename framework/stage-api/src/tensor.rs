@@ -350,33 +350,13 @@ mod tests {
     #[test]
     fn a_foreign_tensor_at_an_odd_address_is_refused_not_read() {
         let mut backing = [0f32; 3];
+        let data = backing.as_mut_ptr() as *mut c_void;
+        let two_floats_at = |byte_offset| unsafe {
+            Tensor::from_raw_parts(data, Device::CPU, DType::F32, vec![2], vec![1], byte_offset, std::ptr::null_mut(), None)
+        };
         // One byte into the buffer: 8 bytes of f32 data that no &[f32] may point at.
-        let t = unsafe {
-            Tensor::from_raw_parts(
-                backing.as_mut_ptr() as *mut c_void,
-                Device::CPU,
-                DType::F32,
-                vec![2],
-                vec![1],
-                1,
-                std::ptr::null_mut(),
-                None,
-            )
-        };
-        assert_eq!(t.as_slice::<f32>().unwrap_err(), TensorAccessError::Misaligned { align: 4 });
-        let aligned = unsafe {
-            Tensor::from_raw_parts(
-                backing.as_mut_ptr() as *mut c_void,
-                Device::CPU,
-                DType::F32,
-                vec![2],
-                vec![1],
-                4,
-                std::ptr::null_mut(),
-                None,
-            )
-        };
-        assert_eq!(aligned.as_slice::<f32>().unwrap(), [0.0, 0.0]);
+        assert_eq!(two_floats_at(1).as_slice::<f32>().unwrap_err(), TensorAccessError::Misaligned { align: 4 });
+        assert_eq!(two_floats_at(4).as_slice::<f32>().unwrap(), [0.0, 0.0]);
     }
 
     #[test]
