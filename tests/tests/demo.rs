@@ -12,7 +12,7 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
     let run = vigil(&["demo", "--out", &out]);
     let stdout = text(&run.stdout);
     assert!(run.status.success(), "vigil demo failed:\n{stdout}\n{}", text(&run.stderr));
-    assert!(stdout.contains("report: "), "{stdout}");
+    assert!(stdout.contains("report: ") && stdout.contains(&format!("open:   {out}/run/report.html")), "{stdout}");
 
     let dir = std::path::Path::new(&out).join("run");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();

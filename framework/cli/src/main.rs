@@ -220,6 +220,7 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
             println!("note: {note}");
         }
     }
+    println!("open:   {}", outcome.out_dir.join("report.html").display());
     println!("report: {}", outcome.out_dir.join("report.json").display());
     println!("plots:  {}", outcome.out_dir.join("plots").display());
     Ok(ExitCode::SUCCESS)

@@ -29,6 +29,7 @@ pub fn run(args: &ScoreArgs) -> anyhow::Result<ExitCode> {
     eprintln!("{}", summary(&outcome));
     eprintln!("scores: {}", args.out.join("scores.csv").display());
     eprintln!("events: {}", args.out.join("events.jsonl").display());
+    eprintln!("open:   {}", args.out.join("report.html").display());
     Ok(ExitCode::SUCCESS)
 }
 
