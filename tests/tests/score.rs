@@ -213,6 +213,10 @@ fn bad_bundles_and_inputs_are_one_clear_error_each() {
     let e = failed(&score(&f.model, &other.frames_root, &out, &[]));
     assert!(e.contains("frames are 200x120, but the model") && e.contains("was fitted on 240x160 frames"), "{e}");
 
+    // Nothing listens on the discard port of the loopback interface.
+    let e = failed(&score(&f.model, Path::new("http://127.0.0.1:9/cam"), &out, &[]));
+    assert!(e.contains("http://127.0.0.1:9/cam cannot be opened as a video stream: Connection refused"), "{e}");
+
     let e = failed(&score(&f.work.join("no-such-model"), &input, &out, &[]));
     assert!(e.contains("no model bundle there"), "{e}");
 
