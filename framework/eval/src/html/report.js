@@ -76,8 +76,12 @@
     list.append(figure);
     const width = 1000, height = 170, left = 48, right = 10, top = 10, bottom = 24;
     const ctx = context(canvas, width, height);
-    const values = t.peaks.filter(Number.isFinite);
-    let low = Math.min(threshold, ...values), high = Math.max(threshold, ...values);
+    // The scale runs from the 5th percentile up: the first frames of a video
+    // (little temporal context) score far below the rest and would flatten
+    // everything near the threshold; lower points sit on the bottom edge.
+    const values = t.peaks.filter(Number.isFinite).sort((a, b) => a - b);
+    const floor = values.length ? values[Math.floor(0.05 * (values.length - 1))] : threshold;
+    let low = Math.min(threshold, floor), high = Math.max(threshold, values.length ? values[values.length - 1] : threshold);
     if (!(high > low)) { low -= 1; high += 1; }
     const frames = Math.max(t.frames, 1);
     const x = (frame) => left + (frame / frames) * (width - left - right);
@@ -96,7 +100,7 @@
     ctx.strokeStyle = colours.score; ctx.lineWidth = 1.5;
     ctx.beginPath();
     t.peaks.forEach((s, i) => {
-      const px = x(Math.min((i + 0.5) * t.bin, frames)), py = y(Number.isFinite(s) ? s : low);
+      const px = x(Math.min((i + 0.5) * t.bin, frames)), py = y(Number.isFinite(s) ? Math.max(s, low) : low);
       i ? ctx.lineTo(px, py) : ctx.moveTo(px, py);
     });
     ctx.stroke();
