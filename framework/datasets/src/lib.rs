@@ -16,6 +16,9 @@ pub mod mat;
 pub mod natural;
 pub mod npy;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use error::{Error, Result};
 pub use labels::{load_frame_labels, load_ground_truth, validate, FrameTruth, GroundTruth, LabelFormat, VideoTruth};
 pub use layout::{is_stream, list_frame_files, resolve, SourceKind, VideoSource};

@@ -155,10 +155,6 @@ fn malformed(what: impl std::fmt::Display) -> Error {
     Error::Invalid(format!("malformed MAT-file: {what}"))
 }
 
-fn read_exact(r: &mut impl Read, buf: &mut [u8]) -> Result<()> {
-    r.read_exact(buf).map_err(|e| malformed(format!("unexpected end of data ({e})")))
-}
-
 fn skip(r: &mut impl Read, n: u64) -> Result<()> {
     let copied = std::io::copy(&mut r.take(n), &mut std::io::sink()).map_err(malformed)?;
     if copied < n {
@@ -208,8 +204,13 @@ impl Parser<'_> {
             }
             return Ok(small[..tag.nbytes as usize].to_vec());
         }
-        let mut buf = vec![0u8; tag.nbytes as usize];
-        read_exact(&mut self.r, &mut buf)?;
+        // Read what is there rather than allocate what the tag claims: a
+        // corrupt length must not reserve gigabytes before the data runs out.
+        let mut buf = Vec::new();
+        (&mut self.r).take(tag.nbytes as u64).read_to_end(&mut buf).map_err(malformed)?;
+        if buf.len() < tag.nbytes as usize {
+            return Err(malformed(format!("unexpected end of data ({} of {} bytes)", buf.len(), tag.nbytes)));
+        }
         skip(&mut self.r, (8 - tag.nbytes as u64 % 8) % 8)?;
         Ok(buf)
     }
@@ -262,7 +263,10 @@ impl Parser<'_> {
         if wanted.is_some_and(|w| w != name) {
             return Ok(None);
         }
-        let count: usize = dims.iter().product();
+        let count = dims
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d))
+            .ok_or_else(|| malformed(format!("array `{name}` has dimensions {dims:?}, too many elements")))?;
         let array = match class {
             CLASS_CELL => {
                 let mut cells = Vec::new();
@@ -283,7 +287,7 @@ impl Parser<'_> {
             6..=15 => {
                 let tag = self.required_tag("real part")?;
                 let (ty, data) = self.numbers(&tag)?;
-                if data.len() != count * ty.size() {
+                if count.checked_mul(ty.size()) != Some(data.len()) {
                     return Err(malformed(format!("array `{name}` has {} elements, its dimensions say {count}", data.len() / ty.size())));
                 }
                 MatArray::Numeric(Numeric { dims, ty, data })
@@ -356,6 +360,7 @@ pub fn read_variable(path: &Path, name: &str, visit: Option<CellVisitor>) -> Res
 pub(crate) mod write {
     use std::io::Write;
 
+    #[derive(Clone)]
     pub enum Value {
         U8 { dims: Vec<usize>, data: Vec<u8>, logical: bool },
         F64 { dims: Vec<usize>, data: Vec<f64> },

@@ -41,17 +41,24 @@ impl NpyArray {
             file.read_exact(&mut b).map_err(io(path))?;
             u32::from_le_bytes(b) as usize
         };
-        let mut header = vec![0u8; header_len];
-        file.read_exact(&mut header).map_err(io(path))?;
+        // Read what is there, not what the length field claims.
+        let mut header = Vec::new();
+        (&mut file).take(header_len as u64).read_to_end(&mut header).map_err(io(path))?;
+        if header.len() < header_len {
+            return bad(&format!("its header claims {header_len} bytes, the file ends after {}", header.len()));
+        }
         let data_offset = file.stream_position().map_err(io(path))?;
         let header = String::from_utf8_lossy(&header).into_owned();
 
         let Some(descr) = header_field(&header, "descr").and_then(|d| d.strip_prefix('\'')?.split('\'').next()) else {
             return bad("no dtype in the header");
         };
-        let (order, code) = descr.split_at(1);
-        let (kind, size) = match (code.as_bytes().first(), code[1..].parse::<usize>()) {
-            (Some(&k @ (b'b' | b'i' | b'u' | b'f')), Ok(size)) if [1, 2, 4, 8].contains(&size) => (k, size),
+        // '<i8': byte order, kind, size in bytes (any of them may be garbage).
+        let mut chars = descr.chars();
+        let order = chars.next();
+        let code = chars.as_str();
+        let (kind, size) = match (code.as_bytes().first(), code.get(1..).and_then(|n| n.parse::<usize>().ok())) {
+            (Some(&k @ (b'b' | b'i' | b'u' | b'f')), Some(size)) if [1, 2, 4, 8].contains(&size) => (k, size),
             _ => return bad(&format!("unsupported dtype '{descr}' (expected bool, int, uint or float)")),
         };
         if header_field(&header, "fortran_order").is_some_and(|v| v.starts_with("True")) {
@@ -63,8 +70,11 @@ impl NpyArray {
         let shape: std::result::Result<Vec<usize>, _> =
             shape_text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::parse).collect();
         let Ok(shape) = shape else { return bad(&format!("bad shape ({shape_text})")) };
-        let array = NpyArray { path: path.to_path_buf(), shape, kind, size, big_endian: order == ">", data_offset };
-        let expected = data_offset + (array.len() * size) as u64;
+        let Some(bytes) = shape.iter().try_fold(size, |n, &d| n.checked_mul(d)) else {
+            return bad(&format!("shape ({shape_text}) has too many elements"));
+        };
+        let array = NpyArray { path: path.to_path_buf(), shape, kind, size, big_endian: order == Some('>'), data_offset };
+        let expected = data_offset.saturating_add(bytes as u64);
         let actual = std::fs::metadata(path).map_err(io(path))?.len();
         if actual < expected {
             return bad(&format!("{actual} bytes, its header needs {expected}"));
@@ -128,6 +138,12 @@ impl NpyArray {
 /// Writes a little-endian C-order `.npy`, for tests.
 #[cfg(test)]
 pub(crate) fn write(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
+    std::fs::write(path, bytes(descr, shape, data)).unwrap();
+}
+
+/// A little-endian C-order `.npy` file's bytes, for tests.
+#[cfg(test)]
+pub(crate) fn bytes(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
     let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
@@ -139,7 +155,7 @@ pub(crate) fn write(path: &Path, descr: &str, shape: &[usize], data: &[u8]) {
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
     out.extend_from_slice(data);
-    std::fs::write(path, out).unwrap();
+    out
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ use vigil_stage_api::{
     StageFactory, StageInstance, StageIo, StageObject, Tensor,
 };
 
+pub mod fuzz;
+
 /// A context like the host's, with a fresh temporary work folder.
 pub fn context(stage_id: &str) -> StageContext {
     let dir = std::env::temp_dir().join(format!("vigil-testkit-{}-{stage_id}", std::process::id()));

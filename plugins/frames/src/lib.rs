@@ -65,15 +65,33 @@ fn jpeg_is_complete(bytes: &[u8]) -> bool {
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
+/// Decodes one image file, and says whether it is a truncated JPEG (its
+/// missing part comes out grey).
+fn decode(path: &Path) -> Result<(image::DynamicImage, bool), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice())).with_guessed_format().map_err(|e| e.to_string())?;
+    let truncated = reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(&bytes);
+    Ok((reader.decode().map_err(|e| e.to_string())?, truncated))
+}
+
+/// The size of a folder's frames, from its first frame decoded whole. Every
+/// batch buffer is sized by it, so the size a header claims is not enough: a
+/// corrupt first frame could claim gigapixels.
+fn frame_size(first: &Path) -> Result<(u32, u32), StageError> {
+    let unreadable = |why: String| StageError::invalid(format!("cannot read the first frame {}: {why}", first.display()));
+    let (image, truncated) = decode(first).map_err(unreadable)?;
+    if truncated {
+        return Err(unreadable(
+            "its JPEG data ends before the end-of-image marker (a truncated file?), so its size cannot be trusted".into(),
+        ));
+    }
+    Ok((image.width(), image.height()))
+}
+
 /// Decodes one frame into `out`; `Ok(true)` when it decoded but the file
 /// is a truncated JPEG (its missing part comes out grey).
 fn decode_into(path: &Path, width: u32, height: u32, out: &mut [u8]) -> Result<bool, FrameProblem> {
-    let bytes = std::fs::read(path).map_err(|e| FrameProblem::Corrupt(e.to_string()))?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes.as_slice()))
-        .with_guessed_format()
-        .map_err(|e| FrameProblem::Corrupt(e.to_string()))?;
-    let truncated = reader.format() == Some(image::ImageFormat::Jpeg) && !jpeg_is_complete(&bytes);
-    let image = reader.decode().map_err(|e| FrameProblem::Corrupt(e.to_string()))?;
+    let (image, truncated) = decode(path).map_err(FrameProblem::Corrupt)?;
     if (image.width(), image.height()) != (width, height) {
         return Err(FrameProblem::Mismatch(format!(
             "{} is {}x{}, but the video's first frame is {width}x{height}",
@@ -95,8 +113,7 @@ impl OpenFolder {
             return Err(StageError::invalid(format!("frame folder {} does not exist or is not a folder", folder.display())));
         }
         let files = vigil_datasets::list_frame_files(folder).map_err(|e| StageError::invalid(e.to_string()))?;
-        let (width, height) = image::image_dimensions(&files[0])
-            .map_err(|e| StageError::invalid(format!("cannot read the first frame {}: {e}", files[0].display())))?;
+        let (width, height) = frame_size(&files[0])?;
         Ok(OpenFolder { files, video, width, height, next: 0 })
     }
 

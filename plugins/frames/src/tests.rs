@@ -143,3 +143,49 @@ fn ucsd_tif_layout_resolves_and_decodes() {
     // Ped2 is grey (R = G = B), so the grey TIFFs decode to the same RGB.
     assert_eq!(d.frames, expected);
 }
+
+#[global_allocator]
+static ALLOCATOR: vigil_stage_testkit::fuzz::TrackingAllocator = vigil_stage_testkit::fuzz::TrackingAllocator;
+
+/// Issue 15: frames as outside bytes (vigil_stage_testkit::fuzz). A folder
+/// of three frames with the first or the second one mutated must decode to
+/// an error or fewer frames, never a panic; one frame per batch, so the
+/// largest buffer is one frame, bounded by the `image` crate's limit.
+#[test]
+fn mutated_frames_are_errors_or_warnings_not_panics() {
+    use vigil_stage_testkit::fuzz::{image_bound, Fuzz, FuzzFile, Sample};
+    let frame = image::RgbImage::from_fn(48, 32, |x, y| image::Rgb([(x * 5) as u8, (y * 7 + x) as u8, (x ^ y) as u8]));
+    let encode = |format| {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        frame.write_to(&mut bytes, format).unwrap();
+        bytes.into_inner()
+    };
+    let mut samples = vec![
+        Sample::new("48x32 jpg", encode(image::ImageFormat::Jpeg)),
+        Sample::new("48x32 png", encode(image::ImageFormat::Png)),
+        Sample::new("48x32 bmp", encode(image::ImageFormat::Bmp)),
+    ];
+    if let Some(ped2) = shared_data("ped2/testing/frames/01/070.jpg") {
+        samples.push(Sample::new("Ped2 01/070.jpg", std::fs::read(ped2).unwrap()));
+    }
+    for (mutated, target) in [(0, "first frame"), (1, "second frame")] {
+        for sample in &samples {
+            // The other frames are the sample unmutated, named as its format.
+            let extension = if sample.name.ends_with("png") {
+                "png"
+            } else if sample.name.ends_with("bmp") {
+                "bmp"
+            } else {
+                "jpg"
+            };
+            let file = FuzzFile::new(&format!("{mutated:03}.{extension}"));
+            for other in (0..3).filter(|&i| i != mutated) {
+                std::fs::write(file.dir().join(format!("{other:03}.{extension}")), &sample.bytes).unwrap();
+            }
+            Fuzz::new(target).bound(image_bound).run(std::slice::from_ref(sample), |bytes| {
+                file.write(bytes);
+                decode_all(file.dir(), 1).map(|_| ())
+            });
+        }
+    }
+}
