@@ -184,6 +184,15 @@ fn bad_bundles_and_inputs_are_one_clear_error_each() {
     assert!(e.contains(&format!("{}: stage `appearance` was fitted with plugin `cae` 0.0.1", record.display())), "{e}");
     assert!(e.contains("fit again"), "{e}");
 
+    // bundle.json is the one file without a hash: its cube geometry must be its pipeline's.
+    let geometry = bundle_copy("bad-geometry");
+    let record = geometry.join("bundle.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    json["geometry"]["size"] = 3200.into();
+    std::fs::write(&record, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let e = failed(&score(&geometry, &input, &out, &[]));
+    assert!(e.contains(&format!("{}: corrupt: its cube geometry", record.display())) && e.contains("3200"), "{e}");
+
     // Files of a model fitted with another pipeline (24-pixel cubes) copied in.
     let other_fit = f.work.join("other-fit");
     succeeded(&demo_command("fit", &f.work, &f.scene, &["--set", "cubes.size=24", "--out", other_fit.to_str().unwrap()]));

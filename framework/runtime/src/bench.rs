@@ -152,3 +152,35 @@ fn read_flo(path: &std::path::Path, width: usize, height: usize) -> Result<Vec<f
     }
     Ok(bytes[12..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::read_flo;
+    use vigil_stage_testkit::fuzz::{fuzz, FuzzFile, Sample};
+
+    fn flo(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = 202021.25f32.to_le_bytes().to_vec();
+        bytes.extend(width.to_le_bytes());
+        bytes.extend(height.to_le_bytes());
+        bytes.extend((0..width * height * 2).flat_map(|i| (i as f32 * 0.25 - 3.0).to_le_bytes()));
+        bytes
+    }
+
+    #[test]
+    fn flo_ground_truth_is_read_and_checked() {
+        let file = FuzzFile::new("0-gt.flo");
+        let values = read_flo(file.write(&flo(3, 2)), 3, 2).unwrap();
+        assert_eq!(values.len(), 12);
+        assert_eq!((values[0], values[11]), (-3.0, -0.25));
+        let err = read_flo(file.path(), 4, 2).unwrap_err().to_string();
+        assert!(err.contains("0-gt.flo") && err.contains("expected a .flo file of 4x2") && err.contains("3x2"), "{err}");
+    }
+
+    /// Issue 15: `.flo` files are outside bytes (vigil_stage_testkit::fuzz).
+    #[test]
+    fn mutated_flo_files_are_errors_not_panics() {
+        let samples = [Sample::new("3x2", flo(3, 2)), Sample::new("16x12", flo(16, 12))];
+        let file = FuzzFile::new("0-gt.flo");
+        fuzz(".flo", &samples, |bytes| read_flo(file.write(bytes), 16, 12).map(drop));
+    }
+}

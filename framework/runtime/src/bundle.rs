@@ -344,6 +344,7 @@ pub fn open(dir: &Path, work_dir: &Path, decoding: &Decoding) -> Result<OpenBund
     let mut checked = crate::check::check(pipeline, &registry, work_dir).map_err(|report| anyhow!("{report}"))?;
     check_versions(dir, &record, &checked)?;
     check_same_fit(dir, &record, &checked)?;
+    check_geometry(dir, &record, &checked)?;
     let mut roles = crate::roles::roles(&mut checked.stages)?;
     let ids: Vec<&String> = roles.reconstructors.iter().map(|(id, _)| id).collect();
     let recorded: Vec<&String> = record.members.iter().map(|(id, _)| id).collect();
@@ -379,6 +380,33 @@ fn read_record(dir: &Path) -> Result<BundleRecord> {
     }
     serde_json::from_slice(&bytes).map_err(|e| anyhow!("{}: corrupt: {e}", path.display()))
 }
+
+/// bundle.json's cube geometry is its pipeline's `[cubes]`. bundle.json is
+/// the one file without a recorded hash, and scoring cuts cubes by this
+/// geometry: a corrupt size or band grid would feed the models cubes they
+/// never saw (or ask for gigabytes).
+fn check_geometry(dir: &Path, record: &BundleRecord, checked: &Checked) -> Result<()> {
+    let (g, c) = (&record.geometry, &checked.pipeline.cubes);
+    let recorded = (g.context, g.size, g.h_block, g.w_block);
+    let piped = (c.context, c.size, c.h_block, c.w_block);
+    if recorded != piped {
+        bail!(
+            "{}: corrupt: its cube geometry (context, size, h_block, w_block) is {recorded:?}, but {PIPELINE_FILE} says {piped:?}",
+            dir.join(RECORD_FILE).display()
+        );
+    }
+    if g.frame_sizes.is_empty() || g.frame_sizes.iter().any(|&(h, w)| h == 0 || w == 0 || h > MAX_FRAME_SIDE || w > MAX_FRAME_SIDE) {
+        bail!(
+            "{}: corrupt: frame sizes {:?} (expected one or more, each side 1 to {MAX_FRAME_SIDE})",
+            dir.join(RECORD_FILE).display(),
+            g.frame_sizes
+        );
+    }
+    Ok(())
+}
+
+/// The longest frame side a bundle may record (16K video is 15,360).
+const MAX_FRAME_SIDE: usize = 1 << 16;
 
 /// Every file the record lists is there, with its size and hash.
 fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {

@@ -29,3 +29,9 @@ pub mod score;
 pub mod stage;
 pub mod stream;
 pub mod train;
+
+/// Unit tests fuzz readers (bench.rs's `.flo`); the allocator lets them
+/// check that no allocation follows a header's claim.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: vigil_stage_testkit::fuzz::TrackingAllocator = vigil_stage_testkit::fuzz::TrackingAllocator;

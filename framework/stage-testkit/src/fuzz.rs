@@ -368,6 +368,11 @@ impl FuzzFile {
         &self.path
     }
 
+    /// The file's path (written or not).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The folder the file is in (for readers that take a folder).
     pub fn dir(&self) -> &Path {
         &self.dir
