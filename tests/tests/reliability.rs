@@ -122,6 +122,13 @@ fn reusing_out_with_other_settings_is_refused_and_fresh_starts_over() {
     let again = succeeded(&vigil_on("run", &work, &scene, &scene.labels, &changed));
     assert!(again.contains("is resumed"), "{again}");
     assert_eq!(report(&out)["fit"]["resumed_after_epoch"], 1);
+
+    // report.json is written last, so that its presence marks a complete run
+    // (a run stopped while writing leaves its partial outputs without it).
+    let written = |name: &str| std::fs::metadata(out.join(name)).unwrap().modified().unwrap();
+    for name in ["scores.csv", "boxes.csv", "events.jsonl", "report.html", "plots/roc.png"] {
+        assert!(written(name) <= written("report.json"), "{name} was written after report.json");
+    }
 }
 
 #[test]

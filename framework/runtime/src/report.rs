@@ -186,8 +186,11 @@ pub fn write(o: &Outputs, read_frame: &mut dyn FnMut(usize, usize) -> Result<Vec
     vigil_eval::write_scores_csv(o.out.join("scores.csv"), &series)?;
     let error_names: Vec<&str> = o.scored.errors.iter().map(|(id, _)| id.as_str()).collect();
     vigil_eval::write_boxes_csv(o.out.join("boxes.csv"), &box_rows(o), &error_names)?;
-    vigil_eval::write_report(o.out.join("report.json"), metrics.as_ref(), report_fields(o))?;
     write_events_and_page(o, &series, &boxes, metrics.clone(), roc, read_frame)?;
+    // Last, so that it marks a complete run: the run cleared the earlier
+    // run's outputs before it began, so a folder without report.json holds
+    // the partial outputs of an interrupted run, never a mix of two.
+    vigil_eval::write_report(o.out.join("report.json"), metrics.as_ref(), report_fields(o))?;
     Ok(metrics)
 }
 
