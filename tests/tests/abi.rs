@@ -3,6 +3,7 @@
 
 use vigil_runtime::registry::load_library;
 use vigil_runtime::stage::Stage;
+use vigil_stage_api::names;
 use vigil_stage_api::{complete_options, Batch, FrameId, StageContext, StageObject, Tensor};
 use vigil_tests::*;
 
@@ -26,12 +27,12 @@ fn a_batch_round_trips_through_a_plugin_without_a_copy() {
     let frames = vec![7u8; 3 * 4 * 5 * 3];
     let pointer = frames.as_ptr() as usize;
     let ids = (0..3).map(|frame| FrameId { video: 0, frame }).collect();
-    let batch = Batch::new(ids).with("frames", Tensor::from_vec(frames, &[3, 4, 5, 3]));
+    let batch = Batch::new(ids).with(names::FRAMES, Tensor::from_vec(frames, &[3, 4, 5, 3]));
     let back = Stage::call("probe", flow.process(batch)).unwrap();
-    let frames = back.get("frames").unwrap();
+    let frames = back.get(names::FRAMES).unwrap();
     assert_eq!(frames.data_ptr() as usize, pointer, "the frames were copied");
     assert_eq!(frames.as_slice::<u8>().unwrap()[17], 7);
-    assert_eq!(back.get("flow").unwrap().shape(), vec![2, 4, 5, 2]);
+    assert_eq!(back.get(names::FLOW).unwrap().shape(), vec![2, 4, 5, 2]);
     assert_eq!(back.ids.len(), 3);
     // Dropping the returned batch frees the memory through the host's deleter.
     drop(back);
@@ -40,7 +41,7 @@ fn a_batch_round_trips_through_a_plugin_without_a_copy() {
 #[test]
 fn a_panicking_plugin_becomes_an_error_naming_plugin_and_stage() {
     let mut flow = probe(true);
-    let batch = Batch::new(vec![]).with("frames", Tensor::from_vec(vec![0u8; 3], &[1, 1, 1, 3]));
+    let batch = Batch::new(vec![]).with(names::FRAMES, Tensor::from_vec(vec![0u8; 3], &[1, 1, 1, 3]));
     let error = Stage::call("stage `p` (plugin `probe`)", flow.process(batch)).unwrap_err().to_string();
     assert_eq!(error, "stage `p` (plugin `probe`): panicked: probe was asked to panic");
 }

@@ -6,6 +6,7 @@ use crate::store::Store;
 use crate::CubeError;
 use rayon::prelude::*;
 use std::path::PathBuf;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, Tensor};
 
 /// Boxes turned into cubes at once (bounds the memory of one step).
@@ -83,9 +84,9 @@ impl CubeTensors {
     /// As a batch (one row id per cube), plus the records.
     pub fn into_batch(self) -> (Batch, Vec<CubeRecord>) {
         let ids = self.records.iter().map(CubeRecord::id).collect();
-        let mut batch = Batch::new(ids).with("appearance", self.appearance).with("band", self.band);
+        let mut batch = Batch::new(ids).with(names::APPEARANCE, self.appearance).with(names::BAND, self.band);
         if let Some(motion) = self.motion {
-            batch.insert("motion", motion);
+            batch.insert(names::MOTION, motion);
         }
         (batch, self.records)
     }

@@ -1,6 +1,7 @@
 //! Cubes from small videos made by code, checked by hand-computed values.
 
 use vigil_cubes::{per_frame_flow, CubeConfig, CubeError, CubeSet, FrameBox};
+use vigil_stage_api::names;
 
 const T: usize = 4;
 const H: usize = 6;
@@ -136,7 +137,7 @@ fn spilled_set_hands_over_the_same_cubes_through_a_mapping() {
     let (batch, records) = spilled.into_batch();
     assert_eq!(batch.names().collect::<Vec<_>>(), ["appearance", "band", "motion"]);
     // Centre row 3 of 6 with 2 bands: 3 / 3 = 1, the lower band.
-    assert_eq!(batch.get("band").unwrap().as_slice::<u32>().unwrap(), &[1; 6]);
+    assert_eq!(batch.get(names::BAND).unwrap().as_slice::<u32>().unwrap(), &[1; 6]);
     assert_eq!(batch.ids.len(), 6);
     assert_eq!(records[5].id(), vigil_stage_api::FrameId { video: 1, frame: 1 });
 }

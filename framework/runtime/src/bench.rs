@@ -8,6 +8,7 @@ use crate::stage::Stage;
 use anyhow::{bail, Context, Result};
 use std::time::Instant;
 use vigil_cubes::{CubeConfig, CubeSet};
+use vigil_stage_api::names;
 use vigil_stage_api::{StageKind, StageObject};
 
 /// Frames per second of each extraction stage and overall.
@@ -120,12 +121,12 @@ pub fn flow_pairs(checked: &mut Checked, dir: &std::path::Path) -> Result<Vec<(S
         let mut pixels = first.into_raw();
         pixels.extend_from_slice(second.as_raw());
         let ids = vec![vigil_stage_api::FrameId { video: 0, frame: 0 }, vigil_stage_api::FrameId { video: 0, frame: 1 }];
-        let batch =
-            vigil_stage_api::Batch::new(ids).with("frames", vigil_stage_api::Tensor::from_vec(pixels, &[2, h as usize, w as usize, 3]));
+        let batch = vigil_stage_api::Batch::new(ids)
+            .with(names::FRAMES, vigil_stage_api::Tensor::from_vec(pixels, &[2, h as usize, w as usize, 3]));
         let started = Instant::now();
         let out = Stage::call(&label, object.process(batch))?;
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        let flow = out.require("flow").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let flow = out.require(names::FLOW).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         let flow = flow.as_slice::<f32>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         if flow.len() != truth.len() {
             bail!("{label}: flow has {} values, the ground truth {}", flow.len(), truth.len());

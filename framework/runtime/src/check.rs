@@ -10,17 +10,18 @@ use crate::registry::Registry;
 use crate::stage::Stage;
 use serde_json::{Map, Value};
 use std::path::Path;
+use vigil_stage_api::names;
 use vigil_stage_api::{complete_options, DType, OptionType, RResult, StageContext, StageKind, TensorSpec};
 
 /// Tensors the runtime itself produces between the localizer and the
 /// reconstructors (the cube builder) and for the later stages.
 pub fn cube_outputs(with_flow: bool) -> Vec<TensorSpec> {
     let mut specs = vec![
-        TensorSpec::new("appearance", DType::U8, 4, "appearance cubes [M, 3(2c+1), S, S]"),
-        TensorSpec::new("band", DType::U32, 1, "spatial band (model) of each cube"),
+        TensorSpec::new(names::APPEARANCE, DType::U8, 4, "appearance cubes [M, 3(2c+1), S, S]"),
+        TensorSpec::new(names::BAND, DType::U32, 1, "spatial band (model) of each cube"),
     ];
     if with_flow {
-        specs.push(TensorSpec::new("motion", DType::F32, 4, "flow cubes [M, 2(2c+1), S, S]"));
+        specs.push(TensorSpec::new(names::MOTION, DType::F32, 4, "flow cubes [M, 2(2c+1), S, S]"));
     }
     specs
 }
@@ -35,17 +36,8 @@ pub fn wants_motion_cubes(stages: &[Stage]) -> bool {
 
 /// What the runtime hands the refiner and the scorer, per reconstructor `id`.
 pub fn scoring_inputs(reconstructor_ids: &[&str]) -> Vec<TensorSpec> {
-    let mut specs = vec![
-        TensorSpec::new("errors", DType::F32, 1, "per-sample errors of the guiding reconstructor"),
-        TensorSpec::new("boxes", DType::F32, 2, "boxes of all scored cubes"),
-        TensorSpec::new("band", DType::U32, 1, "band of each scored cube"),
-        TensorSpec::new("frame_size", DType::U32, 2, "frame height and width per scored frame"),
-    ];
-    for id in reconstructor_ids {
-        specs.push(TensorSpec::new(&format!("errors.{id}"), DType::F32, 1, "per-cube errors"));
-        specs.push(TensorSpec::new(&format!("stats.{id}"), DType::F64, 2, "per-model (count, mean, std)"));
-    }
-    specs
+    let guide = TensorSpec::new(names::ERRORS, DType::F32, 1, "per-sample errors of the guiding reconstructor");
+    std::iter::once(guide).chain(names::scoring_batch(reconstructor_ids)).collect()
 }
 
 /// A pipeline whose stages all exist, accept their options and fit together.

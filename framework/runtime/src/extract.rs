@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use vigil_cubes::{per_frame_flow, CubeSet, FrameBox};
 use vigil_datasets::VideoSource;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, ROption, StageKind, StageObject, Tensor};
 
 /// Frames per batch handed to flow and localizer stages. `vigil score`
@@ -245,7 +246,7 @@ pub fn decoded_frames<'b>(
     seen: usize,
     size: &mut Option<(usize, usize)>,
 ) -> anyhow::Result<(usize, &'b [u8])> {
-    let tensor = batch.require("frames").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+    let tensor = batch.require(names::FRAMES).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
     let shape = tensor.shape();
     if shape.len() != 4 || shape[3] != 3 {
         bail!("{label}: `frames` of {} must be [N, H, W, 3], found {shape:?}", source.display());
@@ -282,9 +283,9 @@ pub fn pair_flows(flow: &mut Stage, clip: Clip) -> anyhow::Result<Vec<f32>> {
         let end = (start + CHUNK + 1).min(count);
         let n = end - start;
         let chunk = frames[start * frame_len..end * frame_len].to_vec();
-        let batch = Batch::new(frame_ids(video, first + start, n)).with("frames", Tensor::from_vec(chunk, &[n, height, width, 3]));
+        let batch = Batch::new(frame_ids(video, first + start, n)).with(names::FRAMES, Tensor::from_vec(chunk, &[n, height, width, 3]));
         let out = Stage::call(&label, stage.process(batch))?;
-        let field = out.require("flow").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let field = out.require(names::FLOW).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         if field.shape() != [n - 1, height, width, 2] {
             bail!("{label}: `flow` must be [{}, {height}, {width}, 2] for {n} frames, found {:?}", n - 1, field.shape());
         }
@@ -310,13 +311,13 @@ pub fn localize(localizer: &mut Stage, clip: Clip, flows: Option<&[f32]>) -> any
     for start in (0..count).step_by(CHUNK) {
         let n = CHUNK.min(count - start);
         let mut batch = Batch::new(frame_ids(video, first + start, n))
-            .with("frames", Tensor::from_vec(frames[start * frame_len..(start + n) * frame_len].to_vec(), &[n, height, width, 3]));
+            .with(names::FRAMES, Tensor::from_vec(frames[start * frame_len..(start + n) * frame_len].to_vec(), &[n, height, width, 3]));
         if let Some(flows) = flows {
             let chunk = flows[start * flow_len..(start + n) * flow_len].to_vec();
-            batch.insert("flow", Tensor::from_vec(chunk, &[n, height, width, 2]));
+            batch.insert(names::FLOW, Tensor::from_vec(chunk, &[n, height, width, 2]));
         }
         let out = Stage::call(&label, stage.process(batch))?;
-        let found = out.require("boxes").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let found = out.require(names::BOXES).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         let shape = found.shape();
         if shape.len() != 2 || shape[1] != 7 {
             bail!("{label}: `boxes` must be [M, 7], found {shape:?}");

@@ -18,6 +18,7 @@ use vigil_datasets::VideoSource;
 use vigil_eval::html::{write_html, Gallery, HtmlReport, RocPlot, Timeline};
 use vigil_eval::{Metrics, PixelAuroc, RankedCounts, RgbFrame, ScoreMap, VideoSeries};
 use vigil_events::{EventBox, EventGrouper};
+use vigil_stage_api::names;
 
 /// Events listed in report.html's table (events.jsonl holds every one).
 pub const EVENTS_LISTED: usize = 50;
@@ -73,7 +74,7 @@ pub fn decode_frame(decoder: &mut Stage, source: &Path, video: u32, frame: usize
         let ROption::RSome(batch) = Stage::call(&label, object.next_batch(64))? else {
             bail!("{}: frame {frame} is past the end ({seen} frames)", source.display());
         };
-        let frames = batch.require("frames").map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
+        let frames = batch.require(names::FRAMES).map_err(|e| anyhow::anyhow!("{label}: {e}"))?;
         let n = frames.shape()[0];
         if frame < seen + n {
             let all = frames.as_slice::<u8>().map_err(|e| anyhow::anyhow!("{label}: {e}"))?;

@@ -9,6 +9,7 @@ use crate::fit::FitSummary;
 use crate::stage::Stage;
 use anyhow::{bail, Result};
 use vigil_cubes::CubeRecord;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, ModelStats, ReconstructorBox, StageObject, Tensor};
 
 /// Cube indices asked of a reconstructor at once.
@@ -84,12 +85,12 @@ pub struct MemberErrors<'a> {
 pub fn call_scorer(scorer: &mut Stage, rows: ScorerRows, members: Vec<MemberErrors>, models: usize) -> Result<ScorerOutput> {
     let (f, m) = (rows.ids.len(), rows.bands.len());
     let mut batch = Batch::new(rows.ids)
-        .with("frame_size", Tensor::from_vec(rows.sizes, &[f, 2]))
-        .with("boxes", Tensor::from_vec(rows.boxes, &[m, 5]))
-        .with("band", Tensor::from_vec(rows.bands, &[m]));
+        .with(names::FRAME_SIZE, Tensor::from_vec(rows.sizes, &[f, 2]))
+        .with(names::BOXES, Tensor::from_vec(rows.boxes, &[m, 5]))
+        .with(names::BAND, Tensor::from_vec(rows.bands, &[m]));
     for member in members {
-        batch.insert(&format!("errors.{}", member.id), Tensor::from_vec(member.errors, &[m]));
-        batch.insert(&format!("stats.{}", member.id), Tensor::from_vec(member.stats, &[models, 3]));
+        batch.insert(&names::errors_of(member.id), Tensor::from_vec(member.errors, &[m]));
+        batch.insert(&names::stats_of(member.id), Tensor::from_vec(member.stats, &[models, 3]));
     }
     let label = scorer.label();
     let StageObject::Scorer(object) = &mut scorer.object else { bail!("{label} is not a scorer") };

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use vigil_plugin_cae::Cae;
 use vigil_runtime::fit::{fit, FitMember, FitOptions};
 use vigil_stage_api::abi_stable::sabi_trait::TD_Opaque;
+use vigil_stage_api::names;
 use vigil_stage_api::SplitMix64 as Rng;
 use vigil_stage_api::{
     Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO, RefinerBox,
@@ -51,10 +52,10 @@ fn planted(count: usize) -> (Vec<u8>, Vec<f32>, Vec<bool>) {
 fn cubes(app: &[u8], flow: Option<&[f32]>, count: usize) -> Batch {
     let ids = (0..count as u32).map(|frame| FrameId { video: 0, frame }).collect();
     let mut b = Batch::new(ids)
-        .with("appearance", Tensor::from_vec(app.to_vec(), &[count, CH, SIZE, SIZE]))
-        .with("band", Tensor::from_vec(vec![0u32; count], &[count]));
+        .with(names::APPEARANCE, Tensor::from_vec(app.to_vec(), &[count, CH, SIZE, SIZE]))
+        .with(names::BAND, Tensor::from_vec(vec![0u32; count], &[count]));
     if let Some(flow) = flow {
-        b = b.with("motion", Tensor::from_vec(flow.to_vec(), &[count, 10, SIZE, SIZE]));
+        b = b.with(names::MOTION, Tensor::from_vec(flow.to_vec(), &[count, 10, SIZE, SIZE]));
     }
     b
 }

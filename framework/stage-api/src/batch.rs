@@ -3,19 +3,19 @@
 //! added, so the CPU path never copies.
 //!
 //! ```
-//! use vigil_stage_api::{Batch, FrameId, Tensor};
+//! use vigil_stage_api::{names, Batch, FrameId, Tensor};
 //!
 //! // Two 2x2 grey frames of video 0.
 //! let ids = vec![FrameId { video: 0, frame: 0 }, FrameId { video: 0, frame: 1 }];
-//! let batch = Batch::new(ids).with("frames", Tensor::from_vec(vec![0u8; 8], &[2, 2, 2, 1]));
+//! let batch = Batch::new(ids).with(names::FRAMES, Tensor::from_vec(vec![0u8; 8], &[2, 2, 2, 1]));
 //!
 //! // What a stage does with its input: require it, then read it typed.
-//! let frames = batch.require("frames")?;
+//! let frames = batch.require(names::FRAMES)?;
 //! assert_eq!(frames.shape(), [2, 2, 2, 1]);
 //! assert_eq!(frames.as_slice::<u8>()?.len(), 8);
 //! assert!(frames.as_slice::<f32>().is_err()); // wrong dtype is an error, not garbage
 //!
-//! let missing = batch.require("flow").unwrap_err();
+//! let missing = batch.require(names::FLOW).unwrap_err();
 //! assert_eq!(missing.message.as_str(), "input tensor `flow` is missing (batch has: frames)");
 //! # Ok::<(), vigil_stage_api::StageError>(())
 //! ```

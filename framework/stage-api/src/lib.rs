@@ -33,8 +33,8 @@
 //!     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
 //!         let score = options.float("score")? as f32;
 //!         let io = StageIo::new(
-//!             vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3]")],
-//!             vec![TensorSpec::new("boxes", DType::F32, 2, "[M, 7]: row, x1, y1, x2, y2, score, class")],
+//!             vec![TensorSpec::new(names::FRAMES, DType::U8, 4, "RGB frames [N, H, W, 3]")],
+//!             vec![TensorSpec::new(names::BOXES, DType::F32, 2, "[M, 7]: row, x1, y1, x2, y2, score, class")],
 //!         );
 //!         Ok(StageInstance::localizer(WholeFrameStage { score }, io))
 //!     }
@@ -46,13 +46,13 @@
 //!
 //! impl Localizer for WholeFrameStage {
 //!     fn process(&mut self, batch: Batch) -> RResult<Batch, StageError> {
-//!         let shape = match batch.require("frames") {
+//!         let shape = match batch.require(names::FRAMES) {
 //!             Ok(frames) => frames.shape(),
 //!             Err(e) => return RResult::RErr(e),
 //!         };
 //!         let (n, h, w) = (shape[0], shape[1] as f32, shape[2] as f32);
 //!         let boxes: Vec<f32> = (0..n).flat_map(|row| [row as f32, 0.0, 0.0, w, h, self.score, -1.0]).collect();
-//!         RResult::ROk(batch.with("boxes", Tensor::from_vec(boxes, &[n, 7])))
+//!         RResult::ROk(batch.with(names::BOXES, Tensor::from_vec(boxes, &[n, 7])))
 //!     }
 //! }
 //!
@@ -64,9 +64,9 @@
 //! let instance = WholeFrame::create(&options, &context).unwrap();
 //! let StageObject::Localizer(mut stage) = instance.stage else { unreachable!() };
 //! let ids = vec![FrameId { video: 0, frame: 0 }, FrameId { video: 0, frame: 1 }];
-//! let batch = Batch::new(ids).with("frames", Tensor::from_vec(vec![0u8; 2 * 4 * 6 * 3], &[2, 4, 6, 3]));
+//! let batch = Batch::new(ids).with(names::FRAMES, Tensor::from_vec(vec![0u8; 2 * 4 * 6 * 3], &[2, 4, 6, 3]));
 //! let out = stage.process(batch).unwrap();
-//! let boxes = out.require("boxes").unwrap();
+//! let boxes = out.require(names::BOXES).unwrap();
 //! assert_eq!(boxes.shape(), [2, 7]);
 //! assert_eq!(boxes.as_slice::<f32>().unwrap()[7..], [1.0, 0.0, 0.0, 6.0, 4.0, 1.0, -1.0]);
 //! ```
@@ -78,6 +78,7 @@ pub mod error;
 pub mod guard;
 pub mod log_bridge;
 pub mod memory;
+pub mod names;
 pub mod options;
 pub mod plugin;
 pub mod rng;

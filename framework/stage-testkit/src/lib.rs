@@ -4,6 +4,7 @@
 //! tensor contract.
 
 use serde_json::Value;
+use vigil_stage_api::names;
 use vigil_stage_api::{
     complete_options, Batch, DecoderBox, FlowBox, FrameId, LocalizerBox, ReconstructorBox, RefinerBox, ScorerBox, StageContext,
     StageFactory, StageInstance, StageIo, StageObject, Tensor,
@@ -51,7 +52,7 @@ pub fn frames_batch(frames: Vec<Vec<u8>>, height: usize, width: usize) -> Batch 
     let n = frames.len();
     let ids = (0..n as u32).map(|frame| FrameId { video: 0, frame }).collect();
     let data: Vec<u8> = frames.into_iter().flatten().collect();
-    Batch::new(ids).with("frames", Tensor::from_vec(data, &[n, height, width, 3]))
+    Batch::new(ids).with(names::FRAMES, Tensor::from_vec(data, &[n, height, width, 3]))
 }
 
 /// Checks that `batch` holds every output `io` declares, with its dtype and

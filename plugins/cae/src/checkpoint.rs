@@ -148,6 +148,13 @@ pub fn from_safetensors(bytes: &[u8], file: &Path) -> Result<LoadedWeights, Stag
     Ok(LoadedWeights { save_id: meta.get("save_id").cloned().unwrap_or_default(), tensors })
 }
 
+impl LoadedWeights {
+    /// How many values the tensors whose names start with `prefix` hold.
+    pub fn values_under(&self, prefix: &str) -> usize {
+        self.tensors.iter().filter(|(name, _)| name.starts_with(prefix)).map(|(_, (_, _, values))| values.len()).sum()
+    }
+}
+
 /// Puts loaded tensors into a module built with the same shape, restoring ids.
 struct Loader<'a> {
     prefix: String,

@@ -6,6 +6,7 @@
 use crate::config::Target;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::BTreeMap;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, DType, StageError, Tensor as AbiTensor};
 
 /// Per band: the positions in a request's index list, and the cube indices there.
@@ -35,7 +36,7 @@ fn expect(tensor: &AbiTensor, name: &str, dtype: DType, rank: usize) -> Result<V
 
 impl Cubes {
     pub fn from_batch(mut batch: Batch, target: Target) -> Result<Cubes, StageError> {
-        let appearance = batch.require("appearance")?;
+        let appearance = batch.require(names::APPEARANCE)?;
         let shape = expect(appearance, "appearance", DType::U8, 4)?;
         let (m, size) = (shape[0], shape[2]);
         if m == 0 {
@@ -47,13 +48,13 @@ impl Cubes {
                 shape
             )));
         }
-        let band_tensor = batch.require("band")?;
-        let band_shape = expect(band_tensor, "band", DType::U32, 1)?;
+        let band_tensor = batch.require(names::BAND)?;
+        let band_shape = expect(band_tensor, names::BAND, DType::U32, 1)?;
         if band_shape[0] != m {
             return Err(StageError::invalid(format!("input `band`: expected {m} entries (one per cube), found {}", band_shape[0])));
         }
         let band = band_tensor.as_slice::<u32>()?.to_vec();
-        let motion = batch.take("motion");
+        let motion = batch.take(names::MOTION);
         let target_shape = match (target, &motion) {
             (Target::Frames, _) => [shape[1], size, size],
             (Target::Flow, None) => {
@@ -69,7 +70,7 @@ impl Cubes {
                 [ms[1], size, size]
             }
         };
-        let appearance = batch.take("appearance").expect("checked above");
+        let appearance = batch.take(names::APPEARANCE).expect("checked above");
         // Reading the slices once here turns a non-contiguous or foreign-device tensor into an error now.
         appearance.as_slice::<u8>()?;
         if let Some(motion) = &motion {

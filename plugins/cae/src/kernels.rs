@@ -70,17 +70,21 @@ pub fn layers(in_channels: usize, out_channels: usize, f: usize) -> Vec<Op> {
     ops
 }
 
+/// How many weights (f32 values) the layers `ops` have.
+pub fn parameter_count(ops: &[Op]) -> u64 {
+    ops.iter()
+        .flat_map(|op| op.param_shapes())
+        .map(|shape| shape.iter().fold(1u64, |n, &d| n.saturating_mul(d as u64)))
+        .fold(0, u64::saturating_add)
+}
+
 /// What one training step of `layers` holds at least, in bytes: each
 /// parameter with its gradient and Adam's two moments, and every layer's
 /// output for `batch` cubes of `in_channels` x `size` x `size` kept for the
 /// backward pass, plus its gradient. Saturates instead of overflowing, so
 /// absurd options give a huge figure, never a wrong small one.
 pub fn training_bytes(ops: &[Op], in_channels: usize, size: usize, batch: usize) -> u64 {
-    let params: u64 = ops
-        .iter()
-        .flat_map(|op| op.param_shapes())
-        .map(|shape| shape.iter().fold(1u64, |n, &d| n.saturating_mul(d as u64)))
-        .fold(0, u64::saturating_add);
+    let params = parameter_count(ops);
     let (mut channels, mut side) = (in_channels as u64, size as u64);
     let mut per_sample = 0u64;
     for op in ops {

@@ -15,6 +15,7 @@ pub mod net;
 pub mod stage;
 
 use config::{CaeConfig, Target};
+use vigil_stage_api::names;
 use vigil_stage_api::{
     stage_info, DType, Options, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind, TensorSpec,
 };
@@ -44,13 +45,13 @@ impl StageFactory for Cae {
 /// Inputs depend on the target: the flow variant also needs the flow cubes.
 pub fn stage_io(target: Target) -> StageIo {
     let mut inputs = vec![
-        TensorSpec::new("appearance", DType::U8, 4, "appearance cubes [M, 3D, S, S], 0..255"),
-        TensorSpec::new("band", DType::U32, 1, "model (spatial band) of each cube [M]"),
+        TensorSpec::new(names::APPEARANCE, DType::U8, 4, "appearance cubes [M, 3D, S, S], 0..255"),
+        TensorSpec::new(names::BAND, DType::U32, 1, "model (spatial band) of each cube [M]"),
     ];
     if target == Target::Flow {
-        inputs.push(TensorSpec::new("motion", DType::F32, 4, "flow cubes [M, 2D, S, S], the reconstruction target"));
+        inputs.push(TensorSpec::new(names::MOTION, DType::F32, 4, "flow cubes [M, 2D, S, S], the reconstruction target"));
     }
-    let outputs = vec![TensorSpec::new("errors", DType::F32, 1, "per-cube reconstruction SSE [M], eval mode")];
+    let outputs = vec![TensorSpec::new(names::ERRORS, DType::F32, 1, "per-cube reconstruction SSE [M], eval mode")];
     StageIo::new(inputs, outputs)
 }
 

@@ -261,6 +261,19 @@ impl CaeStage {
         let channels = [state.in_channels, state.out_channels];
         let mut models = BTreeMap::new();
         for (&band, &steps) in &state.steps {
+            // state.json is read before the model is built from it: channels
+            // that the weights do not hold would allocate by a corrupt claim.
+            let needed = kernels::parameter_count(&kernels::layers(channels[0], channels[1], self.config.features_root));
+            let stored = weights.values_under(&format!("band{band}."));
+            if needed > stored as u64 {
+                return Err(StageError::invalid(format!(
+                    "{}: state.json describes band {band} as a {} -> {} channel model of {needed} weights, but the weights file \
+                     holds {stored} values for it: the files do not belong together (corrupt?)",
+                    dir.display(),
+                    channels[0],
+                    channels[1]
+                )));
+            }
             let fresh = self.new_model(band, channels);
             let net = checkpoint::apply(fresh.net, &format!("band{band}"), &mut weights)?;
             let opt_path = dir.join(checkpoint::optimizer_file(band));

@@ -2,9 +2,12 @@
 //! each of a checkpoint's files (state.json, the safetensors weights, burn's
 //! optimizer record) mutated in turn, then loaded. A bad file must be an
 //! error naming it: no panic, no allocation sized by a corrupt field.
+//! (Each save draws a fresh save id, so the samples, and with them the
+//! mutants, differ between runs; a failing input is saved for replay.)
 
 use serde_json::json;
 use vigil_plugin_cae::Cae;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, ReconstructorBox, Tensor};
 use vigil_stage_testkit::fuzz::{fuzz, FuzzFile, Sample, TrackingAllocator};
 use vigil_stage_testkit::{create, into_reconstructor};
@@ -24,8 +27,8 @@ fn saved_files() -> Vec<(String, Vec<u8>)> {
     let cubes: Vec<u8> = (0..count * CUBE.iter().product::<usize>()).map(|i| (i * 7919 % 251) as u8).collect();
     let ids = (0..count as u32).map(|frame| FrameId { video: 0, frame }).collect();
     let batch = Batch::new(ids)
-        .with("appearance", Tensor::from_vec(cubes, &[count, CUBE[0], CUBE[1], CUBE[2]]))
-        .with("band", Tensor::from_vec(vec![0u32; count], &[count]));
+        .with(names::APPEARANCE, Tensor::from_vec(cubes, &[count, CUBE[0], CUBE[1], CUBE[2]]))
+        .with(names::BAND, Tensor::from_vec(vec![0u32; count], &[count]));
     let mut model = stage();
     model.fit_begin(batch).unwrap();
     let all: Vec<u32> = (0..count as u32).collect();

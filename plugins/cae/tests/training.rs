@@ -5,6 +5,7 @@
 use serde_json::json;
 use std::path::Path;
 use vigil_plugin_cae::Cae;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, ReconstructorBox, Tensor};
 use vigil_stage_testkit::{create, into_reconstructor, shared_data};
 
@@ -49,8 +50,8 @@ fn cubes_batch(appearance: &[u8], bands: Vec<u32>) -> Batch {
     let m = bands.len();
     let ids = (0..m as u32).map(|frame| FrameId { video: 0, frame }).collect();
     Batch::new(ids)
-        .with("appearance", Tensor::from_vec(appearance.to_vec(), &[m, FRAMES * 3, SIZE, SIZE]))
-        .with("band", Tensor::from_vec(bands, &[m]))
+        .with(names::APPEARANCE, Tensor::from_vec(appearance.to_vec(), &[m, FRAMES * 3, SIZE, SIZE]))
+        .with(names::BAND, Tensor::from_vec(bands, &[m]))
 }
 
 fn stage(options: serde_json::Value) -> ReconstructorBox {
@@ -223,7 +224,7 @@ fn flow_target_needs_motion_and_stops_on_a_non_finite_loss() {
 
     let mut motion = vec![0.5f32; count * 10 * SIZE * SIZE];
     motion[5] = f32::NAN;
-    let batch = cubes_batch(&cubes, vec![0; count]).with("motion", Tensor::from_vec(motion, &[count, 10, SIZE, SIZE]));
+    let batch = cubes_batch(&cubes, vec![0; count]).with(names::MOTION, Tensor::from_vec(motion, &[count, 10, SIZE, SIZE]));
     let mut s = stage(json!({"target": "flow", "features_root": 4}));
     s.fit_begin(batch).unwrap();
     let clean = s.step([1u32, 2].as_slice().into(), [1.0f32, 1.0].as_slice().into());
@@ -260,8 +261,8 @@ fn a_network_or_batch_no_machine_could_hold_is_refused_naming_the_option() {
     assert!(per_step > total, "1024-pixel cubes at batch 256 should not fit in {total} bytes; the test needs a smaller machine's figures");
     let mut s = stage(json!({"features_root": 32, "batch_size": 256}));
     let batch = Batch::new(vec![FrameId { video: 0, frame: 0 }])
-        .with("appearance", Tensor::from_vec(vec![0u8; 15 * side * side], &[1, 15, side, side]))
-        .with("band", Tensor::from_vec(vec![0u32], &[1]));
+        .with(names::APPEARANCE, Tensor::from_vec(vec![0u8; 15 * side * side], &[1, 15, side, side]))
+        .with(names::BAND, Tensor::from_vec(vec![0u32], &[1]));
     let err = s.fit_begin(batch).unwrap_err();
     assert!(err.message.contains("option `batch_size` = 256 (with features_root 32, for these cubes: 15 x 1024 x 1024)"), "{err}");
 }

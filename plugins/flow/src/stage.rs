@@ -4,6 +4,7 @@ use crate::estimate::estimate_flow_on_grid;
 use crate::image::GrayImage;
 use crate::params::{FlowParams, Preset};
 use rayon::prelude::*;
+use vigil_stage_api::names;
 use vigil_stage_api::{
     stage_info, Batch, DType, Flow, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
     StageIo, StageKind, Tensor, TensorSpec,
@@ -21,7 +22,7 @@ impl FlowStage {
     }
 
     fn run(&self, mut batch: Batch) -> Result<Batch, StageError> {
-        let frames = batch.require("frames")?;
+        let frames = batch.require(names::FRAMES)?;
         let shape = frames.shape();
         if frames.dtype() != DType::U8 || shape.len() != 4 || shape[3] != 3 || shape[1] == 0 || shape[2] == 0 {
             return Err(StageError::invalid(format!(
@@ -45,7 +46,7 @@ impl FlowStage {
                 Ok(())
             })
             .map_err(|e: crate::FlowError| StageError::new(format!("flow: {e}")))?;
-        batch.insert("flow", Tensor::from_vec(data, &[n - 1, h, w, 2]));
+        batch.insert(names::FLOW, Tensor::from_vec(data, &[n - 1, h, w, 2]));
         Ok(batch)
     }
 }
@@ -58,8 +59,8 @@ impl Flow for FlowStage {
 
 fn io() -> StageIo {
     StageIo::new(
-        vec![TensorSpec::new("frames", DType::U8, 4, "consecutive RGB frames of one video [N, H, W, 3], N >= 2")],
-        vec![TensorSpec::new("flow", DType::F32, 4, "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels")],
+        vec![TensorSpec::new(names::FRAMES, DType::U8, 4, "consecutive RGB frames of one video [N, H, W, 3], N >= 2")],
+        vec![TensorSpec::new(names::FLOW, DType::F32, 4, "forward flow frame i -> i+1 [N-1, H, W, 2], (u, v) in grid pixels")],
     )
 }
 
@@ -132,7 +133,7 @@ mod tests {
         let batch = frames_batch(vec![frame(w, h, 0.0), frame(w, h, 1.0), frame(w, h, 2.0)], h, w);
         let out = stage.process(batch).into_result().unwrap();
         assert_contract(&io, &out);
-        let flow = out.get("flow").unwrap();
+        let flow = out.get(names::FLOW).unwrap();
         assert_eq!(flow.shape(), vec![2, h, w, 2]);
         // A 1-pixel shift at 96 px wide is 2 pixels on the 192-wide grid.
         let values = flow.as_slice::<f32>().unwrap();
@@ -148,7 +149,7 @@ mod tests {
         let mean_u = interior.iter().map(|uv| uv[0]).sum::<f32>() / interior.len() as f32;
         let mean_v = interior.iter().map(|uv| uv[1].abs()).sum::<f32>() / interior.len() as f32;
         assert!((mean_u - 2.0).abs() < 0.1 && mean_v < 0.1, "mean u {mean_u}, mean |v| {mean_v}");
-        assert!(out.get("frames").is_some(), "inputs pass through");
+        assert!(out.get(names::FRAMES).is_some(), "inputs pass through");
     }
 
     #[test]
@@ -157,10 +158,10 @@ mod tests {
         let one = frames_batch(vec![frame(16, 16, 0.0)], 16, 16);
         let err = stage.process(one).into_result().unwrap_err();
         assert!(err.message.contains("at least 2 consecutive frames, the batch has 1"), "{err}");
-        let floats = Batch::new(vec![]).with("frames", Tensor::from_vec(vec![0.0f32; 2 * 4 * 4 * 3], &[2, 4, 4, 3]));
+        let floats = Batch::new(vec![]).with(names::FRAMES, Tensor::from_vec(vec![0.0f32; 2 * 4 * 4 * 3], &[2, 4, 4, 3]));
         let err = stage.process(floats).into_result().unwrap_err();
         assert!(err.message.contains("expected u8 [N, H, W, 3]"), "{err}");
-        let empty = Batch::new(vec![]).with("frames", Tensor::from_vec(Vec::<u8>::new(), &[2, 0, 4, 3]));
+        let empty = Batch::new(vec![]).with(names::FRAMES, Tensor::from_vec(Vec::<u8>::new(), &[2, 0, 4, 3]));
         let err = stage.process(empty).into_result().unwrap_err();
         assert!(err.message.contains("H, W >= 1, found u8 [2, 0, 4, 3]"), "{err}");
         let err = stage.process(Batch::new(vec![])).into_result().unwrap_err();

@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
+use vigil_stage_api::names;
 use vigil_stage_api::{
     Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
     StageInstance, StageIo, StageKind, Tensor, TensorSpec, VideoInfo,
@@ -29,8 +30,10 @@ impl StageFactory for FramesStage {
     }
 
     fn create(_options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        let io =
-            StageIo::new(vec![], vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")]);
+        let io = StageIo::new(
+            vec![],
+            vec![TensorSpec::new(names::FRAMES, DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")],
+        );
         Ok(StageInstance::decoder(FramesDecoder::default(), io))
     }
 }
@@ -162,7 +165,7 @@ impl OpenFolder {
         data.truncate(good * frame_bytes);
         let ids = (first..first + good).map(|f| FrameId { video: self.video, frame: f as u32 }).collect();
         let shape = [good, height as usize, width as usize, 3];
-        Ok(Some(Batch::new(ids).with("frames", Tensor::from_vec(data, &shape))))
+        Ok(Some(Batch::new(ids).with(names::FRAMES, Tensor::from_vec(data, &shape))))
     }
 }
 

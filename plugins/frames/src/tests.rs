@@ -1,5 +1,6 @@
 use super::*;
 use serde_json::json;
+use vigil_stage_api::names;
 use vigil_stage_testkit::{assert_contract, capture_warnings, create, into_decoder, shared_data};
 
 struct Decoded {
@@ -18,7 +19,7 @@ fn decode_all(folder: &Path, batch: u32) -> Result<Decoded, StageError> {
         let mut frames = Vec::new();
         while let Some(b) = decoder.next_batch(batch).into_result()?.into_option() {
             assert_contract(&io, &b);
-            let t = b.get("frames").unwrap();
+            let t = b.get(names::FRAMES).unwrap();
             let n = t.shape()[0];
             for (i, id) in b.ids.iter().enumerate() {
                 assert_eq!(*id, FrameId { video: 7, frame: (frames.len() + i) as u32 });

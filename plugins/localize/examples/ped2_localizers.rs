@@ -13,6 +13,7 @@ use ped2::{boxes_of_row, Coverage, Ped2};
 use serde_json::{json, Value};
 use std::time::Instant;
 use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
+use vigil_stage_api::names;
 use vigil_stage_api::{StageFactory, Tensor};
 use vigil_stage_testkit as kit;
 
@@ -58,7 +59,7 @@ fn speed(ped2: &Ped2, model: &str) {
     let mut boxes = 0;
     for batch in batches {
         let out = stage.process(batch).into_result().unwrap();
-        boxes += boxes_of_row(out.get("boxes").unwrap(), 0).len();
+        boxes += boxes_of_row(out.get(names::BOXES).unwrap(), 0).len();
     }
     let (elapsed, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu_started);
     println!(
@@ -80,7 +81,7 @@ fn coverage<F: StageFactory>(ped2: &Ped2, options: Value, stride: u32, keep: imp
         let frames: Vec<u32> = (0..count).collect();
         for chunk in frames.chunks(BATCH) {
             let out = stage.process(ped2.batch(video, chunk)).into_result().unwrap();
-            let boxes: &Tensor = out.get("boxes").unwrap();
+            let boxes: &Tensor = out.get(names::BOXES).unwrap();
             for (row, &frame) in chunk.iter().enumerate().filter(|(_, &f)| f % stride == 0) {
                 let found = boxes_of_row(boxes, row);
                 let mask = ped2.mask(video, frame);

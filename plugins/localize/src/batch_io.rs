@@ -2,11 +2,8 @@
 //! wrong) and writing its `boxes` output.
 
 use crate::boxes::Bbox;
+pub use vigil_stage_api::names::{BOXES, FLOW, FRAMES};
 use vigil_stage_api::{Batch, DType, StageError, Tensor, TensorSpec};
-
-pub const FRAMES: &str = "frames";
-pub const FLOW: &str = "flow";
-pub const BOXES: &str = "boxes";
 
 pub fn frames_spec() -> TensorSpec {
     TensorSpec::new(FRAMES, DType::U8, 4, "RGB frames [N, H, W, 3]")

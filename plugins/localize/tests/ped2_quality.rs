@@ -8,6 +8,7 @@ mod common;
 use common::{boxes_of_row, overlaps, Coverage, Ped2};
 use serde_json::json;
 use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
+use vigil_stage_api::names;
 use vigil_stage_testkit as kit;
 
 const STRIDE: u32 = 5;
@@ -26,7 +27,7 @@ fn detector_finds_the_bicycle_of_video_01_frame_100() {
     let Some((ped2, model)) = data() else { return };
     let mut stage = kit::into_localizer(kit::create::<DetectorLocalizer>(json!({"model": model, "motion_completion": false})).unwrap());
     let out = stage.process(ped2.batch(1, &[100])).into_result().unwrap();
-    let boxes = boxes_of_row(out.get("boxes").unwrap(), 0);
+    let boxes = boxes_of_row(out.get(names::BOXES).unwrap(), 0);
     let mask = ped2.mask(1, 100);
     let bicycles: Vec<_> = boxes.iter().filter(|b| b[4] == 1.0).collect();
     assert!(!bicycles.is_empty(), "no bicycle among {boxes:?}");
@@ -46,7 +47,7 @@ fn detector_covers_at_least_90_percent_of_anomalous_frames() {
         for chunk in frames.chunks(8) {
             let out = stage.process(ped2.batch(video, chunk)).into_result().unwrap();
             for (row, &frame) in chunk.iter().enumerate() {
-                tally.add(&boxes_of_row(out.get("boxes").unwrap(), row), &ped2.mask(video, frame));
+                tally.add(&boxes_of_row(out.get(names::BOXES).unwrap(), row), &ped2.mask(video, frame));
             }
         }
     }
@@ -66,7 +67,7 @@ fn motion_from_frame_differences_covers_most_anomalous_frames() {
         for frame in (1..count).step_by(STRIDE as usize) {
             // Each frame with its predecessor; only the second row is scored.
             let out = stage.process(ped2.batch(video, &[frame - 1, frame])).into_result().unwrap();
-            tally.add(&boxes_of_row(out.get("boxes").unwrap(), 1), &ped2.mask(video, frame));
+            tally.add(&boxes_of_row(out.get(names::BOXES).unwrap(), 1), &ped2.mask(video, frame));
         }
     }
     println!("motion, frame differences (every {STRIDE}th frame): {tally}");
@@ -93,7 +94,7 @@ fn detector_matches_the_onnxruntime_reference_detections() {
     // (score, class) of each box above 0.32, best first.
     let mut detect = |video: u32, frame: u32| {
         let out = stage.process(ped2.batch(video, &[frame])).into_result().unwrap();
-        let raw = out.get("boxes").unwrap().as_slice::<f32>().unwrap().to_vec();
+        let raw = out.get(names::BOXES).unwrap().as_slice::<f32>().unwrap().to_vec();
         let mut found: Vec<(f32, i32)> = raw.chunks_exact(7).map(|b| (b[5], b[6] as i32)).filter(|&(score, _)| score > 0.32).collect();
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
         found
@@ -125,8 +126,8 @@ fn a_batch_split_between_threads_gives_each_frame_its_own_boxes() {
     let together = stage.process(ped2.batch(1, &frames)).into_result().unwrap();
     for (row, &frame) in frames.iter().enumerate() {
         let alone = stage.process(ped2.batch(1, &[frame])).into_result().unwrap();
-        let expected = boxes_of_row(alone.get("boxes").unwrap(), 0);
+        let expected = boxes_of_row(alone.get(names::BOXES).unwrap(), 0);
         assert!(!expected.is_empty(), "frame {frame} of video 01 has walkers");
-        assert_eq!(boxes_of_row(together.get("boxes").unwrap(), row), expected, "frame {frame} (row {row})");
+        assert_eq!(boxes_of_row(together.get(names::BOXES).unwrap(), row), expected, "frame {frame} (row {row})");
     }
 }

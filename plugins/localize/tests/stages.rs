@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, StageInstance, Tensor};
 use vigil_stage_testkit as kit;
 
@@ -15,8 +16,8 @@ fn batch_with_flow(video: u32, first: u32, flows: Vec<Vec<f32>>, width: usize, h
     let n = flows.len();
     let ids = (0..n as u32).map(|i| FrameId { video, frame: first + i }).collect();
     Batch::new(ids)
-        .with("frames", Tensor::from_vec(vec![90u8; n * height * width * 3], &[n, height, width, 3]))
-        .with("flow", Tensor::from_vec(flows.into_iter().flatten().collect(), &[n, height, width, 2]))
+        .with(names::FRAMES, Tensor::from_vec(vec![90u8; n * height * width * 3], &[n, height, width, 3]))
+        .with(names::FLOW, Tensor::from_vec(flows.into_iter().flatten().collect(), &[n, height, width, 2]))
 }
 
 /// A flow field that is zero except (u, v) over the inclusive rectangle.
@@ -53,7 +54,7 @@ fn motion_boxes_a_moving_square_from_flow() {
     let out = stage.process(batch_with_flow(0, 0, vec![still, moving, slow], w, h)).into_result().unwrap();
     kit::assert_contract(&io, &out);
     // Rect (10, 5, 20, 20) grown by 2 px.
-    assert_eq!(rows(out.get("boxes").unwrap()), vec![[1.0, 8.0, 3.0, 32.0, 27.0, 1.0, -1.0]]);
+    assert_eq!(rows(out.get(names::BOXES).unwrap()), vec![[1.0, 8.0, 3.0, 32.0, 27.0, 1.0, -1.0]]);
 }
 
 #[test]
@@ -70,16 +71,16 @@ fn motion_without_flow_uses_frame_differences_across_batches() {
         }
     }
     let first = stage.process(kit::frames_batch(vec![plain.clone(), plain.clone()], h, w)).into_result().unwrap();
-    assert!(rows(first.get("boxes").unwrap()).is_empty());
+    assert!(rows(first.get(names::BOXES).unwrap()).is_empty());
     // Frame 2 arrives alone; it is compared with frame 1 from the last batch.
-    let next = Batch::new(vec![FrameId { video: 0, frame: 2 }]).with("frames", Tensor::from_vec(with_square.clone(), &[1, h, w, 3]));
-    let boxes = rows(stage.process(next).into_result().unwrap().get("boxes").unwrap());
+    let next = Batch::new(vec![FrameId { video: 0, frame: 2 }]).with(names::FRAMES, Tensor::from_vec(with_square.clone(), &[1, h, w, 3]));
+    let boxes = rows(stage.process(next).into_result().unwrap().get(names::BOXES).unwrap());
     // The 20x20 square plus the blur's one-pixel rim, grown by 2 px.
     assert_eq!(boxes, vec![[0.0, 17.0, 7.0, 43.0, 33.0, 1.0, -1.0]]);
     // The first frame of another video has no predecessor: its next frame stands in.
     let other = Batch::new(vec![FrameId { video: 1, frame: 0 }, FrameId { video: 1, frame: 1 }])
-        .with("frames", Tensor::from_vec([plain, with_square].concat(), &[2, h, w, 3]));
-    let boxes = rows(stage.process(other).into_result().unwrap().get("boxes").unwrap());
+        .with(names::FRAMES, Tensor::from_vec([plain, with_square].concat(), &[2, h, w, 3]));
+    let boxes = rows(stage.process(other).into_result().unwrap().get(names::BOXES).unwrap());
     assert_eq!(boxes.iter().map(|b| b[0]).collect::<Vec<_>>(), [0.0, 1.0]);
 }
 
@@ -144,5 +145,5 @@ fn detector_completes_with_motion_where_it_finds_nothing() {
     let moving = flow_rect(w, h, (10, 5, 29, 24), [0.0, -2.0]);
     let out = stage.process(batch_with_flow(3, 7, vec![moving], w, h)).into_result().unwrap();
     kit::assert_contract(&io, &out);
-    assert_eq!(rows(out.get("boxes").unwrap()), vec![[0.0, 8.0, 3.0, 32.0, 27.0, 1.0, -1.0]]);
+    assert_eq!(rows(out.get(names::BOXES).unwrap()), vec![[0.0, 8.0, 3.0, 32.0, 27.0, 1.0, -1.0]]);
 }

@@ -18,6 +18,7 @@ use live::{LiveSettings, LiveStream};
 use pool::BufferPool;
 pub use reader::{Step, VideoFacts, VideoReader};
 use std::time::Duration;
+use vigil_stage_api::names;
 
 use std::path::Path;
 use vigil_stage_api::{
@@ -66,7 +67,7 @@ impl StageFactory for VideoStage {
 }
 
 fn io() -> StageIo {
-    StageIo::new(vec![], vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")])
+    StageIo::new(vec![], vec![TensorSpec::new(names::FRAMES, DType::U8, 4, "RGB frames [N, H, W, 3], one (video, frame) id per row")])
 }
 
 /// Frames a batch buffer is first sized for.
@@ -111,7 +112,7 @@ impl OpenStream {
         let facts = self.stream.facts();
         let ids = (first..self.decoded).map(|frame| FrameId { video: self.video, frame }).collect();
         let shape = [n, facts.height as usize, facts.width as usize, 3];
-        Ok(Some(Batch::new(ids).with("frames", pool.tensor(data, &shape))))
+        Ok(Some(Batch::new(ids).with(names::FRAMES, pool.tensor(data, &shape))))
     }
 }
 
@@ -158,7 +159,7 @@ impl OpenVideo {
         }
         let ids = (first..self.decoded).map(|frame| FrameId { video: self.video, frame }).collect();
         let shape = [n, facts.height as usize, facts.width as usize, 3];
-        Ok(Some(Batch::new(ids).with("frames", pool.tensor(data, &shape))))
+        Ok(Some(Batch::new(ids).with(names::FRAMES, pool.tensor(data, &shape))))
     }
 
     fn finish_at_end(&mut self) {

@@ -1,5 +1,6 @@
 use super::*;
 use serde_json::json;
+use vigil_stage_api::names;
 use vigil_stage_testkit::{assert_contract, capture_warnings, create, into_decoder, shared_data};
 
 /// Decodes all of `path` with the stage in batches of `batch`; returns the
@@ -21,7 +22,7 @@ fn decode_all(path: &Path, batch: u32) -> Result<Decoded, StageError> {
         let mut first = Vec::new();
         while let Some(b) = decoder.next_batch(batch).into_result()?.into_option() {
             assert_contract(&io, &b);
-            let t = b.get("frames").unwrap();
+            let t = b.get(names::FRAMES).unwrap();
             assert_eq!(t.shape()[1..], [info.height as usize, info.width as usize, 3]);
             for (i, id) in b.ids.iter().enumerate() {
                 assert_eq!(*id, FrameId { video: 3, frame: (frames + i) as u32 });

@@ -1,6 +1,7 @@
 //! Reads and checks the scorer's input batch (the contract is in lib.rs).
 
 use std::ops::Range;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, StageError, Tensor};
 
 /// Training statistics of one model (band) of one reconstructor.
@@ -42,8 +43,7 @@ pub struct ScoringInput<'a> {
     pub modalities: Vec<Modality<'a>>,
 }
 
-pub const ERRORS_PREFIX: &str = "errors.";
-pub const STATS_PREFIX: &str = "stats.";
+pub use vigil_stage_api::names::{ERRORS_PREFIX, STATS_PREFIX};
 
 fn shaped<'a, T: vigil_stage_api::Element>(
     batch: &'a Batch,
@@ -91,7 +91,7 @@ pub fn video_ranges(ids: &[FrameId]) -> Result<Vec<Range<usize>>, StageError> {
 }
 
 fn read_boxes(batch: &Batch, frames: usize) -> Result<Vec<FrameBox>, StageError> {
-    let flat: &[f32] = shaped(batch, "boxes", "[M, 5]", |s| s.len() == 2 && s[1] == 5)?;
+    let flat: &[f32] = shaped(batch, names::BOXES, "[M, 5]", |s| s.len() == 2 && s[1] == 5)?;
     flat.chunks_exact(5)
         .enumerate()
         .map(|(i, b)| {
@@ -109,7 +109,7 @@ fn read_boxes(batch: &Batch, frames: usize) -> Result<Vec<FrameBox>, StageError>
 
 fn read_frame_sizes(batch: &Batch, frames: usize) -> Result<Vec<(u32, u32)>, StageError> {
     let expected = format!("[{frames}, 2] or [1, 2]");
-    let flat: &[u32] = shaped(batch, "frame_size", &expected, |s| s.len() == 2 && s[1] == 2 && (s[0] == frames || s[0] == 1))?;
+    let flat: &[u32] = shaped(batch, names::FRAME_SIZE, &expected, |s| s.len() == 2 && s[1] == 2 && (s[0] == frames || s[0] == 1))?;
     let sizes: Vec<(u32, u32)> = flat.chunks_exact(2).map(|s| (s[0], s[1])).collect();
     Ok(if sizes.len() == 1 { vec![sizes[0]; frames] } else { sizes })
 }
@@ -176,7 +176,7 @@ pub fn read_input<'a>(batch: &'a Batch, weights: &[(String, f64)]) -> Result<Sco
     let frame_sizes = read_frame_sizes(batch, frames)?;
     let boxes = read_boxes(batch, frames)?;
     let m = boxes.len();
-    let bands: &[u32] = shaped(batch, "band", &format!("[{m}]"), |s| s == [m])?;
+    let bands: &[u32] = shaped(batch, names::BAND, &format!("[{m}]"), |s| s == [m])?;
     let modalities = resolve_weights(batch, weights)?
         .into_iter()
         .map(|(stage, weight)| {

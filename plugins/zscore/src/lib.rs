@@ -37,6 +37,7 @@ pub mod options;
 pub mod smooth;
 
 use options::ScoringOptions;
+use vigil_stage_api::names;
 use vigil_stage_api::{
     stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo, StageInstance,
     StageIo, StageKind, Tensor, TensorSpec,
@@ -83,9 +84,9 @@ impl Scorer for ZScore {
             Ok(s) => s,
             Err(e) => return RResult::RErr(e),
         };
-        batch.insert("scores", to_tensor(&scores.smoothed));
-        batch.insert("raw_scores", to_tensor(&scores.raw));
-        batch.insert("box_scores", to_tensor(&scores.boxes));
+        batch.insert(names::SCORES, to_tensor(&scores.smoothed));
+        batch.insert(names::RAW_SCORES, to_tensor(&scores.raw));
+        batch.insert(names::BOX_SCORES, to_tensor(&scores.boxes));
         RResult::ROk(batch)
     }
     fn reach(&self) -> RResult<FrameReach, StageError> {
@@ -98,19 +99,12 @@ impl Scorer for ZScore {
 /// `errors.R` / `stats.R` are listed for explicitly weighted ids only; with
 /// empty weights they are found in the batch.
 pub fn stage_io(options: &ScoringOptions) -> StageIo {
-    let mut inputs = vec![
-        TensorSpec::new("frame_size", DType::U32, 2, "(height, width) per frame row [F, 2], or [1, 2] for all"),
-        TensorSpec::new("boxes", DType::F32, 2, "(frame row, x1, y1, x2, y2) per box [M, 5]"),
-        TensorSpec::new("band", DType::U32, 1, "model (band) of each box [M]"),
-    ];
-    for (id, _) in &options.weights {
-        inputs.push(TensorSpec::new(&format!("errors.{id}"), DType::F32, 1, "reconstruction error per box [M]"));
-        inputs.push(TensorSpec::new(&format!("stats.{id}"), DType::F64, 2, "(count, mean, std) per model [B, 3]"));
-    }
+    let weighted: Vec<&str> = options.weights.iter().map(|(id, _)| id.as_str()).collect();
+    let inputs = names::scoring_batch(&weighted);
     let outputs = vec![
-        TensorSpec::new("scores", DType::F32, 1, "smoothed anomaly score per frame row [F]"),
-        TensorSpec::new("raw_scores", DType::F32, 1, "frame score before smoothing [F]"),
-        TensorSpec::new("box_scores", DType::F32, 1, "fused score per box [M]"),
+        TensorSpec::new(names::SCORES, DType::F32, 1, "smoothed anomaly score per frame row [F]"),
+        TensorSpec::new(names::RAW_SCORES, DType::F32, 1, "frame score before smoothing [F]"),
+        TensorSpec::new(names::BOX_SCORES, DType::F32, 1, "fused score per box [M]"),
     ];
     StageIo::new(inputs, outputs)
 }

@@ -3,6 +3,7 @@
 
 use serde_json::json;
 use vigil_plugin_zscore::ZScoreStage;
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, Tensor};
 use vigil_stage_testkit as testkit;
 
@@ -17,13 +18,13 @@ struct Recon<'a> {
 fn batch(ids: &[(u32, u32)], boxes: &[[f32; 5]], bands: &[u32], recons: &[Recon<'_>]) -> Batch {
     let ids = ids.iter().map(|&(video, frame)| FrameId { video, frame }).collect();
     let mut b = Batch::new(ids)
-        .with("frame_size", Tensor::from_vec(vec![10u32, 10], &[1, 2]))
-        .with("boxes", Tensor::from_vec(boxes.iter().flatten().copied().collect::<Vec<f32>>(), &[boxes.len(), 5]))
-        .with("band", Tensor::from_vec(bands.to_vec(), &[bands.len()]));
+        .with(names::FRAME_SIZE, Tensor::from_vec(vec![10u32, 10], &[1, 2]))
+        .with(names::BOXES, Tensor::from_vec(boxes.iter().flatten().copied().collect::<Vec<f32>>(), &[boxes.len(), 5]))
+        .with(names::BAND, Tensor::from_vec(bands.to_vec(), &[bands.len()]));
     for r in recons {
-        b.insert(&format!("errors.{}", r.id), Tensor::from_vec(r.errors.clone(), &[r.errors.len()]));
+        b.insert(&names::errors_of(r.id), Tensor::from_vec(r.errors.clone(), &[r.errors.len()]));
         let flat: Vec<f64> = r.stats.iter().flatten().copied().collect();
-        b.insert(&format!("stats.{}", r.id), Tensor::from_vec(flat, &[r.stats.len(), 3]));
+        b.insert(&names::stats_of(r.id), Tensor::from_vec(flat, &[r.stats.len(), 3]));
     }
     b
 }
@@ -193,11 +194,11 @@ fn frame_sizes_per_row_clip_each_frame_on_its_own() {
     // outside a 4 x 4 one (clipped to [4, 4)).
     let boxes = [[0., 5., 5., 8., 8.], [1., 5., 5., 8., 8.]];
     let mut input = batch(&[(0, 0), (1, 0)], &boxes, &[0, 0], &[identity(vec![3.0, 3.0])]);
-    input.insert("frame_size", Tensor::from_vec(vec![10u32, 10, 4, 4], &[2, 2]));
+    input.insert(names::FRAME_SIZE, Tensor::from_vec(vec![10u32, 10, 4, 4], &[2, 2]));
     let (_, raw, _) = run(json!({"window": 1}), input).unwrap();
     assert_eq!(raw, [3.0, -20.0]);
     let mut bad = batch(&[(0, 0), (1, 0)], &boxes, &[0, 0], &[identity(vec![3.0, 3.0])]);
-    bad.insert("frame_size", Tensor::from_vec(vec![10u32, 10, 4, 4, 4, 4], &[3, 2]));
+    bad.insert(names::FRAME_SIZE, Tensor::from_vec(vec![10u32, 10, 4, 4, 4, 4], &[3, 2]));
     let err = run(json!({}), bad).unwrap_err();
     assert!(err.contains("`frame_size`: expected shape [2, 2] or [1, 2], found [3, 2]"), "{err}");
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use vigil_stage_api::names;
 use vigil_stage_api::{Batch, FrameId, Tensor};
 
 pub const WIDTH: usize = 360;
@@ -56,7 +57,7 @@ impl Ped2 {
     pub fn batch(&self, video: u32, frames: &[u32]) -> Batch {
         let data: Vec<u8> = frames.iter().flat_map(|&f| self.frame(video, f)).collect();
         let ids = frames.iter().map(|&frame| FrameId { video, frame }).collect();
-        Batch::new(ids).with("frames", Tensor::from_vec(data, &[frames.len(), HEIGHT, WIDTH, 3]))
+        Batch::new(ids).with(names::FRAMES, Tensor::from_vec(data, &[frames.len(), HEIGHT, WIDTH, 3]))
     }
 }
 
