@@ -7,7 +7,7 @@
 //! `plugin = "motion"` to `plugin = "framediff"` in a pipeline.
 
 use vigil_stage_api::{
-    export_plugin, stage_info, Batch, DType, Localizer, OptionSpec, Options, RResult, StageContext, StageError,
+    export_plugin, names, stage_info, Batch, DType, Localizer, OptionSpec, Options, RResult, StageContext, StageError,
     StageFactory, StageInfo, StageInstance, StageIo, StageKind, Tensor, TensorSpec,
 };
 
@@ -46,8 +46,8 @@ impl StageFactory for FrameDiff {
             previous: None,
         };
         let io = StageIo::new(
-            vec![TensorSpec::new("frames", DType::U8, 4, "RGB frames [N, H, W, 3]")],
-            vec![TensorSpec::new("boxes", DType::F32, 2, "[M, 7]: row, x1, y1, x2, y2, score, class (-1)")],
+            vec![TensorSpec::new(names::FRAMES, DType::U8, 4, "RGB frames [N, H, W, 3]")],
+            vec![TensorSpec::new(names::BOXES, DType::F32, 2, "[M, 7]: row, x1, y1, x2, y2, score, class (-1)")],
         );
         Ok(StageInstance::localizer(stage, io))
     }
@@ -95,7 +95,7 @@ fn components(mask: &[bool], width: usize, height: usize) -> Vec<([usize; 4], us
 
 impl FrameDiff {
     fn boxes(&mut self, batch: &Batch) -> Result<Vec<f32>, StageError> {
-        let frames = batch.require("frames")?;
+        let frames = batch.require(names::FRAMES)?;
         let shape = frames.shape();
         if shape.len() != 4 || shape[3] != 3 {
             return Err(StageError::invalid(format!("`frames` must be [N, H, W, 3], found {shape:?}")));
@@ -138,7 +138,7 @@ impl Localizer for FrameDiff {
         match self.boxes(&batch) {
             Ok(boxes) => {
                 let count = boxes.len() / 7;
-                batch.insert("boxes", Tensor::from_vec(boxes, &[count, 7]));
+                batch.insert(names::BOXES, Tensor::from_vec(boxes, &[count, 7]));
                 RResult::ROk(batch)
             }
             Err(e) => RResult::RErr(e),
