@@ -7,8 +7,8 @@
 //! `plugin = "motion"` to `plugin = "framediff"` in a pipeline.
 
 use vigil_stage_api::{
-    export_plugin, names, stage_info, Batch, DType, Localizer, OptionSpec, Options, RResult, StageContext, StageError,
-    StageFactory, StageInfo, StageInstance, StageIo, StageKind, Tensor, TensorSpec,
+    export_plugin, names, stage_info, Batch, DType, Localizer, OptionSpec, Options, RResult, StageContext, StageError, StageFactory,
+    StageInfo, StageInstance, StageIo, StageKind, Tensor, TensorSpec,
 };
 
 struct FrameDiff {
@@ -108,8 +108,7 @@ impl FrameDiff {
             let current = grey(rgb);
             if let Some((prev_video, prev)) = &self.previous {
                 if *prev_video == video && prev.len() == current.len() {
-                    let mask: Vec<bool> =
-                        current.iter().zip(prev).map(|(a, b)| a.abs_diff(*b) > self.threshold).collect();
+                    let mask: Vec<bool> = current.iter().zip(prev).map(|(a, b)| a.abs_diff(*b) > self.threshold).collect();
                     for (b, count) in components(&mask, width, height) {
                         if count < self.min_area {
                             continue;
