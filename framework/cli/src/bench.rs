@@ -50,7 +50,11 @@ pub enum Bench {
         /// Default: `$VIGIL_DATA/flow/flyingchairs` when VIGIL_DATA is set.
         #[arg(long, value_name = "DIR")]
         pairs: Option<PathBuf>,
-        /// An OpenCV reference script to run alongside (its stdout is printed); run when cv2 is importable.
+        /// Timed passes per pair after one warm-up pass; the median is reported.
+        #[arg(long, default_value_t = 5)]
+        passes: usize,
+        /// An OpenCV reference script printing `NAME EPE E px ... T ms/pair` lines, run
+        /// alongside when cv2 is importable; the ratios to each of its methods are printed.
         #[arg(long, value_name = "SCRIPT")]
         reference: Option<PathBuf>,
         /// Python interpreter for the reference.
@@ -113,14 +117,14 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             );
             println!("{:<12} {:<10} {:>9.2} {:>10.1}", "overall", "", result.total_seconds, result.overall_fps());
         }
-        Bench::Flow { file, sets, pairs, reference, python } => {
+        Bench::Flow { file, sets, pairs, passes, reference, python } => {
             let pairs = flow_pairs_dir(pairs)?;
             let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
                 return Ok(ExitCode::FAILURE);
             };
-            let results = vigil_runtime::bench::flow_pairs(&mut checked, &pairs)?;
+            let results = vigil_runtime::bench::flow_pairs(&mut checked, &pairs, passes)?;
             for (name, epe, ms) in &results {
-                println!("{name}: EPE {epe:.3} px, {ms:.1} ms");
+                println!("{name}: EPE {epe:.3} px, {ms:.1} ms (median of {passes} passes after a warm-up)");
             }
             let n = results.len() as f64;
             let epe = results.iter().map(|r| r.1).sum::<f64>() / n;
@@ -129,8 +133,13 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             if let Some(script) = reference {
                 match std::process::Command::new(&python).arg(&script).env("THREADS", "2").output() {
                     Ok(out) if out.status.success() => {
+                        let text = String::from_utf8_lossy(&out.stdout);
                         println!("reference ({}):", script.display());
-                        print!("{}", String::from_utf8_lossy(&out.stdout));
+                        print!("{text}");
+                        println!("{:<16} {:>10} {:>10}", "vigil against", "EPE ratio", "time ratio");
+                        for (method, their_epe, their_ms) in opencv_rows(&text) {
+                            println!("{method:<16} {:>10.2} {:>10.2}", epe / their_epe, ms / their_ms);
+                        }
                     }
                     _ => println!("(the OpenCV reference did not run: is cv2 installed for {python}?)"),
                 }
@@ -179,6 +188,20 @@ fn flow_pairs_dir(pairs: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     }
 }
 
+/// The reference's `NAME EPE E px ... T ms/pair` lines as (name, EPE, ms),
+/// leaving out the zero-flow baseline.
+fn opencv_rows(text: &str) -> Vec<(String, f64, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.split_once(" EPE ")?;
+            let epe = rest.split_whitespace().next()?.parse().ok()?;
+            let ms = rest.strip_suffix(" ms/pair")?.rsplit(' ').next()?.parse().ok()?;
+            let name = name.trim();
+            (name != "zero").then(|| (name.to_string(), epe, ms))
+        })
+        .collect()
+}
+
 /// Runs the reference script and reads its "batch B: train step T s" lines.
 fn pytorch_reference(python: &str, script: &Path) -> Option<Vec<(usize, f64)>> {
     let out = std::process::Command::new(python).arg(script).env("THREADS", "2").output().ok()?;
@@ -196,4 +219,16 @@ fn pytorch_reference(python: &str, script: &Path) -> Option<Vec<(usize, f64)>> {
         })
         .collect();
     (!rows.is_empty()).then_some(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn opencv_reference_lines_are_read() {
+        let text = "opencv 4.10.0, threads 2, 3 pairs\n\
+                    zero           EPE 4.971 px  per pair [6.05, 4.51, 4.35]  0.1 ms/pair\n\
+                    dis-fast       EPE 4.063 px  per pair [6.58, 1.95, 3.66]  3.8 ms/pair\n\
+                    farneback      EPE 4.964 px  per pair [7.77, 2.75, 4.38]  111.2 ms/pair\n";
+        assert_eq!(super::opencv_rows(text), [("dis-fast".to_string(), 4.063, 3.8), ("farneback".to_string(), 4.964, 111.2)]);
+    }
 }
