@@ -3,8 +3,7 @@
 
 use vigil_runtime::registry::load_library;
 use vigil_runtime::stage::Stage;
-use vigil_stage_api::names;
-use vigil_stage_api::{complete_options, Batch, FrameId, StageContext, StageObject, Tensor};
+use vigil_stage_api::{complete_options, names, Batch, FrameId, StageContext, StageObject, Tensor};
 use vigil_tests::*;
 
 fn probe(panic: bool) -> vigil_stage_api::FlowBox {

@@ -6,8 +6,7 @@ use crate::store::Store;
 use crate::CubeError;
 use rayon::prelude::*;
 use std::path::PathBuf;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, Tensor};
 
 /// Boxes turned into cubes at once (bounds the memory of one step).
 const CHUNK: usize = 256;

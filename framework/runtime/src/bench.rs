@@ -8,8 +8,7 @@ use crate::stage::Stage;
 use anyhow::{bail, Context, Result};
 use std::time::Instant;
 use vigil_cubes::{CubeConfig, CubeSet};
-use vigil_stage_api::names;
-use vigil_stage_api::{StageKind, StageObject};
+use vigil_stage_api::{names, StageKind, StageObject};
 
 /// Frames per second of each extraction stage and overall.
 #[derive(Debug, Clone, serde::Serialize)]

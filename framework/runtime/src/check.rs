@@ -10,8 +10,7 @@ use crate::registry::Registry;
 use crate::stage::Stage;
 use serde_json::{Map, Value};
 use std::path::Path;
-use vigil_stage_api::names;
-use vigil_stage_api::{complete_options, DType, OptionType, RResult, StageContext, StageKind, TensorSpec};
+use vigil_stage_api::{complete_options, names, DType, OptionType, RResult, StageContext, StageKind, TensorSpec};
 
 /// Tensors the runtime itself produces between the localizer and the
 /// reconstructors (the cube builder) and for the later stages.
@@ -31,7 +30,7 @@ pub fn cube_outputs(with_flow: bool) -> Vec<TensorSpec> {
 /// would otherwise add 40 KB per 32 x 32 cube of 5 frames (1.07 GB for
 /// Ped2's 26,208 cubes) that nothing reads.
 pub fn wants_motion_cubes(stages: &[Stage]) -> bool {
-    stages.iter().any(|s| s.kind() == StageKind::Reconstructor && s.io.inputs.iter().any(|t| t.name.as_str() == "motion"))
+    stages.iter().any(|s| s.kind() == StageKind::Reconstructor && s.io.inputs.iter().any(|t| t.name.as_str() == names::MOTION))
 }
 
 /// What the runtime hands the refiner and the scorer, per reconstructor `id`.

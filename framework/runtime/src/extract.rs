@@ -12,8 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use vigil_cubes::{per_frame_flow, CubeSet, FrameBox};
 use vigil_datasets::VideoSource;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, ROption, StageKind, StageObject, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, ROption, StageKind, StageObject, Tensor};
 
 /// Frames per batch handed to flow and localizer stages. `vigil score`
 /// keeps its calls aligned to it, so that they see the batches `vigil run` does.

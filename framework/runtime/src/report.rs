@@ -18,13 +18,12 @@ use vigil_datasets::VideoSource;
 use vigil_eval::html::{write_html, Gallery, HtmlReport, RocPlot, Timeline};
 use vigil_eval::{Metrics, PixelAuroc, RankedCounts, RgbFrame, ScoreMap, VideoSeries};
 use vigil_events::{EventBox, EventGrouper};
-use vigil_stage_api::names;
 
 /// Events listed in report.html's table (events.jsonl holds every one).
 pub const EVENTS_LISTED: usize = 50;
 /// Events report.html shows at their peak frame, with their boxes.
 pub const EVENT_FRAMES: usize = 6;
-use vigil_stage_api::{ROption, StageObject};
+use vigil_stage_api::{names, ROption, StageObject};
 
 pub struct Outputs<'a> {
     pub out: &'a Path,

@@ -9,8 +9,7 @@ use crate::fit::FitSummary;
 use crate::stage::Stage;
 use anyhow::{bail, Result};
 use vigil_cubes::CubeRecord;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, ModelStats, ReconstructorBox, StageObject, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, ModelStats, ReconstructorBox, StageObject, Tensor};
 
 /// Cube indices asked of a reconstructor at once.
 const ERRORS_CHUNK: usize = 1024;

@@ -7,10 +7,9 @@ use std::sync::{Arc, Mutex};
 use vigil_plugin_cae::Cae;
 use vigil_runtime::fit::{fit, FitMember, FitOptions};
 use vigil_stage_api::abi_stable::sabi_trait::TD_Opaque;
-use vigil_stage_api::names;
 use vigil_stage_api::SplitMix64 as Rng;
 use vigil_stage_api::{
-    Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO, RefinerBox,
+    names, Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO, RefinerBox,
     StageError, Tensor,
 };
 use vigil_stage_testkit::{built_plugin, create, create_from_library, into_reconstructor, into_refiner};

@@ -4,9 +4,8 @@
 //! tensor contract.
 
 use serde_json::Value;
-use vigil_stage_api::names;
 use vigil_stage_api::{
-    complete_options, Batch, DecoderBox, FlowBox, FrameId, LocalizerBox, ReconstructorBox, RefinerBox, ScorerBox, StageContext,
+    complete_options, names, Batch, DecoderBox, FlowBox, FrameId, LocalizerBox, ReconstructorBox, RefinerBox, ScorerBox, StageContext,
     StageFactory, StageInstance, StageIo, StageObject, Tensor,
 };
 

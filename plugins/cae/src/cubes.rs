@@ -6,8 +6,7 @@
 use crate::config::Target;
 use burn::tensor::{Device, Tensor, TensorData};
 use std::collections::BTreeMap;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, DType, StageError, Tensor as AbiTensor};
+use vigil_stage_api::{names, Batch, DType, StageError, Tensor as AbiTensor};
 
 /// Per band: the positions in a request's index list, and the cube indices there.
 pub type BandGroups = BTreeMap<u32, (Vec<usize>, Vec<u32>)>;

@@ -15,9 +15,8 @@ pub mod net;
 pub mod stage;
 
 use config::{CaeConfig, Target};
-use vigil_stage_api::names;
 use vigil_stage_api::{
-    stage_info, DType, Options, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind, TensorSpec,
+    names, stage_info, DType, Options, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind, TensorSpec,
 };
 
 pub use stage::CaeStage;

@@ -7,8 +7,7 @@
 
 use serde_json::json;
 use vigil_plugin_cae::Cae;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, ReconstructorBox, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, ReconstructorBox, Tensor};
 use vigil_stage_testkit::fuzz::{fuzz, FuzzFile, Sample, TrackingAllocator};
 use vigil_stage_testkit::{create, into_reconstructor};
 

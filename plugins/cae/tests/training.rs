@@ -5,8 +5,7 @@
 use serde_json::json;
 use std::path::Path;
 use vigil_plugin_cae::Cae;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, ReconstructorBox, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, ReconstructorBox, Tensor};
 use vigil_stage_testkit::{create, into_reconstructor, shared_data};
 
 const SIZE: usize = 32;

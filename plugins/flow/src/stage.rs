@@ -4,9 +4,8 @@ use crate::estimate::estimate_flow_on_grid;
 use crate::image::GrayImage;
 use crate::params::{FlowParams, Preset};
 use rayon::prelude::*;
-use vigil_stage_api::names;
 use vigil_stage_api::{
-    stage_info, Batch, DType, Flow, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
+    names, stage_info, Batch, DType, Flow, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
     StageIo, StageKind, Tensor, TensorSpec,
 };
 

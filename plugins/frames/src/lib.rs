@@ -10,9 +10,8 @@
 
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
-use vigil_stage_api::names;
 use vigil_stage_api::{
-    Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
+    names, Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
     StageInstance, StageIo, StageKind, Tensor, TensorSpec, VideoInfo,
 };
 

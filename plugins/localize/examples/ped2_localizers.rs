@@ -13,8 +13,7 @@ use ped2::{boxes_of_row, Coverage, Ped2};
 use serde_json::{json, Value};
 use std::time::Instant;
 use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
-use vigil_stage_api::names;
-use vigil_stage_api::{StageFactory, Tensor};
+use vigil_stage_api::{names, StageFactory, Tensor};
 use vigil_stage_testkit as kit;
 
 /// Consecutive frames per batch, as the runtime would send them.

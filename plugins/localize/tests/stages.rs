@@ -3,8 +3,7 @@
 
 use serde_json::json;
 use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, StageInstance, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, StageInstance, Tensor};
 use vigil_stage_testkit as kit;
 
 fn input_names(instance: &StageInstance) -> Vec<String> {

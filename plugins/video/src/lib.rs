@@ -18,11 +18,10 @@ use live::{LiveSettings, LiveStream};
 use pool::BufferPool;
 pub use reader::{Step, VideoFacts, VideoReader};
 use std::time::Duration;
-use vigil_stage_api::names;
 
 use std::path::Path;
 use vigil_stage_api::{
-    Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
+    names, Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
     StageInstance, StageIo, StageKind, TensorSpec, VideoInfo,
 };
 

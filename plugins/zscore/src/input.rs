@@ -1,8 +1,7 @@
 //! Reads and checks the scorer's input batch (the contract is in lib.rs).
 
 use std::ops::Range;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, StageError, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, StageError, Tensor};
 
 /// Training statistics of one model (band) of one reconstructor.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -37,10 +37,9 @@ pub mod options;
 pub mod smooth;
 
 use options::ScoringOptions;
-use vigil_stage_api::names;
 use vigil_stage_api::{
-    stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo, StageInstance,
-    StageIo, StageKind, Tensor, TensorSpec,
+    names, stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo,
+    StageInstance, StageIo, StageKind, Tensor, TensorSpec,
 };
 
 /// A configured scorer.

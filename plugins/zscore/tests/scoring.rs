@@ -3,8 +3,7 @@
 
 use serde_json::json;
 use vigil_plugin_zscore::ZScoreStage;
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, Tensor};
 use vigil_stage_testkit as testkit;
 
 /// One reconstructor's errors per box and (count, mean, std) per band.

@@ -4,8 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use vigil_stage_api::names;
-use vigil_stage_api::{Batch, FrameId, Tensor};
+use vigil_stage_api::{names, Batch, FrameId, Tensor};
 
 pub const WIDTH: usize = 360;
 pub const HEIGHT: usize = 240;
