@@ -18,7 +18,9 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
     let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     let auroc = report["metrics"]["auroc"].as_f64().expect("metrics.auroc");
     println!("demo: frame AUROC {auroc:.4}, report: {}", dir.join("report.json").display());
-    assert!(auroc > 0.75, "the demo should find its planted anomalies, AUROC {auroc}");
+    // Seeds 7-9 reach 0.830-0.837 (docs/benchmarks.md, "The demo"); the margin is for
+    // another CPU's summation order.
+    assert!(auroc > 0.80, "the demo should find its planted anomalies, AUROC {auroc}");
     assert!(report["metrics"]["pixel_auroc"].as_f64().is_some(), "the scene has pixel masks");
     for key in ["eer", "pr_auc", "auroc_video_mean"] {
         assert!(report["metrics"][key].is_number(), "metrics.{key} missing");
