@@ -10,7 +10,7 @@ use crate::mat::write::{file as mat_file, Value};
 use crate::npy::NpyArray;
 use std::path::{Path, PathBuf};
 use vigil_stage_testkit::fuzz::{fuzz, image_bound, Fuzz, FuzzFile, Sample, TrackingAllocator};
-use vigil_stage_testkit::shared_data;
+use vigil_stage_testkit::optional_shared_data;
 
 #[global_allocator]
 static ALLOCATOR: TrackingAllocator = TrackingAllocator;
@@ -36,7 +36,7 @@ fn use_ground_truth(path: &Path, videos: &[VideoSource], frames: &[usize]) -> cr
 
 /// Adds `file` of ../shared/data to the samples when it is there.
 fn with_real(mut samples: Vec<Sample>, file: &str) -> Vec<Sample> {
-    if let Some(path) = shared_data(file) {
+    if let Some(path) = optional_shared_data(file) {
         samples.push(Sample::new(file, std::fs::read(path).unwrap()));
     }
     samples

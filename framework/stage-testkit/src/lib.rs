@@ -89,14 +89,31 @@ pub fn assert_contract(io: &StageIo, batch: &Batch) {
 /// run (as `SKIPPED: <test>: ...`; scripts/test.sh counts them) instead of
 /// passing silently.
 pub fn shared_data(needed: &str) -> Option<std::path::PathBuf> {
-    let root = std::env::var_os("VIGIL_DATA").map(std::path::PathBuf::from).unwrap_or_else(default_data_root);
-    let path = root.join(needed);
+    let path = data_root().join(needed);
     if path.exists() {
         Some(path)
     } else {
         skip(&format!("real data {} is not present (set VIGIL_DATA to the shared data folder)", path.display()));
         None
     }
+}
+
+/// Like [`shared_data`], for a test that runs either way and only adds the
+/// real file when it is there (a fuzz target's extra sample): when absent it
+/// says so as `NOTE: <test>: ...` on stderr, not as a skipped test.
+pub fn optional_shared_data(needed: &str) -> Option<std::path::PathBuf> {
+    let path = data_root().join(needed);
+    if path.exists() {
+        return Some(path);
+    }
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let line = format!("NOTE: {test}: real data {} is not present; it runs without it\n", path.display());
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    None
+}
+
+fn data_root() -> std::path::PathBuf {
+    std::env::var_os("VIGIL_DATA").map(std::path::PathBuf::from).unwrap_or_else(default_data_root)
 }
 
 /// `../shared/data` beside the workspace of the package under test. Cargo

@@ -166,7 +166,7 @@ fn mutated_frames_are_errors_or_warnings_not_panics() {
         Sample::new("48x32 png", encode(image::ImageFormat::Png)),
         Sample::new("48x32 bmp", encode(image::ImageFormat::Bmp)),
     ];
-    if let Some(ped2) = shared_data("ped2/testing/frames/01/070.jpg") {
+    if let Some(ped2) = vigil_stage_testkit::optional_shared_data("ped2/testing/frames/01/070.jpg") {
         samples.push(Sample::new("Ped2 01/070.jpg", std::fs::read(ped2).unwrap()));
     }
     for (mutated, target) in [(0, "first frame"), (1, "second frame")] {
