@@ -73,16 +73,14 @@ pub fn summary(outcome: &ScoreOutcome) -> String {
     let realtime = outcome.input_fps.map(|input| format!(", {:.2}x the input's {input:.1} frames/s", fps / input)).unwrap_or_default();
     let delay = |q| outcome.latency.quantile(q).map_or("-".to_string(), |s| format!("{s:.3} s"));
     format!(
-        "scored {} frames of {} video{} in {:.1} s ({fps:.1} frames/s{realtime}); delay from decoding to score: \
-         median {}, 99th percentile {}; {} event{} above {}",
+        "scored {} frames of {} in {:.1} s ({fps:.1} frames/s{realtime}); delay from decoding to score: \
+         median {}, 99th percentile {}; {} above {}",
         outcome.frames,
-        outcome.videos,
-        if outcome.videos == 1 { "" } else { "s" },
+        vigil_eval::count(outcome.videos, "video", "videos"),
         outcome.seconds,
         delay(0.5),
         delay(0.99),
-        outcome.events,
-        if outcome.events == 1 { "" } else { "s" },
+        vigil_eval::count(outcome.events, "event", "events"),
         outcome.threshold
     )
 }

@@ -29,3 +29,14 @@ pub use report::{
     boxes_csv, boxes_header, push_box_row, push_score_row, report_json, scores_csv, write_boxes_csv, write_report, write_scores_csv,
     BoxRow, SCORES_HEADER,
 };
+
+/// `n` and the noun for it: "1 video", "3 videos". Every summary a person
+/// reads (report.html, `vigil score`'s last line) words counts this way.
+///
+/// ```
+/// assert_eq!(vigil_eval::count(1, "video", "videos"), "1 video");
+/// assert_eq!(vigil_eval::count(0, "event", "events"), "0 events");
+/// ```
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}

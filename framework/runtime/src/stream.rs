@@ -308,7 +308,7 @@ impl Page {
                 "Scored".to_string(),
                 format!(
                     "{frames} frames of {} in {seconds:.1} s ({:.1} frames/s)",
-                    videos(scoring.names.len()),
+                    vigil_eval::count(scoring.names.len(), "video", "videos"),
                     frames as f64 / seconds.max(1e-9)
                 ),
             ),
@@ -328,10 +328,6 @@ impl Page {
         };
         write_html(&self.path, &report).with_context(|| format!("writing {}", self.path.display()))
     }
-}
-
-fn videos(n: usize) -> String {
-    format!("{n} {}", if n == 1 { "video" } else { "videos" })
 }
 
 /// The frames of one video still needed, and how far each step has come

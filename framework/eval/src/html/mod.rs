@@ -171,7 +171,7 @@ fn events(page: &mut String, report: &HtmlReport) {
         page,
         "<p class=\"note\">{} above the threshold. The table lists the {} with the highest peak score, and the first {} \
          are shown at their peak frame, the frame's highest-scoring box in red. events.jsonl holds every event.</p>",
-        count(g.total, "event", "events"),
+        crate::count(g.total, "event", "events"),
         g.events.len(),
         g.snapshots.len()
     );
@@ -211,10 +211,6 @@ fn events(page: &mut String, report: &HtmlReport) {
         );
     }
     page.push_str("</div>\n</section>\n");
-}
-
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Text as HTML (element content and quoted attributes).
