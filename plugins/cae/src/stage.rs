@@ -260,10 +260,11 @@ impl CaeStage {
         }
         let channels = [state.in_channels, state.out_channels];
         let mut models = BTreeMap::new();
+        // state.json is checked against the weights before a model is built
+        // from it: channels that the weights do not hold would allocate by a
+        // corrupt claim.
+        let needed = kernels::parameter_count(&kernels::layers(channels[0], channels[1], self.config.features_root));
         for (&band, &steps) in &state.steps {
-            // state.json is read before the model is built from it: channels
-            // that the weights do not hold would allocate by a corrupt claim.
-            let needed = kernels::parameter_count(&kernels::layers(channels[0], channels[1], self.config.features_root));
             let stored = weights.values_under(&format!("band{band}."));
             if needed > stored as u64 {
                 return Err(StageError::invalid(format!(
