@@ -40,8 +40,23 @@ fn load_error(library: &std::path::Path) -> String {
 #[test]
 fn a_plugin_built_against_another_stage_api_is_refused_with_both_versions() {
     let error = load_error(&dylib(&fixture_plugins(), "vigil-old-api"));
-    assert!(error.contains("found 0.0.7"), "{error}");
-    assert!(error.contains(&format!("expected {}", vigil_stage_api::API_VERSION)), "{error}");
+    assert!(error.contains("built against stage-api 0.0.7"), "{error}");
+    assert!(error.contains(&format!("this vigil has stage-api {}", vigil_stage_api::API_VERSION)), "{error}");
+    assert!(error.contains("loads plugins built against 1.0 to"), "{error}");
+}
+
+#[test]
+fn a_stage_shows_its_library_and_the_stage_api_it_was_built_against() {
+    let older = probe_built_against_stage_api_1_0();
+    let out = vigil(&["plugins", "probe", "--plugin-path", older.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("Library:  vigil-probe-abi-1-0 0.1.0"), "{shown}");
+    assert!(shown.contains("built against stage-api 1.0.0"), "{shown}");
+    let out = vigil(&["plugins", "cae", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["stage_api"], vigil_stage_api::API_VERSION);
+    assert!(json["library_description"].as_str().is_some_and(|d| d.contains("autoencoder")), "{json}");
 }
 
 #[test]
@@ -70,7 +85,7 @@ fn a_pipeline_needing_a_broken_plugin_says_why_it_is_missing() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("p.toml:7:10: error: stage `d`: no plugin provides a stage named `old`"), "{stderr}");
-    assert!(stderr.contains("libvigil_old_api.so failed to load: built against another stage-api version"), "{stderr}");
+    assert!(stderr.contains("libvigil_old_api.so failed to load: built against stage-api 0.0.7"), "{stderr}");
 }
 
 #[test]

@@ -82,7 +82,7 @@ fn default_io(library: &Library, info: &StageInfo) -> Option<StageIo> {
     let options = complete_options(&info.options, &serde_json::Map::new()).ok()?;
     let work = std::env::temp_dir().join(format!("vigil-inspect-{}", std::process::id()));
     let context = StageContext { stage_id: info.name.clone(), seed: 0, device: "cpu".into(), work_dir: work.display().to_string().into() };
-    let created = (library.module.create())(info.name.as_str().into(), options.to_json().as_str().into(), context);
+    let created = (library.module.create)(info.name.as_str().into(), options.to_json().as_str().into(), context);
     let _ = std::fs::remove_dir_all(&work);
     match created {
         RResult::ROk(instance) => Some(instance.io),
@@ -97,7 +97,7 @@ fn stage_json(library: &Library, info: &StageInfo, io: Option<&StageIo>) -> serd
     json!({
         "name": info.name.as_str(), "kind": info.kind.as_str(), "version": info.version.as_str(),
         "description": info.description.as_str(), "library": library.name, "library_version": library.version,
-        "path": library.path,
+        "library_description": library.description, "stage_api": library.api_version, "path": library.path,
         "options": info.options.iter().map(|o| json!({
             "name": o.name.as_str(), "type": o.ty.to_string(),
             "default": o.default_value(), "required": o.is_required(), "doc": o.doc.as_str(),
@@ -111,6 +111,10 @@ fn print_stage(library: &Library, info: &StageInfo, io: Option<&StageIo>) {
     println!("  {}", info.description);
     println!();
     println!("Library:  {} {} ({})", library.name, library.version, library.path.display());
+    if let Some(description) = &library.description {
+        println!("          {description}");
+    }
+    println!("          built against stage-api {}", library.api_version);
     println!();
     println!("Options:");
     if info.options.is_empty() {

@@ -142,7 +142,7 @@ fn create_stage(pipeline: &Pipeline, spec: &StageSpec, registry: &Registry, work
         device: pipeline.device.as_str().into(),
         work_dir: stage_dir.display().to_string().into(),
     };
-    let created = (library.module.create())(spec.plugin.as_str().into(), options.to_json().as_str().into(), context);
+    let created = (library.module.create)(spec.plugin.as_str().into(), options.to_json().as_str().into(), context);
     match created {
         RResult::ROk(instance) => Some(Stage {
             spec: spec.clone(),

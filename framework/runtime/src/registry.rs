@@ -1,12 +1,15 @@
 //! Plugin discovery and loading. Plugin libraries are searched in the folder
 //! next to the `vigil` binary, then in `VIGIL_PLUGIN_PATH`, then in the
 //! pipeline's `[plugins] paths`; each is loaded with abi_stable, which checks
-//! the stage-api version and the root module's layout.
+//! the root module's layout, and refused unless it was built against a
+//! stage-api version this host loads (`vigil_stage_api::version`).
 
-use abi_stable::library::{lib_header_from_path, LibraryError};
+use abi_stable::library::LibraryError;
 use std::path::{Path, PathBuf};
+use vigil_stage_api::open::{open_plugin, OpenFailure, PluginModule};
 use vigil_stage_api::plugin::{HostLogger, LogLevel};
-use vigil_stage_api::{RStr, StageInfo, VigilPlugin_Ref, API_VERSION};
+use vigil_stage_api::version::{check_plugin_api, ApiVersion};
+use vigil_stage_api::{RStr, StageInfo};
 
 /// A loaded plugin library and the stages it exports.
 #[derive(Clone)]
@@ -14,7 +17,12 @@ pub struct Library {
     pub path: PathBuf,
     pub name: String,
     pub version: String,
-    pub module: VigilPlugin_Ref,
+    /// The stage-api version it was built against.
+    pub api_version: String,
+    /// Its one-line description; `None` when it was built against stage-api
+    /// 1.0 (which had none) or its crate has none.
+    pub description: Option<String>,
+    pub module: PluginModule,
     pub stages: Vec<StageInfo>,
 }
 
@@ -155,29 +163,30 @@ extern "C" fn host_log(level: LogLevel, target: RStr<'_>, message: RStr<'_>) {
     }
 }
 
-/// Loads one library with `lib_header_from_path(..).init_root_module()`.
+/// Loads one library with [`open_plugin`].
 pub fn load_library(path: &Path) -> Result<Library, LoadFailure> {
     let fail = |summary: String, detail: String| LoadFailure { path: path.to_path_buf(), summary, detail };
     if !path.exists() {
         return Err(fail("the file does not exist".into(), String::new()));
     }
-    let module = lib_header_from_path(path).and_then(|header| header.init_root_module::<VigilPlugin_Ref>()).map_err(|e| {
-        let detail = e.to_string();
-        fail(summarize(&e), detail)
+    let module = open_plugin(path).map_err(|e| match e {
+        OpenFailure::Library(e) => fail(summarize(&e), e.to_string()),
+        OpenFailure::Version(why) => fail(why, String::new()),
     })?;
-    let found = module.api_version().as_str();
-    if found != API_VERSION {
-        return Err(fail(
-            format!("built against stage-api {found}, but this vigil expects stage-api {API_VERSION}; rebuild the plugin"),
-            String::new(),
-        ));
-    }
-    (module.set_logger())(HostLogger { log: host_log });
-    let stages = match (module.stages())() {
+    (module.set_logger)(HostLogger { log: host_log });
+    let stages = match (module.stages)() {
         abi_stable::std_types::RResult::ROk(stages) => stages.into_vec(),
         abi_stable::std_types::RResult::RErr(e) => return Err(fail(format!("the library failed to list its stages: {e}"), String::new())),
     };
-    Ok(Library { path: path.to_path_buf(), name: module.name().to_string(), version: module.version().to_string(), module, stages })
+    Ok(Library {
+        path: path.to_path_buf(),
+        name: module.name.to_string(),
+        version: module.version.to_string(),
+        api_version: module.api_version.to_string(),
+        description: module.description.map(|d| d.to_string()).filter(|d| !d.is_empty()),
+        module,
+        stages,
+    })
 }
 
 /// At most ten lines saying what went wrong; abi_stable's own text for a
@@ -191,14 +200,16 @@ fn summarize(error: &LibraryError) -> String {
             "not a Vigil plugin: it exports no abi_stable root module".into(),
             "expected: a library built with vigil_stage_api::export_plugin!".into(),
         ],
-        LibraryError::IncompatibleVersionNumber { expected_version, actual_version, .. } => vec![
-            format!("built against another stage-api version: found {actual_version}, expected {expected_version}"),
-            "rebuild the plugin against this vigil's stage-api".into(),
-        ],
+        LibraryError::IncompatibleVersionNumber { actual_version, .. } => {
+            vec![check_plugin_api(ApiVersion::current(), &actual_version.to_string())
+                .err()
+                .unwrap_or_else(|| format!("abi_stable refused stage-api {actual_version}"))]
+        }
         LibraryError::AbiInstability(e) => {
             let text = e.to_string();
             let mut lines = vec![format!(
-                "stage-api layout mismatch (expected stage-api {API_VERSION}): the plugin was built against a different stage-api"
+                "stage-api layout mismatch (this vigil has stage-api {}): the plugin was built against a different stage-api",
+                ApiVersion::current()
             )];
             lines.extend(
                 text.lines()

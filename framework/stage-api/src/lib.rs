@@ -79,11 +79,13 @@ pub mod guard;
 pub mod log_bridge;
 pub mod memory;
 pub mod names;
+pub mod open;
 pub mod options;
 pub mod plugin;
 pub mod rng;
 pub mod stage;
 pub mod tensor;
+pub mod version;
 
 pub use abi_stable;
 pub use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};

@@ -3,11 +3,12 @@
 //! that builds it, and the bridge that sends a plugin's `tracing` events to
 //! the host's log.
 
+pub use crate::version::API_VERSION;
 use crate::{Options, StageContext, StageError, StageInfo, StageInstance};
 use abi_stable::{
     declare_root_module_statics,
     library::RootModule,
-    package_version_strings,
+    prefix_type::PrefixTypeTrait,
     sabi_types::VersionStrings,
     std_types::{RResult, RStr, RVec},
     StableAbi,
@@ -37,13 +38,22 @@ pub struct HostLogger {
     pub log: extern "C" fn(LogLevel, RStr<'_>, RStr<'_>),
 }
 
-/// The root module of a plugin library. abi_stable checks its layout and
-/// the stage-api version (`VERSION_STRINGS`) when the host loads it.
+/// Lists a library's stages: the root module's `stages`.
+pub type StagesFn = extern "C" fn() -> RResult<RVec<StageInfo>, StageError>;
+/// Creates a stage by name, options (a JSON object) and context: the root
+/// module's `create`.
+pub type CreateFn = extern "C" fn(RStr<'_>, RStr<'_>, StageContext) -> RResult<StageInstance, StageError>;
+
+/// The root module of a plugin library, as this stage-api version lays it
+/// out. Minor versions only append fields after `create`; the host checks a
+/// plugin against the layout of the minor version it declares
+/// ([`open_plugin`](crate::open::open_plugin)), since abi_stable refuses a
+/// library whose root module has fewer fields than the host's.
 #[repr(C)]
 #[derive(StableAbi)]
 #[allow(non_camel_case_types)]
 #[sabi(kind(Prefix(prefix_ref = VigilPlugin_Ref)))]
-#[sabi(missing_field(panic))]
+#[sabi(missing_field(option))]
 pub struct VigilPlugin {
     /// The plugin library's name (its crate name by default).
     pub name: RStr<'static>,
@@ -58,17 +68,45 @@ pub struct VigilPlugin {
     /// Creates stage `name` with validated options (a JSON object).
     #[sabi(last_prefix_field)]
     pub create: extern "C" fn(RStr<'_>, RStr<'_>, StageContext) -> RResult<StageInstance, StageError>,
+    /// The library's one-line description (its crate's `description`).
+    /// Since stage-api 1.1.
+    #[cfg(not(feature = "abi-1-0"))]
+    pub description: RStr<'static>,
 }
 
 impl RootModule for VigilPlugin_Ref {
     declare_root_module_statics! {VigilPlugin_Ref}
     const BASE_NAME: &'static str = "vigil_plugin";
     const NAME: &'static str = "vigil_plugin";
-    const VERSION_STRINGS: VersionStrings = package_version_strings!();
+    const VERSION_STRINGS: VersionStrings = VersionStrings::new(API_VERSION);
 }
 
-/// The stage-api version of this build.
-pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// What `export_plugin!` reads from the plugin crate's Cargo manifest.
+#[doc(hidden)]
+pub struct LibraryIdentity {
+    pub name: &'static str,
+    pub version: &'static str,
+    pub description: &'static str,
+}
+
+/// The root module `export_plugin!` exports, laid out as this stage-api
+/// version lays it out.
+#[doc(hidden)]
+pub fn root_module(library: LibraryIdentity, stages: StagesFn, create: CreateFn) -> VigilPlugin_Ref {
+    #[cfg(feature = "abi-1-0")]
+    let _ = library.description;
+    VigilPlugin {
+        name: RStr::from_str(library.name),
+        version: RStr::from_str(library.version),
+        api_version: RStr::from_str(API_VERSION),
+        set_logger: crate::log_bridge::set_host_logger,
+        stages,
+        create,
+        #[cfg(not(feature = "abi-1-0"))]
+        description: RStr::from_str(library.description),
+    }
+    .leak_into_prefix()
+}
 
 /// What a plugin author implements for each stage the library exports.
 pub trait StageFactory {
@@ -144,16 +182,12 @@ macro_rules! export_plugin {
             $crate::plugin::create_stage(&__vigil_stage_entries(), name, options, context)
         }
         fn __vigil_root_module() -> $crate::plugin::VigilPlugin_Ref {
-            use $crate::abi_stable::prefix_type::PrefixTypeTrait;
-            $crate::plugin::VigilPlugin {
-                name: $crate::abi_stable::std_types::RStr::from_str(env!("CARGO_PKG_NAME")),
-                version: $crate::abi_stable::std_types::RStr::from_str(env!("CARGO_PKG_VERSION")),
-                api_version: $crate::abi_stable::std_types::RStr::from_str($crate::plugin::API_VERSION),
-                set_logger: $crate::log_bridge::set_host_logger,
-                stages: __vigil_stages,
-                create: __vigil_create,
-            }
-            .leak_into_prefix()
+            let library = $crate::plugin::LibraryIdentity {
+                name: env!("CARGO_PKG_NAME"),
+                version: env!("CARGO_PKG_VERSION"),
+                description: env!("CARGO_PKG_DESCRIPTION"),
+            };
+            $crate::plugin::root_module(library, __vigil_stages, __vigil_create)
         }
         // What abi_stable's `#[export_root_module]` generates, spelled out so
         // that plugin crates need no direct dependency on abi_stable.

@@ -220,7 +220,7 @@ pub trait Reconstructor: Send {
     /// Per-sample reconstruction SSE of **new** cubes (laid out as for
     /// `fit_begin`), with the fitted or loaded models in eval mode; the
     /// cubes are not kept. This is how a saved model scores footage it was
-    /// not fitted on (`vigil score`). Since stage-api 0.2.
+    /// not fitted on (`vigil score`). Since stage-api 0.2; part of 1.0.
     #[sabi(last_prefix_field)]
     fn errors_of(&mut self, cubes: Batch) -> RResult<RVec<f32>, StageError>;
 }
@@ -262,7 +262,8 @@ pub trait Scorer: Send {
     /// training statistics (the runtime's scoring batch, docs/plugins.md);
     /// adds `scores` f32 [frames] and `box_scores` f32 [boxes].
     fn score(&mut self, batch: Batch) -> RResult<Batch, StageError>;
-    /// The frames around a frame that its score depends on. Since stage-api 0.2.
+    /// The frames around a frame that its score depends on. Since stage-api
+    /// 0.2; part of 1.0.
     #[sabi(last_prefix_field)]
     fn reach(&self) -> RResult<FrameReach, StageError>;
 }

@@ -224,14 +224,11 @@ pub fn built_plugin(crate_name: &str) -> std::path::PathBuf {
 /// Creates stage `stage` from a plugin library file, with options completed
 /// and validated as the host does.
 pub fn create_from_library(library: &std::path::Path, stage: &str, options: Value) -> Result<StageInstance, String> {
-    use vigil_stage_api::abi_stable::library::lib_header_from_path;
-    let module = lib_header_from_path(library)
-        .and_then(|h| h.init_root_module::<vigil_stage_api::VigilPlugin_Ref>())
-        .map_err(|e| format!("loading {}: {e}", library.display()))?;
-    let infos = module.stages()().into_result().map_err(|e| e.to_string())?;
+    let module = vigil_stage_api::open::open_plugin(library).map_err(|e| format!("loading {}: {e}", library.display()))?;
+    let infos = (module.stages)().into_result().map_err(|e| e.to_string())?;
     let info = infos.iter().find(|i| i.name.as_str() == stage).ok_or_else(|| format!("no stage `{stage}`"))?;
     let map = options.as_object().cloned().unwrap_or_default();
     let opts =
         complete_options(&info.options, &map).map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
-    module.create()(stage.into(), opts.to_json().as_str().into(), context(stage)).into_result().map_err(|e| e.to_string())
+    (module.create)(stage.into(), opts.to_json().as_str().into(), context(stage)).into_result().map_err(|e| e.to_string())
 }
