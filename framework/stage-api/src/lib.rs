@@ -16,7 +16,17 @@
 //! side is played by hand.
 //!
 //! ```
+//! use vigil_stage_api::settings::Settings;
 //! use vigil_stage_api::*;
+//!
+//! // Options: type, default, documentation (`vigil plugins` prints it) and
+//! // check, each written once (see [`settings`]).
+//! settings! {
+//!     pub struct WholeFrameSettings {
+//!         /// the score of every box
+//!         pub score: f32 = 1.0 => settings::within(0.0, 1.0),
+//!     }
+//! }
 //!
 //! struct WholeFrame;
 //!
@@ -26,12 +36,12 @@
 //!             name: "whole-frame",
 //!             kind: StageKind::Localizer,
 //!             description: "one box per frame: the whole frame",
-//!             options: vec![OptionSpec::float("score", 1.0, "the score of every box")],
+//!             options: WholeFrameSettings::specs(),
 //!         }
 //!     }
 //!
 //!     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-//!         let score = options.float("score")? as f32;
+//!         let score = WholeFrameSettings::from_options(options)?.score;
 //!         let io = StageIo::new(
 //!             vec![TensorSpec::new(names::FRAMES, DType::U8, 4, "RGB frames [N, H, W, 3]")],
 //!             vec![TensorSpec::new(names::BOXES, DType::F32, 2, "[M, 7]: row, x1, y1, x2, y2, score, class")],
@@ -83,6 +93,7 @@ pub mod open;
 pub mod options;
 pub mod plugin;
 pub mod rng;
+pub mod settings;
 pub mod stage;
 pub mod tensor;
 pub mod version;

@@ -97,6 +97,8 @@ fn current_description(_: crate::VigilPlugin_Ref) -> Option<RStr<'static>> {
 /// `tests/fixtures/plugin-abi-1-0` (built with the `abi-1-0` feature)
 /// exports; `tests/tests/abi.rs` loads that fixture.
 mod v1_0 {
+    // A frozen copy: its fields are documented on `VigilPlugin`, and the
+    // name `VigilPlugin_Ref` is what abi_stable derives.
     #![allow(non_camel_case_types, missing_docs)]
     use crate::plugin::HostLogger;
     use crate::{StageContext, StageError, StageInfo, StageInstance};

@@ -2,39 +2,31 @@
 
 use crate::kernels;
 use burn::tensor::Device;
-use vigil_stage_api::{memory, OptionSpec, Options, StageContext, StageError};
+use vigil_stage_api::settings::{at_least, positive, Choice, Settings};
+use vigil_stage_api::{memory, Options, StageContext, StageError};
 
-/// What the network reconstructs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    /// The appearance cube itself (15 -> 15 channels).
-    Frames,
-    /// The flow cube, predicted from the appearance cube (15 -> 10).
-    Flow,
-}
-
-impl Target {
-    pub fn name(self) -> &'static str {
-        match self {
-            Target::Frames => "frames",
-            Target::Flow => "flow",
-        }
+vigil_stage_api::choice! {
+    /// What the network reconstructs.
+    pub enum Target {
+        /// The appearance cube itself (15 -> 15 channels).
+        Frames = "frames",
+        /// The flow cube, predicted from the appearance cube (15 -> 10).
+        Flow = "flow",
     }
 }
 
-/// How the learning rate moves over the fit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LrSchedule {
-    /// `lr` at every step, as the paper trains.
-    Constant,
-    /// `lr` decayed along half a cosine to 0 at the fit's last step: a short
-    /// fit ends on small steps instead of stopping mid-stride.
-    Cosine,
+vigil_stage_api::choice! {
+    /// How the learning rate moves over the fit.
+    pub enum LrSchedule {
+        /// `lr` at every step, as the paper trains.
+        Constant = "constant",
+        /// `lr` decayed along half a cosine to 0 at the fit's last step: a short
+        /// fit ends on small steps instead of stopping mid-stride.
+        Cosine = "cosine",
+    }
 }
 
 impl LrSchedule {
-    const NAMES: [&'static str; 2] = ["constant", "cosine"];
-
     /// The rate of 0-based step `step` of a fit that takes `total` steps.
     pub fn rate(self, lr: f64, step: u64, total: u64) -> f64 {
         match self {
@@ -47,82 +39,55 @@ impl LrSchedule {
     }
 }
 
+vigil_stage_api::choice! {
+    /// Where the stage trains.
+    pub enum DeviceChoice {
+        /// Whatever the pipeline's `[pipeline] device` says.
+        Pipeline = "pipeline",
+        /// The CPU kernels.
+        Cpu = "cpu",
+        /// burn's wgpu backend (a build with the `gpu` feature).
+        Gpu = "gpu",
+    }
+}
+
+vigil_stage_api::settings! {
+    /// The `cae` stage's options.
+    pub struct CaeSettings {
+        /// what to reconstruct: the appearance cube, or the flow cube predicted from it (needs `motion`)
+        pub target: Target = Target::Frames,
+        /// channels of the first DoubleConv (F); later blocks use 2F, 4F, 8F
+        pub features_root: usize = 32 => at_least(1),
+        /// training epochs
+        pub epochs: u32 = 30 => at_least(1),
+        /// cubes per training step
+        pub batch_size: u32 = 256 => at_least(1),
+        /// Adam learning rate (betas 0.9/0.999, eps 1e-8)
+        pub lr: f64 = 1e-3 => positive,
+        /// `constant` (the paper) or `cosine`: lr decays along half a cosine to 0 at the last step of the fit
+        pub lr_schedule: LrSchedule = LrSchedule::Constant,
+        /// where to train: `pipeline` follows `[pipeline] device`; `gpu` needs a build with the `gpu` feature
+        pub device: DeviceChoice = DeviceChoice::Pipeline,
+    }
+}
+
+/// The options and what the stage's context adds to them.
 #[derive(Clone, Debug)]
 pub struct CaeConfig {
-    pub target: Target,
-    pub features_root: usize,
-    pub epochs: u32,
-    pub batch_size: u32,
-    pub lr: f64,
-    pub lr_schedule: LrSchedule,
+    pub settings: CaeSettings,
     pub seed: u64,
     /// "cpu" or "gpu", resolved from the option and the pipeline.
     pub device_name: String,
 }
 
-pub fn option_specs() -> Vec<OptionSpec> {
-    vec![
-        OptionSpec::choice(
-            "target",
-            &["frames", "flow"],
-            "frames",
-            "what to reconstruct: the appearance cube, or the flow cube predicted from it (needs `motion`)",
-        ),
-        OptionSpec::int("features_root", 32, "channels of the first DoubleConv (F); later blocks use 2F, 4F, 8F"),
-        OptionSpec::int("epochs", 30, "training epochs"),
-        OptionSpec::int("batch_size", 256, "cubes per training step"),
-        OptionSpec::float("lr", 1e-3, "Adam learning rate (betas 0.9/0.999, eps 1e-8)"),
-        OptionSpec::choice(
-            "lr_schedule",
-            &LrSchedule::NAMES,
-            "constant",
-            "`constant` (the paper) or `cosine`: lr decays along half a cosine to 0 at the last step of the fit",
-        ),
-        OptionSpec::choice(
-            "device",
-            &["pipeline", "cpu", "gpu"],
-            "pipeline",
-            "where to train: `pipeline` follows `[pipeline] device`; `gpu` needs a build with the `gpu` feature",
-        ),
-    ]
-}
-
 impl CaeConfig {
     pub fn from_options(options: &Options, context: &StageContext) -> Result<CaeConfig, StageError> {
-        let target = match options.string("target")?.as_str() {
-            "frames" => Target::Frames,
-            "flow" => Target::Flow,
-            other => return Err(StageError::invalid(format!("option `target`: expected \"frames\" or \"flow\", found \"{other}\""))),
+        let settings = CaeSettings::from_options(options)?;
+        let device_name = match settings.device {
+            DeviceChoice::Pipeline => context.device.to_string(),
+            explicit => explicit.name().to_string(),
         };
-        let positive = |name: &str| -> Result<i64, StageError> {
-            let v = options.int(name)?;
-            if v < 1 {
-                return Err(StageError::invalid(format!("option `{name}`: expected a positive int, found {v}")));
-            }
-            Ok(v)
-        };
-        let features_root = positive("features_root")? as usize;
-        let epochs = positive("epochs")? as u32;
-        let batch_size = positive("batch_size")? as u32;
-        let lr = options.float("lr")?;
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(StageError::invalid(format!("option `lr`: expected a positive number, found {lr}")));
-        }
-        let lr_schedule = match options.string("lr_schedule")?.as_str() {
-            "constant" => LrSchedule::Constant,
-            "cosine" => LrSchedule::Cosine,
-            other => {
-                return Err(StageError::invalid(format!(
-                    "option `lr_schedule`: expected one of {:?}, found \"{other}\"",
-                    LrSchedule::NAMES
-                )))
-            }
-        };
-        let device_name = match options.string("device")?.as_str() {
-            "pipeline" => context.device.to_string(),
-            explicit => explicit.to_string(),
-        };
-        let config = CaeConfig { target, features_root, epochs, batch_size, lr, lr_schedule, seed: context.seed, device_name };
+        let config = CaeConfig { settings, seed: context.seed, device_name };
         config.device()?; // fail at creation (what `vigil check` runs), not at the first step
                           // The cube geometry is not known yet: the smallest cubes the network takes
                           // (one RGB frame, 8 x 8) give a lower bound; `fit_begin` checks the real one.
@@ -134,15 +99,18 @@ impl CaeConfig {
     /// `in_channels` x `size` x `size` would need more memory than the machine
     /// has; `which` says what those cubes are.
     pub fn ensure_fits(&self, in_channels: usize, size: usize, which: &str) -> Result<(), StageError> {
-        let ops = kernels::layers(in_channels, in_channels, self.features_root);
-        let f = self.features_root;
+        let ops = kernels::layers(in_channels, in_channels, self.settings.features_root);
+        let f = self.settings.features_root;
         memory::ensure_fits(
             &format!("option `features_root` = {f} (the weights alone)"),
             kernels::training_bytes(&ops, in_channels, size, 0),
         )?;
         memory::ensure_fits(
-            &format!("option `batch_size` = {} (with features_root {f}, for {which}: {in_channels} x {size} x {size})", self.batch_size),
-            kernels::training_bytes(&ops, in_channels, size, self.batch_size as usize),
+            &format!(
+                "option `batch_size` = {} (with features_root {f}, for {which}: {in_channels} x {size} x {size})",
+                self.settings.batch_size
+            ),
+            kernels::training_bytes(&ops, in_channels, size, self.settings.batch_size as usize),
         )
     }
 

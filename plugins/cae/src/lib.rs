@@ -15,6 +15,7 @@ pub mod net;
 pub mod stage;
 
 use config::{CaeConfig, Target};
+use vigil_stage_api::settings::Settings;
 use vigil_stage_api::{
     names, stage_info, DType, Options, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind, TensorSpec,
 };
@@ -30,13 +31,13 @@ impl StageFactory for Cae {
             name: "cae",
             kind: StageKind::Reconstructor,
             description: "LBR-SPR convolutional autoencoder (one per band), trained with per-sample weights",
-            options: config::option_specs(),
+            options: config::CaeSettings::specs(),
         )
     }
 
     fn create(options: &Options, context: &StageContext) -> Result<StageInstance, StageError> {
         let config = CaeConfig::from_options(options, context)?;
-        let io = stage_io(config.target);
+        let io = stage_io(config.settings.target);
         Ok(StageInstance::reconstructor(CaeStage::new(config)?, io))
     }
 }

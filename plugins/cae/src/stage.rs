@@ -13,6 +13,7 @@ use burn::optim::OptimizerRecord;
 use burn::tensor::Device;
 use std::collections::BTreeMap;
 use std::path::Path;
+use vigil_stage_api::settings::Choice;
 use vigil_stage_api::{Batch, FitPlan, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ResultExt, StageError};
 
 pub struct CaeStage {
@@ -58,11 +59,11 @@ impl CaeStage {
 
     fn new_model(&self, band: u32, [cin, cout]: [usize; 2]) -> BandModel {
         let seed = model_seed(self.config.seed, band);
-        BandModel::new(Autoencoder::new(cin, cout, self.config.features_root, seed, &self.train_device))
+        BandModel::new(Autoencoder::new(cin, cout, self.config.settings.features_root, seed, &self.train_device))
     }
 
     fn fit_begin_impl(&mut self, batch: Batch) -> Result<FitPlan, StageError> {
-        let cubes = Cubes::from_batch(batch, self.config.target)?;
+        let cubes = Cubes::from_batch(batch, self.config.settings.target)?;
         let channels = [cubes.input_shape[0], cubes.target_shape[0]];
         self.config.ensure_fits(channels[0].max(channels[1]), cubes.input_shape[2], "these cubes")?;
         if self.channels.is_some_and(|c| c != channels) {
@@ -79,7 +80,9 @@ impl CaeStage {
         // `batch_size`, the last one partial (FitPlan below).
         self.planned_steps = band_cubes
             .iter()
-            .map(|(&band, indices)| (band, self.config.epochs as u64 * indices.len().div_ceil(self.config.batch_size as usize) as u64))
+            .map(|(&band, indices)| {
+                (band, self.config.settings.epochs as u64 * indices.len().div_ceil(self.config.settings.batch_size as usize) as u64)
+            })
             .collect();
         // A checkpoint loaded before fit_begin is kept; bands it lacks start fresh.
         for &band in &bands {
@@ -93,14 +96,14 @@ impl CaeStage {
         self.statistics = None;
         self.eval_errors = None;
         tracing::debug!(bands = bands.len(), "cae: fit begins");
-        Ok(FitPlan { epochs: self.config.epochs, batch_size: self.config.batch_size, models: bands.len() as u32 })
+        Ok(FitPlan { epochs: self.config.settings.epochs, batch_size: self.config.settings.batch_size, models: bands.len() as u32 })
     }
 
     /// The layer list for the CPU kernels, when this stage trains on the CPU
     /// (on a GPU, burn's own ops run everything).
     fn kernel_layers(&self) -> Option<Vec<Op>> {
         let [cin, cout] = self.channels?;
-        (self.config.device_name == "cpu").then(|| kernels::layers(cin, cout, self.config.features_root))
+        (self.config.device_name == "cpu").then(|| kernels::layers(cin, cout, self.config.settings.features_root))
     }
 
     fn model(&self, band: u32) -> Result<&BandModel, StageError> {
@@ -118,7 +121,7 @@ impl CaeStage {
 
     /// Errors of new cubes with the current models; the cubes are dropped after.
     fn errors_of_impl(&self, batch: Batch) -> Result<Vec<f32>, StageError> {
-        let cubes = Cubes::from_batch(batch, self.config.target)?;
+        let cubes = Cubes::from_batch(batch, self.config.settings.target)?;
         let channels = [cubes.input_shape[0], cubes.target_shape[0]];
         if self.channels != Some(channels) {
             return Err(StageError::invalid(format!(
@@ -132,7 +135,7 @@ impl CaeStage {
 
     fn errors_in(&self, cubes: &Cubes, indices: &[u32]) -> Result<Vec<f32>, StageError> {
         let mut out = vec![0f32; indices.len()];
-        let chunk = self.config.batch_size as usize;
+        let chunk = self.config.settings.batch_size as usize;
         let layers = self.kernel_layers();
         for (band, (positions, ids)) in cubes.group_by_band(indices)? {
             let model = self.model(band)?;
@@ -168,7 +171,11 @@ impl CaeStage {
         let band = cubes.single_band(indices)?;
         let layers = self.kernel_layers();
         let model = self.models.get_mut(&band).ok_or_else(|| StageError::invalid(format!("no model for band {band}")))?;
-        let lr = self.config.lr_schedule.rate(self.config.lr, model.steps, self.planned_steps.get(&band).copied().unwrap_or(0));
+        let lr = self.config.settings.lr_schedule.rate(
+            self.config.settings.lr,
+            model.steps,
+            self.planned_steps.get(&band).copied().unwrap_or(0),
+        );
         let loss = match layers {
             Some(ops) => {
                 let input = cubes.input_values(indices);
@@ -222,8 +229,8 @@ impl CaeStage {
         let state = State {
             format: "vigil-cae/1".into(),
             save_id,
-            target: self.config.target.name().into(),
-            features_root: self.config.features_root,
+            target: self.config.settings.target.name().into(),
+            features_root: self.config.settings.features_root,
             in_channels: channels[0],
             out_channels: channels[1],
             steps: self.models.iter().map(|(&b, m)| (b, m.steps)).collect(),
@@ -243,11 +250,11 @@ impl CaeStage {
         let mismatch = |what: &str, saved: String, now: String| {
             StageError::invalid(format!("{}: checkpoint has {what} {saved}, this stage is configured with {now}", dir.display()))
         };
-        if state.target != self.config.target.name() {
-            return Err(mismatch("target", state.target.clone(), self.config.target.name().into()));
+        if state.target != self.config.settings.target.name() {
+            return Err(mismatch("target", state.target.clone(), self.config.settings.target.name().into()));
         }
-        if state.features_root != self.config.features_root {
-            return Err(mismatch("features_root", state.features_root.to_string(), self.config.features_root.to_string()));
+        if state.features_root != self.config.settings.features_root {
+            return Err(mismatch("features_root", state.features_root.to_string(), self.config.settings.features_root.to_string()));
         }
         let weights_path = dir.join(checkpoint::WEIGHTS_FILE);
         let bytes = std::fs::read(&weights_path).stage_context(format_args!("reading {}", weights_path.display()))?;
@@ -263,7 +270,7 @@ impl CaeStage {
         // state.json is checked against the weights before a model is built
         // from it: channels that the weights do not hold would allocate by a
         // corrupt claim.
-        let needed = kernels::parameter_count(&kernels::layers(channels[0], channels[1], self.config.features_root));
+        let needed = kernels::parameter_count(&kernels::layers(channels[0], channels[1], self.config.settings.features_root));
         for (&band, &steps) in &state.steps {
             let stored = weights.values_under(&format!("band{band}."));
             if needed > stored as u64 {

@@ -37,10 +37,6 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn name(preset: Preset) -> String {
-    format!("{preset:?}").to_lowercase()
-}
-
 fn flyingchairs(root: &Path) -> Vec<(GrayImage, GrayImage, FlowField)> {
     (0..3)
         .map(|i| {
@@ -74,7 +70,7 @@ fn bench_presets(pairs: &[(GrayImage, GrayImage, FlowField)]) -> Vec<(Preset, f6
         let per_pair: Vec<String> = errs.iter().map(|e| format!("{e:.2}")).collect();
         println!(
             "vigil {:10} EPE {epe:.3} px  per pair [{}]  {time:.1} ms/pair  (CPU {:.1} ms/pair)",
-            name(preset),
+            preset,
             per_pair.join(", "),
             mean(&cpu_ms)
         );
@@ -126,7 +122,7 @@ fn ped2_throughput(dir: &Path) {
         let pairs = (PED2_FRAMES - 1) as f64;
         println!(
             "ped2 {w}x{h} -> 512x384 grid, stage {:10} {:.1} frames/s ({pairs} pairs, {:.1} ms/pair wall, CPU {:.1} ms/pair)",
-            name(preset),
+            preset,
             pairs / secs,
             secs * 1000.0 / pairs,
             cpu * 1000.0 / pairs
@@ -142,7 +138,7 @@ fn main() {
     let script = chairs.join("../../../bench/flow_opencv.py");
     if let Some(reference) = opencv_reference(&script) {
         for (preset, epe, ms) in &ours {
-            let name = format!("dis-{}", name(*preset));
+            let name = format!("dis-{preset}");
             if let Some((_, cv_epe, cv_ms)) = reference.iter().find(|r| r.0 == name) {
                 println!("{name}: EPE vigil/opencv {:.2}, time vigil/opencv {:.2}", epe / cv_epe, ms / cv_ms);
             }

@@ -1,27 +1,15 @@
 //! Estimator settings and the speed/quality presets.
 
-/// Speed/quality trade-offs, with the same meaning (and, as far as this
-/// implementation goes, the same numbers) as OpenCV's DIS presets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Preset {
-    /// Finest scale 1/4, no variational refinement.
-    Ultrafast,
-    /// Finest scale 1/4, variational refinement.
-    Fast,
-    /// Finest scale 1/2, larger patches, more iterations.
-    Medium,
-}
-
-impl Preset {
-    pub const NAMES: [&'static str; 3] = ["ultrafast", "fast", "medium"];
-
-    pub fn parse(name: &str) -> Option<Preset> {
-        match name {
-            "ultrafast" => Some(Preset::Ultrafast),
-            "fast" => Some(Preset::Fast),
-            "medium" => Some(Preset::Medium),
-            _ => None,
-        }
+vigil_stage_api::choice! {
+    /// Speed/quality trade-offs, with the same meaning (and, as far as this
+    /// implementation goes, the same numbers) as OpenCV's DIS presets.
+    pub enum Preset {
+        /// Finest scale 1/4, no variational refinement.
+        Ultrafast = "ultrafast",
+        /// Finest scale 1/4, variational refinement.
+        Fast = "fast",
+        /// Finest scale 1/2, larger patches, more iterations.
+        Medium = "medium",
     }
 }
 

@@ -4,10 +4,45 @@ use crate::estimate::estimate_flow_on_grid;
 use crate::image::GrayImage;
 use crate::params::{FlowParams, Preset};
 use rayon::prelude::*;
+use vigil_stage_api::settings::Settings;
 use vigil_stage_api::{
-    names, stage_info, Batch, DType, Flow, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
+    names, settings, stage_info, Batch, DType, Flow, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance,
     StageIo, StageKind, Tensor, TensorSpec,
 };
+
+settings! {
+    /// The `flow` stage's options.
+    pub struct FlowSettings {
+        /// speed/quality preset, as OpenCV's DIS presets
+        pub preset: Preset = Preset::Fast,
+        /// width of the grid the flow is computed on; vectors stay in grid pixels (0 = native)
+        pub grid_width: usize = 512 => grid_side,
+        /// height of the grid the flow is computed on (0 = native)
+        pub grid_height: usize = 384 => grid_side,
+    }
+}
+
+/// A grid side: 0 means the frames' own size.
+fn grid_side(side: &usize) -> Result<(), String> {
+    if *side == 0 || *side >= 2 {
+        Ok(())
+    } else {
+        Err(format!("expected 0 (native size) or at least 2, found {side}"))
+    }
+}
+
+impl FlowSettings {
+    /// (width, height) the flow is computed on; `None` = each video's own size.
+    pub fn grid(&self) -> Result<Option<(usize, usize)>, StageError> {
+        match (self.grid_width, self.grid_height) {
+            (0, 0) => Ok(None),
+            (w, h) if w > 0 && h > 0 => Ok(Some((w, h))),
+            (w, h) => Err(StageError::invalid(format!(
+                "options `grid_width` and `grid_height` must both be 0 (native size) or both set, found {w} and {h}"
+            ))),
+        }
+    }
+}
 
 pub struct FlowStage {
     params: FlowParams,
@@ -63,44 +98,19 @@ fn io() -> StageIo {
     )
 }
 
-/// Grid option value: 0 means the frames' own size.
-fn grid_side(options: &Options, name: &str) -> Result<usize, StageError> {
-    let v = options.int(name)?;
-    usize::try_from(v)
-        .ok()
-        .filter(|&s| s == 0 || s >= 2)
-        .ok_or_else(|| StageError::invalid(format!("option `{name}`: expected 0 (native size) or at least 2, found {v}")))
-}
-
 impl StageFactory for FlowStage {
     fn info() -> StageInfo {
         stage_info!(
             name: "flow",
             kind: StageKind::Flow,
             description: "dense optical flow (DIS: inverse-search patches, densification, variational refinement), pure Rust",
-            options: [
-                OptionSpec::choice("preset", &Preset::NAMES, "fast", "speed/quality preset, as OpenCV's DIS presets"),
-                OptionSpec::int("grid_width", 512, "width of the grid the flow is computed on; vectors stay in grid pixels (0 = native)"),
-                OptionSpec::int("grid_height", 384, "height of the grid the flow is computed on (0 = native)"),
-            ]
+            options: FlowSettings::specs()
         )
     }
 
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        let name = options.string("preset")?;
-        let preset = Preset::parse(&name).ok_or_else(|| {
-            StageError::invalid(format!("option `preset`: expected one of {}, found \"{name}\"", Preset::NAMES.join(", ")))
-        })?;
-        let grid = match (grid_side(options, "grid_width")?, grid_side(options, "grid_height")?) {
-            (0, 0) => None,
-            (w, h) if w > 0 && h > 0 => Some((w, h)),
-            (w, h) => {
-                return Err(StageError::invalid(format!(
-                    "options `grid_width` and `grid_height` must both be 0 (native size) or both set, found {w} and {h}"
-                )))
-            }
-        };
-        Ok(StageInstance::flow(FlowStage::new(FlowParams::preset(preset), grid), io()))
+        let settings = FlowSettings::from_options(options)?;
+        Ok(StageInstance::flow(FlowStage::new(FlowParams::preset(settings.preset), settings.grid()?), io()))
     }
 }
 
@@ -172,7 +182,9 @@ mod tests {
         let err = create::<FlowStage>(json!({"grid_width": 0})).err().unwrap();
         assert!(err.contains("both be 0 (native size) or both set"), "{err}");
         let err = create::<FlowStage>(json!({"grid_height": -3})).err().unwrap();
-        assert!(err.contains("expected 0 (native size) or at least 2, found -3"), "{err}");
+        assert!(err.contains("option `grid_height`: expected an int from 0 to"), "{err}");
+        let err = create::<FlowStage>(json!({"grid_height": 1})).err().unwrap();
+        assert!(err.contains("option `grid_height`: expected 0 (native size) or at least 2, found 1"), "{err}");
         let err = create::<FlowStage>(json!({"preset": "slow"})).err().unwrap();
         assert!(err.contains("preset"), "{err}");
         assert!(create::<FlowStage>(json!({"preset": "ultrafast", "grid_width": 0, "grid_height": 0})).is_ok());

@@ -65,13 +65,12 @@ pub fn nms_per_class(mut boxes: Vec<Bbox>, iou_threshold: f32) -> Vec<Bbox> {
     kept
 }
 
-/// The `cover_threshold` option both localizers take.
-pub fn cover_threshold_spec() -> vigil_stage_api::OptionSpec {
-    vigil_stage_api::OptionSpec::float(
-        "cover_threshold",
-        0.6,
-        "drop a box when more than this share of it lies inside a larger box (1 keeps all)",
-    )
+vigil_stage_api::settings! {
+    /// Cover removal's option, which both localizers take.
+    pub struct CoverRemoval {
+        /// drop a box when more than this share of it lies inside a larger box (1 keeps all)
+        pub cover_threshold: f32 = 0.6 => vigil_stage_api::settings::within(0.0, 1.0),
+    }
 }
 
 /// Cover removal (docs/method.md 2.3): with boxes in ascending area order, a box

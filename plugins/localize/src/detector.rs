@@ -3,14 +3,15 @@
 //! completion (2.4): boxes around moving regions no detection covers.
 
 use crate::batch_io::{boxes_spec, boxes_tensor, frames_spec, FrameView, Frames, BOXES};
-use crate::boxes::{cover_threshold_spec, nms_per_class, remove_covered, Bbox};
+use crate::boxes::{nms_per_class, remove_covered, Bbox, CoverRemoval};
 use crate::completion::{clear_detections, motion_boxes, MotionBoxRules};
 use crate::letterbox::letterbox_into;
 use crate::model::YoloxModel;
-use crate::motion_source::{self, MotionSource};
-use std::path::Path;
+use crate::motion_source::{MotionSettings, MotionSource};
+use std::path::PathBuf;
+use vigil_stage_api::settings::{within, Settings};
 use vigil_stage_api::{
-    stage_info, Batch, Localizer, OptionSpec, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo,
+    settings, stage_info, Batch, Localizer, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo,
     StageKind, Tensor,
 };
 
@@ -20,46 +21,44 @@ const CANDIDATE_SCORE: f32 = 0.05;
 /// At most this many detections per frame after NMS (mmdet's `max_per_img`).
 const MAX_DETECTIONS: usize = 100;
 
+settings! {
+    /// The `detector` localizer's options.
+    pub struct DetectorSettings {
+        /// YOLOX-style ONNX detector: input f32 [1, 3, H, W] (BGR 0..255), output [1, anchors, 5 + classes]
+        /// undecoded, e.g. yolox_nano.onnx
+        pub model: PathBuf = PathBuf::new(),
+        /// keep detections whose objectness x class probability is above this
+        pub score_threshold: f32 = 0.2 => within(0.0, 1.0),
+        /// per-class NMS drops a box overlapping a better one by more than this IoU
+        pub nms_iou: f32 = 0.45 => within(0.0, 1.0),
+        /// class ids to keep (COCO: 0 = person); empty keeps every class
+        pub classes: Vec<i64> = Vec::new(),
+        pub cover: CoverRemoval = CoverRemoval::default(),
+        /// add boxes around moving regions no detection covers (needs `flow` unless motion_source =
+        /// "frame_difference")
+        pub motion_completion: bool = true,
+        pub motion: MotionSettings = MotionSettings::default(),
+    }
+}
+
 /// Factory of the `detector` localizer.
 pub struct DetectorLocalizer;
 
 impl StageFactory for DetectorLocalizer {
     fn info() -> StageInfo {
-        let mut options = vec![
-            OptionSpec::path(
-                "model",
-                None,
-                "YOLOX-style ONNX detector: input f32 [1, 3, H, W] (BGR 0..255), output [1, anchors, 5 + classes] \
-                 undecoded, e.g. yolox_nano.onnx",
-            ),
-            OptionSpec::float("score_threshold", 0.2, "keep detections whose objectness x class probability is above this"),
-            OptionSpec::float("nms_iou", 0.45, "per-class NMS drops a box overlapping a better one by more than this IoU"),
-            OptionSpec::int_list("classes", &[], "class ids to keep (COCO: 0 = person); empty keeps every class"),
-            cover_threshold_spec(),
-            OptionSpec::bool(
-                "motion_completion",
-                true,
-                "add boxes around moving regions no detection covers (needs `flow` unless motion_source = \
-                 \"frame_difference\")",
-            ),
-        ];
-        options.extend(motion_source::option_specs());
         stage_info!(
             name: "detector",
             kind: StageKind::Localizer,
             description: "ONNX object detector (tract) with cover removal and motion completion",
-            options: options,
+            options: DetectorSettings::specs(),
         )
     }
 
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        let model = YoloxModel::load(Path::new(&options.string("model")?))?;
-        let filter = DetectionFilter::from_options(options, model.classes)?;
-        let completion = if options.bool("motion_completion")? {
-            Some((MotionSource::from_options(options)?, motion_source::box_rules(options)?))
-        } else {
-            None
-        };
+        let settings = DetectorSettings::from_options(options)?;
+        let model = YoloxModel::load(&settings.model)?;
+        let filter = DetectionFilter::new(&settings, model.classes)?;
+        let completion = settings.motion_completion.then(|| (settings.motion.source(), settings.motion.box_rules()));
         let mut inputs = vec![frames_spec()];
         if let Some((source, _)) = &completion {
             inputs.extend(source.inputs());
@@ -80,18 +79,10 @@ struct DetectionFilter {
 }
 
 impl DetectionFilter {
-    fn from_options(options: &Options, classes: usize) -> Result<DetectionFilter, StageError> {
-        let unit = |name: &str| -> Result<f32, StageError> {
-            let v = options.float(name)?;
-            if (0.0..=1.0).contains(&v) {
-                Ok(v as f32)
-            } else {
-                Err(StageError::invalid(format!("option `{name}` must be within 0..1, found {v}")))
-            }
-        };
-        let chosen = options.int_list("classes")?;
+    fn new(settings: &DetectorSettings, classes: usize) -> Result<DetectionFilter, StageError> {
+        let chosen = &settings.classes;
         let mut wanted = vec![chosen.is_empty(); classes];
-        for &c in &chosen {
+        for &c in chosen {
             let slot = usize::try_from(c)
                 .ok()
                 .and_then(|c| wanted.get_mut(c))
@@ -99,10 +90,10 @@ impl DetectionFilter {
             *slot = true;
         }
         Ok(DetectionFilter {
-            score_threshold: unit("score_threshold")?,
-            nms_iou: unit("nms_iou")?,
-            min_area: options.float("min_area")? as f32,
-            cover_threshold: unit("cover_threshold")?,
+            score_threshold: settings.score_threshold,
+            nms_iou: settings.nms_iou,
+            min_area: settings.motion.min_area,
+            cover_threshold: settings.cover.cover_threshold,
             wanted,
         })
     }

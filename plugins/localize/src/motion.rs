@@ -2,32 +2,39 @@
 //! (docs/method.md 2.5: 2.4 without detections), then cover removal (2.3).
 
 use crate::batch_io::{boxes_spec, boxes_tensor, frames_spec, Frames, BOXES};
-use crate::boxes::{cover_threshold_spec, remove_covered};
+use crate::boxes::{remove_covered, CoverRemoval};
 use crate::completion::{motion_boxes, MotionBoxRules};
-use crate::motion_source::{self, MotionSource};
+use crate::motion_source::{MotionSettings, MotionSource};
+use vigil_stage_api::settings::Settings;
 use vigil_stage_api::{
-    stage_info, Batch, Localizer, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo, StageKind,
+    settings, stage_info, Batch, Localizer, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo,
+    StageKind,
 };
+
+settings! {
+    /// The `motion` localizer's options.
+    pub struct MotionLocalizerSettings {
+        pub motion: MotionSettings = MotionSettings::default(),
+        pub cover: CoverRemoval = CoverRemoval::default(),
+    }
+}
 
 /// Factory of the `motion` localizer.
 pub struct MotionLocalizer;
 
 impl StageFactory for MotionLocalizer {
     fn info() -> StageInfo {
-        let mut options = motion_source::option_specs();
-        options.push(cover_threshold_spec());
         stage_info!(
             name: "motion",
             kind: StageKind::Localizer,
             description: "boxes around moving regions (flow magnitude or frame differences), no detector",
-            options: options,
+            options: MotionLocalizerSettings::specs(),
         )
     }
 
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        let source = MotionSource::from_options(options)?;
-        let rules = motion_source::box_rules(options)?;
-        let cover_threshold = options.float("cover_threshold")? as f32;
+        let settings = MotionLocalizerSettings::from_options(options)?;
+        let (source, rules, cover_threshold) = (settings.motion.source(), settings.motion.box_rules(), settings.cover.cover_threshold);
         let mut inputs = vec![frames_spec()];
         inputs.extend(source.inputs());
         let io = StageIo::new(inputs, vec![boxes_spec()]);

@@ -6,45 +6,54 @@ use crate::batch_io::{flow_spec, Frames};
 use crate::completion::MotionBoxRules;
 use crate::components::BinaryMap;
 use crate::foreground::{difference_foreground, flow_foreground, SmoothedGrey};
-use vigil_stage_api::{Batch, FrameId, OptionSpec, Options, StageError, TensorSpec};
+use vigil_stage_api::settings::at_least;
+use vigil_stage_api::{Batch, FrameId, StageError, TensorSpec};
 
-pub const FLOW: &str = "flow";
-pub const FRAME_DIFFERENCE: &str = "frame_difference";
-
-/// Options that choose and tune the foreground map and turn its blobs into
-/// boxes (docs/method.md 2.4; defaults of 9.1, Ped2 column).
-pub fn option_specs() -> Vec<OptionSpec> {
-    vec![
-        OptionSpec::choice(
-            "motion_source",
-            &[FLOW, FRAME_DIFFERENCE],
-            FLOW,
-            "what tells motion: the pipeline's `flow` (needs a flow stage), or the difference to the \
-             previous frame (no flow stage needed)",
-        ),
-        OptionSpec::float("flow_threshold", 1.0, "a pixel moves when u^2 + v^2 > this (512x384-grid pixels)"),
-        OptionSpec::float(
-            "difference_threshold",
-            18.0,
-            "with motion_source = \"frame_difference\": a pixel moves when its 3x3-blurred grey level \
-             changes by more than this (0..255)",
-        ),
-        OptionSpec::float("min_area", 100.0, "smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections"),
-        OptionSpec::float("max_aspect", 10.0, "motion boxes need w/h and h/w below this"),
-        OptionSpec::int(
-            "box_growth",
-            2,
-            "pixels added on each side of a motion box, and of a detection before it is cleared from the motion map",
-        ),
-    ]
+vigil_stage_api::choice! {
+    /// What tells motion.
+    pub enum MotionSourceKind {
+        /// The pipeline's `flow` tensor.
+        Flow = "flow",
+        /// The difference to the previous frame.
+        FrameDifference = "frame_difference",
+    }
 }
 
-pub fn box_rules(options: &Options) -> Result<MotionBoxRules, StageError> {
-    let growth = options.int("box_growth")?;
-    if growth < 0 {
-        return Err(StageError::invalid(format!("option `box_growth` must be >= 0, found {growth}")));
+vigil_stage_api::settings! {
+    /// Options that choose and tune the foreground map and turn its blobs
+    /// into boxes (docs/method.md 2.4; defaults of 9.1, Ped2 column). Both
+    /// localizers take them.
+    pub struct MotionSettings {
+        /// what tells motion: the pipeline's `flow` (needs a flow stage), or the difference to the
+        /// previous frame (no flow stage needed)
+        pub motion_source: MotionSourceKind = MotionSourceKind::Flow,
+        /// a pixel moves when u^2 + v^2 > this (512x384-grid pixels)
+        pub flow_threshold: f32 = 1.0,
+        /// with motion_source = "frame_difference": a pixel moves when its 3x3-blurred grey level
+        /// changes by more than this (0..255)
+        pub difference_threshold: f32 = 18.0,
+        /// smallest box kept: (w + 1) * (h + 1) > this for motion boxes, area >= this for detections
+        pub min_area: f32 = 100.0,
+        /// motion boxes need w/h and h/w below this
+        pub max_aspect: f32 = 10.0,
+        /// pixels added on each side of a motion box, and of a detection before it is cleared from the motion map
+        pub box_growth: i64 = 2 => at_least(0),
     }
-    Ok(MotionBoxRules { growth, min_area: options.float("min_area")? as f32, max_aspect: options.float("max_aspect")? as f32 })
+}
+
+impl MotionSettings {
+    /// How blobs become boxes.
+    pub fn box_rules(&self) -> MotionBoxRules {
+        MotionBoxRules { growth: self.box_growth, min_area: self.min_area, max_aspect: self.max_aspect }
+    }
+
+    /// The foreground map's source, with no frame seen yet.
+    pub fn source(&self) -> MotionSource {
+        match self.motion_source {
+            MotionSourceKind::Flow => MotionSource::Flow { threshold: self.flow_threshold },
+            MotionSourceKind::FrameDifference => MotionSource::FrameDifference { threshold: self.difference_threshold, last: None },
+        }
+    }
 }
 
 /// Where the foreground map comes from.
@@ -61,13 +70,6 @@ pub enum MotionSource {
 }
 
 impl MotionSource {
-    pub fn from_options(options: &Options) -> Result<MotionSource, StageError> {
-        Ok(match options.string("motion_source")?.as_str() {
-            FLOW => MotionSource::Flow { threshold: options.float("flow_threshold")? as f32 },
-            _ => MotionSource::FrameDifference { threshold: options.float("difference_threshold")? as f32, last: None },
-        })
-    }
-
     /// The input tensors this source needs beyond `frames`.
     pub fn inputs(&self) -> Vec<TensorSpec> {
         match self {

@@ -8,8 +8,9 @@ pub mod weights;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use vigil_stage_api::settings::{at_least, Settings};
 use vigil_stage_api::{
-    stage_info, OptionSpec, Options, RResult, RSlice, RStr, RString, RVec, Refiner, StageContext, StageError, StageFactory, StageInfo,
+    settings, stage_info, Options, RResult, RSlice, RStr, RString, RVec, Refiner, StageContext, StageError, StageFactory, StageInfo,
     StageInstance, StageIo, StageKind,
 };
 use weights::{spr_weights, Mode, Schedule};
@@ -25,17 +26,27 @@ impl StageFactory for Spr {
             name: "spr",
             kind: StageKind::Refiner,
             description: "Self-paced refinement: per-sample weights from mini-batch errors (hard, linear, huber, mixture)",
-            options: [
-                OptionSpec::choice("mode", &Mode::NAMES, "mixture", "weighting: hard/linear drop above mu + k sigma, huber shrinks, mixture keeps below mu + sigma and drops above mu + k sigma"),
-                OptionSpec::int("warmup_epochs", 5, "epochs trained with all weights 1 before refinement starts"),
-                OptionSpec::float("shrink_rate", 0.005, "how much k shrinks per mini-batch of a model (r)"),
-                OptionSpec::float("init_range", 4.0, "k at the first refined mini-batch (k0), in standard deviations"),
-            ],
+            options: SprSettings::specs(),
         )
     }
 
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
         Ok(StageInstance::refiner(SprStage::from_options(options)?, StageIo::default()))
+    }
+}
+
+settings! {
+    /// The refiner's options (docs/method.md 6).
+    pub struct SprSettings {
+        /// weighting: hard/linear drop above mu + k sigma, huber shrinks, mixture keeps below mu + sigma
+        /// and drops above mu + k sigma
+        pub mode: Mode = Mode::Mixture,
+        /// epochs trained with all weights 1 before refinement starts
+        pub warmup_epochs: u32 = 5,
+        /// how much k shrinks per mini-batch of a model (r)
+        pub shrink_rate: f64 = 0.005 => at_least(0.0),
+        /// k at the first refined mini-batch (k0), in standard deviations
+        pub init_range: f64 = 4.0 => at_least(K_MIN),
     }
 }
 
@@ -54,21 +65,8 @@ pub struct SprStage {
 
 impl SprStage {
     pub fn from_options(options: &Options) -> Result<SprStage, StageError> {
-        let name = options.string("mode")?;
-        let mode = Mode::parse(&name)
-            .ok_or_else(|| StageError::invalid(format!("option `mode`: expected one of {}, found \"{name}\"", Mode::NAMES.join(", "))))?;
-        let warmup = options.int("warmup_epochs")?;
-        let warmup_epochs = u32::try_from(warmup)
-            .map_err(|_| StageError::invalid(format!("option `warmup_epochs`: expected an int >= 0, found {warmup}")))?;
-        let shrink_rate = options.float("shrink_rate")?;
-        if !(shrink_rate.is_finite() && shrink_rate >= 0.0) {
-            return Err(StageError::invalid(format!("option `shrink_rate`: expected a number >= 0, found {shrink_rate}")));
-        }
-        let k0 = options.float("init_range")?;
-        if !(k0.is_finite() && k0 >= K_MIN) {
-            return Err(StageError::invalid(format!("option `init_range`: expected a number >= {K_MIN}, found {k0}")));
-        }
-        Ok(SprStage { mode, warmup_epochs, schedule: Schedule { k0, k_min: K_MIN, shrink_rate }, state: SprState::default() })
+        let SprSettings { mode, warmup_epochs, shrink_rate, init_range } = SprSettings::from_options(options)?;
+        Ok(SprStage { mode, warmup_epochs, schedule: Schedule { k0: init_range, k_min: K_MIN, shrink_rate }, state: SprState::default() })
     }
 
     /// k for the next mini-batch of `model`.

@@ -1,25 +1,17 @@
 //! Self-paced refinement weights (docs/method.md 6.2), as pure functions of one
 //! mini-batch's errors and the range k(t).
 
-/// The four weighting modes of the reference code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Hard,
-    Linear,
-    Huber,
-    Mixture,
-}
-
-impl Mode {
-    pub const NAMES: [&'static str; 4] = ["hard", "linear", "huber", "mixture"];
-    pub fn parse(name: &str) -> Option<Mode> {
-        match name {
-            "hard" => Some(Mode::Hard),
-            "linear" => Some(Mode::Linear),
-            "huber" => Some(Mode::Huber),
-            "mixture" => Some(Mode::Mixture),
-            _ => None,
-        }
+vigil_stage_api::choice! {
+    /// The four weighting modes of the reference code.
+    pub enum Mode {
+        /// Weight 1 below mu + k sigma, 0 above.
+        Hard = "hard",
+        /// Falling linearly to 0 at mu + k sigma.
+        Linear = "linear",
+        /// 1 below mu + k sigma, shrinking as 1/error above.
+        Huber = "huber",
+        /// 1 below mu + sigma, 0 above mu + k sigma, falling in between.
+        Mixture = "mixture",
     }
 }
 

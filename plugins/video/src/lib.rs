@@ -20,10 +20,31 @@ pub use reader::{Step, VideoFacts, VideoReader};
 use std::time::Duration;
 
 use std::path::Path;
+use vigil_stage_api::settings::{within, Settings};
 use vigil_stage_api::{
-    names, Batch, DType, Decoder, FrameId, OptionSpec, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
+    names, settings, Batch, DType, Decoder, FrameId, Options, ROption, RResult, RStr, StageContext, StageError, StageFactory, StageInfo,
     StageInstance, StageIo, StageKind, TensorSpec, VideoInfo,
 };
+
+settings! {
+    /// The `video` stage's options; they matter for live streams only.
+    pub struct VideoSettings {
+        /// live streams: the longest wait for data before the stream counts as stalled
+        pub read_timeout_s: f64 = 5.0 => timeout_seconds,
+        /// live streams: reconnection tries after a stall or a lost connection (waits 1, 2, 4, ... s); 0: none
+        pub reconnects: u32 = 3 => within(0, 1000),
+        /// live streams: frames held for scoring; when full, arriving frames are dropped
+        pub queue_frames: usize = 100 => within(1, 10_000),
+    }
+}
+
+fn timeout_seconds(seconds: &f64) -> Result<(), String> {
+    if *seconds > 0.0 && *seconds <= 3600.0 {
+        Ok(())
+    } else {
+        Err(format!("expected seconds in (0, 3600], found {seconds}"))
+    }
+}
 
 /// The `video` stage's factory.
 pub struct VideoStage;
@@ -35,31 +56,16 @@ impl StageFactory for VideoStage {
             kind: StageKind::Decoder,
             description: "Decodes video files (avi, mp4, mkv, mov, ...) and live streams (rtsp, udp, http, ... URLs) \
                           with the system FFmpeg into RGB frames",
-            options: vec![
-                OptionSpec::float("read_timeout_s", 5.0, "live streams: the longest wait for data before the stream counts as stalled"),
-                OptionSpec::int("reconnects", 3, "live streams: reconnection tries after a stall or a lost connection (waits 1, 2, 4, ... s); 0: none"),
-                OptionSpec::int("queue_frames", 100, "live streams: frames held for scoring; when full, arriving frames are dropped"),
-            ],
+            options: VideoSettings::specs(),
         }
     }
 
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        let timeout = options.float("read_timeout_s")?;
-        if !(timeout.is_finite() && timeout > 0.0 && timeout <= 3600.0) {
-            return Err(StageError::invalid(format!("option `read_timeout_s`: expected seconds in (0, 3600], found {timeout}")));
-        }
-        let reconnects = options.int("reconnects")?;
-        let queue_frames = options.int("queue_frames")?;
-        if !(0..=1000).contains(&reconnects) {
-            return Err(StageError::invalid(format!("option `reconnects`: expected 0 to 1000, found {reconnects}")));
-        }
-        if !(1..=10_000).contains(&queue_frames) {
-            return Err(StageError::invalid(format!("option `queue_frames`: expected 1 to 10000, found {queue_frames}")));
-        }
+        let settings = VideoSettings::from_options(options)?;
         let live = LiveSettings {
-            read_timeout: Duration::from_secs_f64(timeout),
-            reconnects: reconnects as u32,
-            queue_frames: queue_frames as usize,
+            read_timeout: Duration::from_secs_f64(settings.read_timeout_s),
+            reconnects: settings.reconnects,
+            queue_frames: settings.queue_frames,
         };
         Ok(StageInstance::decoder(VideoDecoder { open: None, live, pool: BufferPool::default() }, io()))
     }

@@ -37,6 +37,7 @@ pub mod options;
 pub mod smooth;
 
 use options::ScoringOptions;
+use vigil_stage_api::settings::Settings;
 use vigil_stage_api::{
     names, stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo,
     StageInstance, StageIo, StageKind, Tensor, TensorSpec,
@@ -117,7 +118,7 @@ impl StageFactory for ZScoreStage {
             name: "zscore",
             kind: StageKind::Scorer,
             description: "z-normalized, fused, max-over-boxes, smoothed frame scores (LBR-SPR)",
-            options: options::specs(),
+            options: ScoringOptions::specs(),
         }
     }
 

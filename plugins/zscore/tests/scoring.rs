@@ -164,7 +164,7 @@ fn inconsistent_batches_are_errors_that_say_what_was_expected() {
     assert!(err.contains("`errors.appearance`: box 0 has error NaN"), "{err}");
 
     let err = run(json!({"window": 0}), two_videos()).unwrap_err();
-    assert!(err.contains("expected an int >= 1"), "{err}");
+    assert!(err.contains("option `window`: expected at least 1, found 0"), "{err}");
     let err = run(json!({"smoothing": "global"}), two_videos()).unwrap_err();
     assert!(err.contains("smoothing"), "{err}");
 }

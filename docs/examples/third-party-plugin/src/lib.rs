@@ -6,15 +6,26 @@
 //! It is a drop-in replacement for the stock `motion` localizer: change
 //! `plugin = "motion"` to `plugin = "framediff"` in a pipeline.
 
+use vigil_stage_api::settings::{at_least, Settings};
 use vigil_stage_api::{
-    export_plugin, names, stage_info, Batch, DType, Localizer, OptionSpec, Options, RResult, StageContext, StageError, StageFactory,
+    export_plugin, names, settings, stage_info, Batch, DType, Localizer, Options, RResult, StageContext, StageError, StageFactory,
     StageInfo, StageInstance, StageIo, StageKind, Tensor, TensorSpec,
 };
 
+settings! {
+    /// The stage's options: type, default, documentation and check, once.
+    pub struct FrameDiffSettings {
+        /// grey-level change (0-255) that makes a pixel foreground
+        pub threshold: u8 = 20,
+        /// smallest blob, in pixels, that becomes a box
+        pub min_area: usize = 60 => at_least(1),
+        /// pixels added on each side of a box
+        pub grow: u32 = 2,
+    }
+}
+
 struct FrameDiff {
-    threshold: u8,
-    min_area: usize,
-    grow: f32,
+    settings: FrameDiffSettings,
     /// Grey levels of the last frame seen, with its video, so that the first
     /// frame of a batch can be compared with the end of the previous batch.
     previous: Option<(u32, Vec<u8>)>,
@@ -26,25 +37,12 @@ impl StageFactory for FrameDiff {
             name: "framediff",
             kind: StageKind::Localizer,
             description: "Boxes around pixels that changed since the previous frame (example third-party plugin)",
-            options: [
-                OptionSpec::int("threshold", 20, "grey-level change (0-255) that makes a pixel foreground"),
-                OptionSpec::int("min_area", 60, "smallest blob, in pixels, that becomes a box"),
-                OptionSpec::int("grow", 2, "pixels added on each side of a box"),
-            ],
+            options: FrameDiffSettings::specs(),
         }
     }
 
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
-        let threshold = options.int("threshold")?;
-        if !(0..=255).contains(&threshold) {
-            return Err(StageError::invalid(format!("option `threshold` must be within 0..=255, found {threshold}")));
-        }
-        let stage = FrameDiff {
-            threshold: threshold as u8,
-            min_area: options.int("min_area")?.max(1) as usize,
-            grow: options.int("grow")?.max(0) as f32,
-            previous: None,
-        };
+        let stage = FrameDiff { settings: FrameDiffSettings::from_options(options)?, previous: None };
         let io = StageIo::new(
             vec![TensorSpec::new(names::FRAMES, DType::U8, 4, "RGB frames [N, H, W, 3]")],
             vec![TensorSpec::new(names::BOXES, DType::F32, 2, "[M, 7]: row, x1, y1, x2, y2, score, class (-1)")],
@@ -108,12 +106,12 @@ impl FrameDiff {
             let current = grey(rgb);
             if let Some((prev_video, prev)) = &self.previous {
                 if *prev_video == video && prev.len() == current.len() {
-                    let mask: Vec<bool> = current.iter().zip(prev).map(|(a, b)| a.abs_diff(*b) > self.threshold).collect();
+                    let mask: Vec<bool> = current.iter().zip(prev).map(|(a, b)| a.abs_diff(*b) > self.settings.threshold).collect();
                     for (b, count) in components(&mask, width, height) {
-                        if count < self.min_area {
+                        if count < self.settings.min_area {
                             continue;
                         }
-                        let g = self.grow;
+                        let g = self.settings.grow as f32;
                         boxes.extend_from_slice(&[
                             row as f32,
                             (b[0] as f32 - g).max(0.0),
