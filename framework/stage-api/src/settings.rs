@@ -186,7 +186,13 @@ macro_rules! int_fields {
             fn read_field(options: &Options, name: &str) -> Result<$t, StageError> {
                 let v = options.int(name)?;
                 <$t>::try_from(v).map_err(|_| {
-                    StageError::invalid(format!("option `{name}`: expected an int from {} to {}, found {v}", <$t>::MIN, <$t>::MAX))
+                    // An int option holds an i64, so a type as wide has no upper limit to name.
+                    let expected = if i128::from(<$t>::MAX as i64) == <$t>::MAX as i128 {
+                        format!("an int from {} to {}", <$t>::MIN, <$t>::MAX)
+                    } else {
+                        format!("an int >= {}", <$t>::MIN)
+                    };
+                    StageError::invalid(format!("option `{name}`: expected {expected}, found {v}"))
                 })
             }
         }
@@ -420,10 +426,7 @@ mod tests {
         assert_eq!(settings.shade, Shade::Light);
         assert_eq!(settings.classes, [0]);
         assert_eq!(settings.inner.threshold, 1.0);
-        assert_eq!(
-            read(json!({"model": "m", "queue": -1})).unwrap_err(),
-            "option `queue`: expected an int from 0 to 18446744073709551615, found -1"
-        );
+        assert_eq!(read(json!({"model": "m", "queue": -1})).unwrap_err(), "option `queue`: expected an int >= 0, found -1");
         assert_eq!(read(json!({"model": "m", "queue": 0})).unwrap_err(), "option `queue`: expected at least 1, found 0");
         assert_eq!(read(json!({"model": "m", "threshold": 2})).unwrap_err(), "option `threshold`: expected a value from 0 to 1, found 2");
         assert!(read(json!({})).unwrap_err().contains("missing required option `model`"));

@@ -182,7 +182,7 @@ mod tests {
         let err = create::<FlowStage>(json!({"grid_width": 0})).err().unwrap();
         assert!(err.contains("both be 0 (native size) or both set"), "{err}");
         let err = create::<FlowStage>(json!({"grid_height": -3})).err().unwrap();
-        assert!(err.contains("option `grid_height`: expected an int from 0 to"), "{err}");
+        assert!(err.contains("option `grid_height`: expected an int >= 0, found -3"), "{err}");
         let err = create::<FlowStage>(json!({"grid_height": 1})).err().unwrap();
         assert!(err.contains("option `grid_height`: expected 0 (native size) or at least 2, found 1"), "{err}");
         let err = create::<FlowStage>(json!({"preset": "slow"})).err().unwrap();
