@@ -39,6 +39,39 @@ fn the_valid_pipeline_passes() {
     );
 }
 
+/// Every pipeline shipped in `pipelines/` passes `vigil check`: its options
+/// exist, have their types and pass their plugins' checks (what changing a
+/// plugin's options could break). A pipeline with a detector needs the
+/// YOLOX model of the shared data; without it only the others are checked.
+#[test]
+fn every_shipped_pipeline_passes_the_check() {
+    let model = vigil_stage_testkit::optional_shared_data("models/yolox_nano.onnx");
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(repo_root().join("pipelines"))
+        .expect("pipelines/")
+        .map(|entry| entry.expect("a pipelines/ entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 10, "{files:?}");
+    let mut checked = Vec::new();
+    for file in &files {
+        let text_of_file = std::fs::read_to_string(file).expect("a pipeline file");
+        let mut args = vec!["check".to_string(), file.display().to_string()];
+        if text_of_file.contains("plugin = \"detector\"") {
+            let Some(model) = &model else { continue };
+            args.extend(["--set".to_string(), format!("stage.boxes.options.model={}", model.display())]);
+        }
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = vigil(&refs);
+        assert!(out.status.success(), "{}:\n{}", file.display(), text(&out.stderr));
+        checked.push(file.file_name().expect("a file name").to_string_lossy().into_owned());
+    }
+    assert!(checked.iter().any(|f| f == "demo.toml"), "{checked:?}");
+    if model.is_some() {
+        assert_eq!(checked.len(), files.len());
+    }
+}
+
 #[test]
 fn the_order_printed_is_the_runtimes_not_the_files() {
     // The same stages listed scorer first and with the motion model before
