@@ -15,6 +15,7 @@ use std::ffi::c_void;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
+use vigil_stage_api::tensor::contiguous_strides;
 use vigil_stage_api::{Device, Element, Tensor};
 
 /// Element types whose bytes can be written and mapped back as they are.
@@ -121,10 +122,7 @@ impl<T: Plain> Store<T> {
         let mut map = Box::new(map);
         let data = map.as_mut_ptr() as *mut c_void;
         let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-        let mut strides = vec![1i64; dims.len()];
-        for i in (0..dims.len().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * dims[i + 1].max(1);
-        }
+        let strides = contiguous_strides(&dims);
         // The tensor's deleter unmaps it (and, for a spill, the file handle
         // is already closed, so the file goes with the mapping).
         Ok(unsafe {

@@ -185,14 +185,21 @@ unsafe extern "C" fn drop_boxed_vec<T>(ctx: *mut c_void) {
     drop(unsafe { Box::from_raw(ctx as *mut Vec<T>) });
 }
 
-fn contiguous_strides(shape: &[i64]) -> RVec<i64> {
+/// The strides, in elements, of a row-major (C-contiguous) tensor of
+/// `shape`: what [`Tensor::from_raw_parts`] needs for memory laid out as
+/// [`Tensor::from_vec`] lays it out.
+///
+/// ```
+/// assert_eq!(vigil_stage_api::tensor::contiguous_strides(&[2, 3, 4]), [12, 4, 1]);
+/// ```
+pub fn contiguous_strides(shape: &[i64]) -> Vec<i64> {
     let mut strides = vec![0i64; shape.len()];
     let mut step = 1i64;
     for (s, &d) in strides.iter_mut().zip(shape).rev() {
         *s = step;
         step *= d.max(1);
     }
-    strides.into()
+    strides
 }
 
 impl Tensor {
@@ -210,7 +217,7 @@ impl Tensor {
             data: data_ptr,
             device: Device::CPU,
             dtype: T::DTYPE,
-            strides: contiguous_strides(&shape),
+            strides: contiguous_strides(&shape).into(),
             shape: shape.into(),
             byte_offset: 0,
             manager_ctx: Box::into_raw(boxed) as *mut c_void,
@@ -272,7 +279,7 @@ impl Tensor {
     /// Whether the strides are row-major with no gaps, as
     /// [`Tensor::from_vec`] makes them.
     pub fn is_contiguous(&self) -> bool {
-        self.strides == contiguous_strides(&self.shape)
+        self.strides.as_slice() == contiguous_strides(&self.shape).as_slice()
     }
 
     fn check<T: Element>(&self) -> Result<(), TensorAccessError> {

@@ -6,6 +6,7 @@
 
 use std::ffi::c_void;
 use std::sync::{Arc, Mutex};
+use vigil_stage_api::tensor::contiguous_strides;
 use vigil_stage_api::{DType, Device, Tensor};
 
 /// Spare buffers kept; more batches in flight allocate afresh.
@@ -41,13 +42,10 @@ impl BufferPool {
     /// A contiguous u8 tensor over `buffer` that returns it to the pool when dropped.
     pub fn tensor(&self, buffer: Vec<u8>, shape: &[usize]) -> Tensor {
         assert_eq!(shape.iter().product::<usize>(), buffer.len(), "tensor shape does not match its buffer");
-        let mut strides = vec![1i64; shape.len()];
-        for i in (0..shape.len().saturating_sub(1)).rev() {
-            strides[i] = strides[i + 1] * shape[i + 1] as i64;
-        }
         let mut lease = Box::new(Lease { buffer, pool: self.clone() });
         let data = lease.buffer.as_mut_ptr() as *mut c_void;
-        let shape = shape.iter().map(|&d| d as i64).collect();
+        let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        let strides = contiguous_strides(&shape);
         // SAFETY: the buffer lives in the lease until `give_back` runs, and
         // shape/strides describe exactly its bytes.
         unsafe {
