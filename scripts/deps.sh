@@ -2,13 +2,20 @@
 # Installs the Debian packages Vigil builds against, if any are missing:
 # FFmpeg's libraries (video decoding through video-rs), clang for bindgen,
 # the DejaVu fonts for the text in PNG plots, the ffmpeg program (the
-# live-input test serves a stream on the loopback interface with it), and
-# Chromium (the report.html tests render the page in headless Chromium).
+# live-input test serves a stream on the loopback interface with it),
+# Chromium (the report.html tests render the page in headless Chromium),
+# Slurm and MUNGE (the fit-array test starts a private one-node cluster with
+# scripts/slurm-cluster.sh), nats-server (the event-sink tests start a
+# JetStream server on the loopback interface), and the Vulkan loader with
+# Mesa's drivers (the `cae` plugin's GPU tests run on lavapipe, Mesa's
+# software Vulkan driver, where there is no GPU).
 set -euo pipefail
 packages=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev libavdevice-dev libavfilter-dev
   fonts-dejavu-core ffmpeg chromium
+  slurm-wlm munge nats-server
+  libvulkan1 mesa-vulkan-drivers
 )
 missing=()
 for p in "${packages[@]}"; do

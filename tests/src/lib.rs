@@ -3,6 +3,9 @@
 //! outside the workspace, and run commands.
 
 pub mod browser;
+pub mod fleet;
+pub mod nats;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,13 +38,18 @@ pub fn vigil(args: &[&str]) -> Output {
 }
 
 pub fn vigil_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    vigil_command(args, env).output().expect("run vigil")
+}
+
+/// `vigil ARGS` with `env`, not yet started.
+pub fn vigil_command(args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(vigil_bin());
     // NO_COLOR is left as it is: output to a pipe must be plain text by itself.
     command.args(args).env_remove("VIGIL_PLUGIN_PATH").env_remove("NO_COLOR");
     for (k, v) in env {
         command.env(k, v);
     }
-    command.output().expect("run vigil")
+    command
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -106,13 +114,15 @@ pub fn fit_scene(name: &str, config: &vigil_scene::SceneConfig) -> FittedScene {
     FittedScene { work, scene, model }
 }
 
-/// `vigil <command> pipelines/demo.toml` on `scene`, one epoch, no heatmaps.
+/// `vigil <command> pipelines/demo.toml` on `scene`, one epoch of each
+/// reconstructor, no heatmaps.
 pub fn demo_command(command: &str, work: &Path, scene: &vigil_scene::SceneSummary, extra: &[&str]) -> Output {
     let mut args: Vec<String> = vec![command.into(), repo_root().join("pipelines/demo.toml").display().to_string()];
     for set in [
         format!("data.test={}", scene.frames_root.display()),
         format!("data.labels={}", scene.labels.display()),
         "stage.appearance.options.epochs=1".to_string(),
+        "stage.motion.options.epochs=1".to_string(),
         "report.heatmaps=0".to_string(),
     ] {
         args.extend(["--set".to_string(), set]);
@@ -123,9 +133,14 @@ pub fn demo_command(command: &str, work: &Path, scene: &vigil_scene::SceneSummar
 
 /// `vigil ARGS` with its extraction cache under `work` and info logging.
 pub fn vigil_in(work: &Path, args: &[String]) -> Output {
+    vigil_command_in(work, args).output().expect("run vigil")
+}
+
+/// What [`vigil_in`] runs, not yet started.
+pub fn vigil_command_in(work: &Path, args: &[String]) -> Command {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let cache = work.join("cache").display().to_string();
-    vigil_with_env(&refs, &[("VIGIL_CACHE_DIR", &cache), ("VIGIL_LOG", "info")])
+    vigil_command(&refs, &[("VIGIL_CACHE_DIR", &cache), ("VIGIL_LOG", "info")])
 }
 
 /// The stderr of a command that succeeded.

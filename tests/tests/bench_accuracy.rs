@@ -17,6 +17,7 @@ fn bench_accuracy_runs_every_seed_and_reports_mean_spread_per_video_and_groups()
         format!("data.test={}", scene.frames_root.display()),
         format!("data.labels={}", scene.masks_root.display()),
         "stage.appearance.options.epochs=2".to_string(),
+        "stage.motion.options.epochs=2".to_string(),
         "stage.spr.options.warmup_epochs=1".to_string(),
     ];
     let mut args =

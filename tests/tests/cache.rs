@@ -13,6 +13,7 @@ fn run(work: &Path, scene: &vigil_scene::SceneSummary, out: &str, extra: &[&str]
         format!("data.test={}", scene.frames_root.display()),
         format!("data.labels={}", scene.labels.display()),
         "stage.appearance.options.epochs=1".to_string(),
+        "stage.motion.options.epochs=1".to_string(),
     ];
     for set in sets.iter().map(String::as_str).chain(extra.iter().copied()) {
         args.extend(["--set".to_string(), set.to_string()]);

@@ -18,14 +18,15 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
     let report: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
     let auroc = report["metrics"]["auroc"].as_f64().expect("metrics.auroc");
     println!("demo: frame AUROC {auroc:.4}, report: {}", dir.join("report.json").display());
-    // Seeds 7-9 reach 0.830-0.837 (docs/benchmarks.md, "The demo"); the margin is for
-    // another CPU's summation order.
-    assert!(auroc > 0.80, "the demo should find its planted anomalies, AUROC {auroc}");
+    // Training seed 7 (the demo's) reaches 0.891, seeds 8 and 9 0.961 and 0.977
+    // (docs/benchmarks.md, "The demo"); the margin is for another CPU's
+    // summation order, which moves one run by up to 0.04.
+    assert!(auroc > 0.85, "the demo should find its planted anomalies, AUROC {auroc}");
     assert!(report["metrics"]["pixel_auroc"].as_f64().is_some(), "the scene has pixel masks");
     for key in ["eer", "pr_auc", "auroc_video_mean"] {
         assert!(report["metrics"][key].is_number(), "metrics.{key} missing");
     }
-    assert_eq!(report["stages"].as_array().unwrap().len(), 6);
+    assert_eq!(report["stages"].as_array().unwrap().len(), 7);
     assert!(report["fit"]["epochs"].as_array().unwrap().iter().any(|e| e["refined"] == true));
 
     let frames = report["data"]["videos"].as_array().unwrap().iter().map(|v| v["frames"].as_u64().unwrap()).sum::<u64>();
@@ -33,7 +34,7 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
     assert_eq!(csv.lines().next(), Some("video,frame,score,label"));
     assert_eq!(csv.lines().count() as u64, frames + 1);
     let boxes = std::fs::read_to_string(dir.join("boxes.csv")).unwrap();
-    assert_eq!(boxes.lines().next(), Some("video,frame,x1,y1,x2,y2,class,confidence,band,score,error.appearance"));
+    assert_eq!(boxes.lines().next(), Some("video,frame,x1,y1,x2,y2,class,confidence,band,score,error.appearance,error.motion"));
     assert_eq!(boxes.lines().count() as u64, report["cubes"]["count"].as_u64().unwrap() + 1, "one row per scored box");
 
     let plots = dir.join("plots");

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use vigil_runtime::check::check;
+use vigil_runtime::diagnostic::Setting;
 use vigil_runtime::pipeline::Pipeline;
 use vigil_runtime::registry::{Registry, SearchPath};
 use vigil_stage_testkit::built_plugin;
@@ -42,7 +43,7 @@ fn mutated_pipelines_are_reported_not_panicked() {
     fuzz("pipeline TOML", &samples, |bytes| {
         let source = String::from_utf8_lossy(bytes).into_owned();
         let path = file.write(bytes);
-        let pipeline = Pipeline::read(path, source, &["pipeline.seed=3".into()]).map_err(|report| report.to_string())?;
+        let pipeline = Pipeline::read(path, source, &[Setting::cli("pipeline.seed=3")]).map_err(|report| report.to_string())?;
         check(pipeline, &registry, work.path()).map(drop).map_err(|report| report.to_string())
     });
 }

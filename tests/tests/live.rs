@@ -6,51 +6,12 @@
 //! for contiguous frames, events as valid JSON Lines (the same on stdout).
 
 use serde_json::Value;
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use vigil_stage_testkit::skip;
+use vigil_tests::stream::{encode, free_udp_port, have_ffmpeg, serve, stop, Watched};
 use vigil_tests::*;
-
-fn have_ffmpeg() -> bool {
-    Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
-}
-
-/// Encodes the frame folder `frames` as MPEG-2 in MPEG-TS at 25 frames/s,
-/// a keyframe every 5 frames so a receiver that joins late starts soon.
-fn encode(frames: &Path, out: &Path) {
-    let pattern = frames.join("*.png");
-    let status = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-framerate", "25", "-pattern_type", "glob", "-i"])
-        .arg(&pattern)
-        .args(["-c:v", "mpeg2video", "-q:v", "2", "-g", "5"])
-        .arg(out)
-        .status()
-        .expect("run ffmpeg");
-    assert!(status.success(), "ffmpeg could not encode {}", pattern.display());
-}
-
-/// Serves `video` looped in real time to `url` until killed.
-fn serve(video: &Path, url: &str) -> Child {
-    Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-re", "-stream_loop", "-1", "-i"])
-        .arg(video)
-        .args(["-c", "copy", "-f", "mpegts", url])
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("start ffmpeg")
-}
-
-fn stop(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// A UDP port nobody uses right now.
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").and_then(|s| s.local_addr()).expect("bind a UDP socket").port()
-}
 
 /// A bundle fitted on a one-video demo scene, that video as MPEG-TS, and a
 /// free UDP URL to serve it on; `None` (said) without the `ffmpeg` program.
@@ -62,7 +23,7 @@ fn stream_fixture(name: &str, seed: u64) -> Option<(FittedScene, PathBuf, String
     let fitted = fit_scene(name, &vigil_scene::SceneConfig { seed, videos: 1, frames_per_video: 40, ..Default::default() });
     let video = fitted.work.join("scene.ts");
     encode(&fitted.scene.frames_root.join("01"), &video);
-    let url = format!("udp://127.0.0.1:{}", free_port());
+    let url = format!("udp://127.0.0.1:{}", free_udp_port());
     Some((fitted, video, url))
 }
 
@@ -88,17 +49,21 @@ fn a_live_stream_that_stalls_reconnects_then_ends_with_one_error_and_keeps_what_
     ]
     .map(String::from)
     .to_vec();
-    let work = fitted.work.clone();
-    let scoring = std::thread::spawn(move || vigil_in(&work, &args));
-    // Up 5 s, down 1.5 s (the first reconnection, after 1 s of silence and
-    // 1 s of waiting, finds it back), up 4 s, then gone: two tries fail.
+    // Up until the scorer has read a few seconds, down until it reports the
+    // silence and starts its first try (the sender comes back during that
+    // try's 1 s wait or, on a slow machine, by the second), up for 4 s after
+    // it reconnects, then gone: its two tries fail. Driven by what the
+    // scorer says, not by a clock: a loaded machine scores late.
+    let mut scoring = Watched::spawn(vigil_command_in(&fitted.work, &args));
+    scoring.wait_for("the input is read with plugin `video`", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(5));
     stop(sender);
-    std::thread::sleep(Duration::from_millis(1500));
+    scoring.wait_for("reconnecting in 1 s (try 1 of 2)", Duration::from_secs(60));
     let sender = serve(&video, &url);
+    scoring.wait_for("reconnected after", Duration::from_secs(60));
     std::thread::sleep(Duration::from_secs(4));
     stop(sender);
-    let output = scoring.join().expect("the scoring thread");
+    let output = scoring.finish();
 
     let stderr = failed(&output);
     assert!(stderr.contains("stage `decode`: the input is read with plugin `video` instead of `frames`"), "{stderr}");
@@ -149,6 +114,8 @@ fn fit_reads_a_video_file_without_labels_and_its_model_scores_frame_folders() {
         &format!("data.test={}", video.display()),
         "--set",
         "stage.appearance.options.epochs=1",
+        "--set",
+        "stage.motion.options.epochs=1",
         "--out",
         model.to_str().unwrap(),
     ]

@@ -25,6 +25,7 @@ fn args_on(command: &str, scene: &vigil_scene::SceneSummary, labels: &Path, extr
         format!("data.test={}", scene.frames_root.display()),
         format!("data.labels={}", labels.display()),
         "stage.appearance.options.epochs=1".to_string(),
+        "stage.motion.options.epochs=1".to_string(),
         "report.heatmaps=1".to_string(),
     ];
     for set in &sets {
@@ -180,7 +181,12 @@ fn an_interrupted_run_says_where_it_stopped_and_a_rerun_resumes_there() {
     let (work, scene) = scene("reliability-interrupt");
     let out = work.join("out");
     let checkpoints = out.join("checkpoints").display().to_string();
-    let args = args_on("run", &scene, &scene.labels, &["--out", &out.display().to_string(), "--set", "stage.appearance.options.epochs=40"]);
+    let args = args_on(
+        "run",
+        &scene,
+        &scene.labels,
+        &["--out", &out.display().to_string(), "--set", "stage.appearance.options.epochs=40", "--set", "stage.motion.options.epochs=40"],
+    );
 
     // After the second epoch's log line the first epoch's checkpoint is whole
     // (the second's may be half-written: it is not the one resumed).

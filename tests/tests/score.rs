@@ -87,7 +87,7 @@ fn fit_then_score_gives_the_frame_scores_of_run() {
     assert_eq!(bundle["geometry"]["frame_sizes"], serde_json::json!([[160, 240]]));
     assert!(bundle["fingerprint"]["parts"]["data files"].is_string());
     let stages: Vec<&str> = bundle["stages"].as_array().unwrap().iter().map(|s| s["plugin"].as_str().unwrap()).collect();
-    assert_eq!(stages, ["frames", "flow", "motion", "cae", "spr", "zscore"]);
+    assert_eq!(stages, ["frames", "flow", "motion", "cae", "cae", "spr", "zscore"]);
     assert!(!f.work.join("model.work").exists() && !f.work.join("model.next").exists(), "no work or temporary folder left");
 }
 

@@ -33,6 +33,8 @@ fn a_third_party_localizer_replaces_the_stock_one_by_changing_one_line() {
         set("data.labels", &scene.labels),
         "--set".into(),
         "stage.appearance.options.epochs=4".into(),
+        "--set".into(),
+        "stage.motion.options.epochs=4".into(),
         "--no-cache".into(),
     ];
     let args: Vec<&str> = args_owned.iter().map(String::as_str).collect();

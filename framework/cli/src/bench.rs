@@ -61,7 +61,8 @@ pub enum Bench {
         #[arg(long, default_value = "python3")]
         python: String,
     },
-    /// Seconds per training step of the pipeline's first reconstructor, at batch 64 and 256.
+    /// Seconds per training step and per eval forward of the pipeline's first reconstructor, at batch 64 and 256,
+    /// beside the PyTorch reference's for the same network when `--reference` is given.
     Fit {
         file: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -69,7 +70,8 @@ pub enum Bench {
         /// Steps timed per batch size (the median is reported).
         #[arg(long, default_value_t = 3)]
         steps: usize,
-        /// A PyTorch reference script printing `batch B: train step T s` lines; run when torch is importable.
+        /// A PyTorch reference script (benches/cae_pytorch.py) printing `batch B: train step T s, eval forward E s`
+        /// lines; run with the network's shape and thread count when torch is importable.
         #[arg(long, value_name = "SCRIPT")]
         reference: Option<PathBuf>,
         /// Python interpreter for the reference.
@@ -149,23 +151,51 @@ pub fn run(bench: Bench) -> anyhow::Result<ExitCode> {
             let Ok(mut checked) = crate::load_checked(&file, &sets, &std::env::temp_dir().join("vigil-bench")) else {
                 return Ok(ExitCode::FAILURE);
             };
+            let network = reference_network(&checked);
             let ours = vigil_runtime::bench::fit_steps(&mut checked, &[64, 256], steps)?;
-            let theirs = reference.as_deref().and_then(|script| pytorch_reference(&python, script));
-            println!("{:<8} {:>14} {:>14} {:>8}", "batch", "vigil s/step", "pytorch s/step", "ratio");
-            for (batch, seconds) in ours {
-                match theirs.as_ref().and_then(|t| t.iter().find(|(b, _)| *b == batch)) {
-                    Some((_, reference)) => println!("{batch:<8} {seconds:>14.3} {reference:>14.3} {:>8.2}", seconds / reference),
-                    None => println!("{batch:<8} {seconds:>14.3} {:>14} {:>8}", "-", "-"),
-                }
+            let ran = reference.as_deref().map(|script| pytorch_reference(&python, script, &network));
+            let theirs = ran.as_ref().and_then(|r| r.as_ref().ok());
+            if let Some(reference) = theirs {
+                println!("reference: {}", reference.header);
             }
-            if reference.is_some() && theirs.is_none() {
-                println!("(the PyTorch reference did not run: is torch installed for {python}?)");
+            println!(
+                "{:<6} {:>12} {:>12} {:>6} {:>12} {:>12} {:>6}",
+                "batch", "vigil step", "torch step", "ratio", "vigil eval", "torch eval", "ratio"
+            );
+            for ours in ours {
+                let (step, eval) = match theirs.and_then(|t| t.rows.iter().find(|r| r.batch == ours.batch)) {
+                    Some(r) => (r.train_step, r.eval_forward),
+                    None => (f64::NAN, f64::NAN),
+                };
+                let seconds = |s: f64| if s.is_nan() { "-".to_string() } else { format!("{s:.3}") };
+                let ratio = |a: f64, b: f64| if b.is_nan() { "-".to_string() } else { format!("{:.2}", a / b) };
+                println!(
+                    "{:<6} {:>12.3} {:>12} {:>6} {:>12.3} {:>12} {:>6}",
+                    ours.batch,
+                    ours.train_step,
+                    seconds(step),
+                    ratio(ours.train_step, step),
+                    ours.eval_forward,
+                    seconds(eval),
+                    ratio(ours.eval_forward, eval)
+                );
+            }
+            if let Some(Err(why)) = &ran {
+                println!("(the PyTorch reference did not run: {why})");
             }
         }
         Bench::Score { model, inputs, chunk, sets } => {
             let out = std::env::temp_dir().join(format!("vigil-bench-score-{}", std::process::id()));
-            let args =
-                crate::score::ScoreArgs { model: &model, inputs: &inputs, out: &out, chunk, threshold: None, events: None, sets: &sets };
+            let args = crate::score::ScoreArgs {
+                model: &model,
+                inputs: &inputs,
+                out: &out,
+                chunk,
+                threshold: None,
+                events: &[],
+                camera: None,
+                sets: &sets,
+            };
             let outcome = crate::score::score(&args);
             let _ = std::fs::remove_dir_all(&out);
             println!("{}", crate::score::summary(&outcome?));
@@ -202,27 +232,88 @@ fn opencv_rows(text: &str) -> Vec<(String, f64, f64)> {
         .collect()
 }
 
-/// Runs the reference script and reads its "batch B: train step T s" lines.
-fn pytorch_reference(python: &str, script: &Path) -> Option<Vec<(usize, f64)>> {
-    let out = std::process::Command::new(python).arg(script).env("THREADS", "2").output().ok()?;
-    if !out.status.success() {
-        return None;
+/// The reference's command-line arguments for the pipeline's first
+/// reconstructor: the network's shape (`--features` only for the `cae`
+/// plugin, whose option it is; the reference's default is the plugin's),
+/// the thread count of Vigil's own kernels, and CUDA for a stage on the GPU.
+fn reference_network(checked: &vigil_runtime::check::Checked) -> Vec<String> {
+    let cubes = &checked.pipeline.cubes;
+    let depth = 2 * cubes.context as usize + 1;
+    let mut args = vec!["--in-channels".to_string(), (3 * depth).to_string(), "--size".into(), cubes.size.to_string()];
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    args.extend(["--threads".to_string(), threads.to_string()]);
+    let reconstructor = checked.stages.iter().find(|s| s.kind() == vigil_stage_api::StageKind::Reconstructor);
+    if let Some(stage) = reconstructor.filter(|s| s.spec.plugin == "cae") {
+        let options = stage.spec.options.to_json();
+        let flow = options.get("target").and_then(|t| t.as_str()) == Some("flow");
+        args.extend(["--out-channels".to_string(), (if flow { 2 * depth } else { 3 * depth }).to_string()]);
+        if let Some(f) = options.get("features_root").and_then(|f| f.as_u64()) {
+            args.extend(["--features".to_string(), f.to_string()]);
+        }
+        // A stage on the GPU is compared with PyTorch on a GPU (CUDA, when its torch has it).
+        let device = options.get("device").and_then(|d| d.as_str()).filter(|d| *d != "pipeline").unwrap_or(&checked.pipeline.device);
+        if device == "gpu" {
+            args.extend(["--device".to_string(), "cuda".to_string()]);
+        }
     }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let rows: Vec<(usize, f64)> = text
+    args
+}
+
+/// What the PyTorch reference printed.
+#[derive(Debug)]
+struct TorchFigures {
+    /// Its first line: torch version, threads and the network it built.
+    header: String,
+    rows: Vec<vigil_runtime::bench::StepTimes>,
+}
+
+/// Runs the reference script with `args` and reads its lines
+/// "batch B: train step T s (...), eval forward E s (...)"; when it gives
+/// none, why: its last line of stderr, or that it could not start.
+fn pytorch_reference(python: &str, script: &Path, args: &[String]) -> Result<TorchFigures, String> {
+    let out = std::process::Command::new(python).arg(script).args(args).output().map_err(|e| format!("{python} could not start: {e}"))?;
+    torch_figures(&String::from_utf8_lossy(&out.stdout)).filter(|_| out.status.success()).ok_or_else(|| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("it printed no figures");
+        format!("{python} {} {}: {last}", script.display(), args.join(" "))
+    })
+}
+
+fn torch_figures(text: &str) -> Option<TorchFigures> {
+    let rows: Vec<_> = text
         .lines()
         .filter_map(|line| {
             let rest = line.strip_prefix("batch ")?;
             let (batch, rest) = rest.split_once(": train step ")?;
-            let seconds = rest.split_whitespace().next()?;
-            Some((batch.trim().parse().ok()?, seconds.parse().ok()?))
+            let seconds_after = |marker: &str| rest.split(marker).nth(1)?.split_whitespace().next()?.parse::<f64>().ok();
+            let train_step = rest.split_whitespace().next()?.parse().ok()?;
+            let eval_forward = seconds_after("eval forward ").unwrap_or(f64::NAN);
+            Some(vigil_runtime::bench::StepTimes { batch: batch.trim().parse().ok()?, train_step, eval_forward })
         })
         .collect();
-    (!rows.is_empty()).then_some(rows)
+    let header = text.lines().next().unwrap_or_default().to_string();
+    (!rows.is_empty()).then_some(TorchFigures { header, rows })
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pytorch_reference_lines_are_read() {
+        let text = "torch 2.15.0, threads 2, features 16, channels 15 -> 15, size 32, params 636047\n\
+                    batch 64: train step 0.245 s (261 cubes/s), eval forward 0.065 s (978 cubes/s)\n\
+                    batch 256: train step 1.134 s (226 cubes/s)\n";
+        let figures = super::torch_figures(text).unwrap();
+        assert_eq!(figures.header, "torch 2.15.0, threads 2, features 16, channels 15 -> 15, size 32, params 636047");
+        let rows: Vec<_> = figures.rows.iter().map(|r| (r.batch, r.train_step, r.eval_forward)).collect();
+        assert_eq!(&rows[..1], [(64, 0.245, 0.065)]);
+        assert_eq!((rows[1].0, rows[1].1), (256, 1.134));
+        assert!(rows[1].2.is_nan(), "a line without an eval figure leaves it unknown");
+        assert!(super::torch_figures("no figures\n").is_none());
+    }
+
     #[test]
     fn opencv_reference_lines_are_read() {
         let text = "opencv 4.10.0, threads 2, 3 pairs\n\

@@ -3,6 +3,7 @@
 mod accuracy;
 mod bench;
 mod demo;
+mod fleet;
 mod plugins;
 mod score;
 
@@ -10,6 +11,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use vigil_runtime::check::check;
+use vigil_runtime::diagnostic::Setting;
 use vigil_runtime::pipeline::Pipeline;
 use vigil_runtime::registry::{Registry, SearchPath};
 
@@ -67,12 +69,18 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
-    /// Fit a model on a pipeline's data and save it as a bundle folder for `vigil score`.
+    /// Fit a model on a pipeline's data and save it as a bundle folder for `vigil score`;
+    /// with --manifest, one model per camera.
     Fit {
-        file: PathBuf,
-        /// The model bundle folder (replaced atomically when the fit is done).
+        /// The pipeline file (or --manifest).
+        #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
+        file: Option<PathBuf>,
+        /// The model bundle folder (replaced atomically when the fit is done). With --manifest:
+        /// the folder of every camera's bundle, OUT/<camera>/.
         #[arg(long, value_name = "MODEL")]
         out: PathBuf,
+        #[command(flatten)]
+        cameras: fleet::CameraArgs,
         #[command(flatten)]
         data: DataArgs,
         /// Start the fit over: discard the checkpoint of an interrupted fit in MODEL.work.
@@ -84,15 +92,23 @@ enum Command {
     },
     /// Score new footage with a model from `vigil fit`: scores.csv, boxes.csv, events.jsonl.
     Score {
-        /// The model bundle folder written by `vigil fit`.
-        model: PathBuf,
+        /// The model bundle folder written by `vigil fit` (or --manifest and --models).
+        #[arg(required_unless_present = "manifest", conflicts_with = "manifest")]
+        model: Option<PathBuf>,
         /// Video files, frame folders, folders of either, or live streams (a URL FFmpeg opens:
         /// rtsp://, udp://, http://, ...; or a capture device such as /dev/video0).
-        #[arg(required = true)]
+        #[arg(required_unless_present = "manifest")]
         inputs: Vec<PathBuf>,
         /// Output folder (created if missing); its scores.csv, boxes.csv and events.jsonl are replaced.
+        /// With --manifest: DIR/<camera>/.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Score one camera of this manifest: its live input, with its model from --models.
+        #[command(flatten)]
+        cameras: fleet::CameraArgs,
+        /// With --manifest: the folder of the cameras' bundles (`vigil fit --manifest ... --out FLEET`).
+        #[arg(long, value_name = "FLEET", requires = "manifest")]
+        models: Option<PathBuf>,
         /// Frames decoded per step (rounded up to a multiple of 16); memory and the delay to a
         /// frame's score grow with it. Default: 16 for live streams, 64 otherwise.
         #[arg(long, value_name = "FRAMES")]
@@ -101,9 +117,13 @@ enum Command {
         /// default: the one calibrated when the model was fitted.
         #[arg(long, value_name = "SCORE", allow_negative_numbers = true)]
         threshold: Option<f32>,
-        /// `-`: also print each event to standard output as a JSON line.
-        #[arg(long, value_name = "-")]
-        events: Option<String>,
+        /// Also send each event to `-` (standard output, one JSON line each) or to NATS JetStream
+        /// (`nats://HOST:PORT`, subject `vigil.events.<camera>`); repeatable.
+        #[arg(long, value_name = "-|nats://HOST:PORT")]
+        events: Vec<String>,
+        /// The camera's name in the events sent to NATS (default: the model folder's name).
+        #[arg(long = "camera-name", value_name = "NAME", conflicts_with = "manifest")]
+        camera_name: Option<String>,
         /// Set an option of the decoder, e.g. `stage.decode.options.read_timeout_s=2` (repeatable);
         /// the other stages are the fitted model and cannot change.
         #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -112,6 +132,9 @@ enum Command {
     /// Measure stage throughput through the plugin ABI (see docs/benchmarks.md).
     #[command(subcommand)]
     Bench(bench::Bench),
+    /// Camera manifests: list the cameras, or fit them all on Slurm.
+    #[command(subcommand)]
+    Manifest(fleet::ManifestCommand),
     /// Generate a synthetic scene with known anomalies and run pipelines/demo.toml on it.
     Demo {
         /// Output folder for the scene, the report and the plots.
@@ -138,20 +161,31 @@ fn main() -> ExitCode {
         Command::Plugins { name, json, plugin_paths } => plugins::run(name.as_deref(), json, &plugin_paths, cli.verbose),
         Command::Check { file, sets } => run_check(&file, &sets),
         Command::Run { file, out, data, fresh } => run_pipeline(&file, &out, &data.sets, !data.no_cache, fresh),
-        Command::Fit { file, out, data, fresh, threshold_quantile } => {
-            fit_model(&file, &out, &data.sets, !data.no_cache, fresh, threshold_quantile)
+        Command::Fit { file, out, cameras, data, fresh, threshold_quantile } => match (&file, &cameras.manifest) {
+            (_, Some(manifest)) => fleet::fit(
+                manifest,
+                &fleet::FitArgs {
+                    cameras: &cameras,
+                    out: &out,
+                    sets: &data.sets,
+                    cache: !data.no_cache,
+                    fresh,
+                    quantile: threshold_quantile,
+                },
+            ),
+            (Some(file), None) => {
+                let fit = ModelFit { out: &out, cache: !data.no_cache, fresh, quantile: threshold_quantile };
+                fit_settings(file, &Setting::from_cli(&data.sets), &fit, |_| Ok(false))
+            }
+            (None, None) => Err(anyhow::anyhow!("give a pipeline file or --manifest CAMERAS")),
+        },
+        Command::Score { model, inputs, out, cameras, models, chunk, threshold, events, camera_name, sets } => {
+            let target = score::Target { model, inputs, out, camera: camera_name, sets };
+            score::run_target(target, &cameras, models.as_deref(), chunk, threshold, &events)
         }
-        Command::Score { model, inputs, out, chunk, threshold, events, sets } => score::run(&score::ScoreArgs {
-            model: &model,
-            inputs: &inputs,
-            out: &out,
-            chunk,
-            threshold,
-            events: events.as_deref(),
-            sets: &sets,
-        }),
         Command::Demo { out, seed } => demo::run(&out, seed),
         Command::Bench(what) => bench::run(what),
+        Command::Manifest(what) => fleet::run(what),
     };
     match result {
         Ok(code) => code,
@@ -168,10 +202,26 @@ pub fn load_checked(
     sets: &[String],
     work_dir: &std::path::Path,
 ) -> Result<vigil_runtime::check::Checked, ExitCode> {
-    let pipeline = Pipeline::load(file, sets).map_err(|report| {
+    load_settings_checked(file, &Setting::from_cli(sets), work_dir, Labels::Use)
+}
+
+/// [`load_checked`] with overrides that may come from a camera manifest,
+/// reading the pipeline's `data.labels` or not.
+pub fn load_settings_checked(
+    file: &std::path::Path,
+    settings: &[Setting],
+    work_dir: &std::path::Path,
+    labels: Labels,
+) -> Result<vigil_runtime::check::Checked, ExitCode> {
+    let mut pipeline = Pipeline::load(file, settings).map_err(|report| {
         eprintln!("{report}");
         ExitCode::FAILURE
     })?;
+    if labels == Labels::Ignore {
+        if let Some(ignored) = pipeline.data.labels.take() {
+            tracing::debug!("data.labels ({}) is not used to fit", ignored.path.display());
+        }
+    }
     check_loaded(file, pipeline, work_dir)
 }
 
@@ -197,7 +247,7 @@ fn check_loaded(
 /// Runs a pipeline file and prints where the results are. `fresh`: discard
 /// a checkpoint in `out` instead of resuming it.
 pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[String], cache: bool, fresh: bool) -> anyhow::Result<ExitCode> {
-    let checked = match prepare(file, sets, out, &out.join("work"), Labels::Use)? {
+    let checked = match prepare(file, &Setting::from_cli(sets), out, &out.join("work"), Labels::Use)? {
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };
@@ -228,7 +278,7 @@ pub fn run_pipeline(file: &std::path::Path, out: &std::path::Path, sets: &[Strin
 
 /// Whether a command reads the pipeline's `data.labels`.
 #[derive(PartialEq)]
-enum Labels {
+pub enum Labels {
     Use,
     /// `vigil fit` learns without labels: a pipeline's labels (demo.toml
     /// names the scene's) are neither read nor required.
@@ -240,24 +290,12 @@ enum Labels {
 /// which are printed.
 fn prepare(
     file: &std::path::Path,
-    sets: &[String],
+    sets: &[Setting],
     out: &std::path::Path,
     work_dir: &std::path::Path,
     labels: Labels,
 ) -> anyhow::Result<Result<vigil_runtime::check::Checked, ExitCode>> {
-    let mut pipeline = match Pipeline::load(file, sets) {
-        Ok(pipeline) => pipeline,
-        Err(report) => {
-            eprintln!("{report}");
-            return Ok(Err(ExitCode::FAILURE));
-        }
-    };
-    if labels == Labels::Ignore {
-        if let Some(ignored) = pipeline.data.labels.take() {
-            tracing::debug!("data.labels ({}) is not used to fit", ignored.path.display());
-        }
-    }
-    let checked = match check_loaded(file, pipeline, work_dir) {
+    let checked = match load_settings_checked(file, sets, work_dir, labels) {
         Ok(checked) => checked,
         Err(code) => return Ok(Err(code)),
     };
@@ -273,22 +311,40 @@ fn cache_choice(enabled: bool) -> vigil_runtime::cache::Cache {
     }
 }
 
-/// Fits a pipeline's model and saves the bundle at `out`.
-fn fit_model(
+/// Where and how `vigil fit` saves a model.
+pub struct ModelFit<'a> {
+    /// The bundle folder.
+    pub out: &'a std::path::Path,
+    pub cache: bool,
+    pub fresh: bool,
+    /// The training-score quantile that becomes the event threshold.
+    pub quantile: f64,
+}
+
+/// Fits the pipeline `file` with `settings` and saves the bundle. `done`
+/// is asked first, with the checked pipeline, whether the bundle already
+/// there is this very fit (then nothing is fitted).
+pub fn fit_settings(
     file: &std::path::Path,
-    out: &std::path::Path,
-    sets: &[String],
-    cache: bool,
-    fresh: bool,
-    quantile: f64,
+    settings: &[Setting],
+    fit: &ModelFit,
+    done: impl FnOnce(&vigil_runtime::check::Checked) -> anyhow::Result<bool>,
 ) -> anyhow::Result<ExitCode> {
-    let work = vigil_runtime::bundle::sibling(out, "work")?;
-    let checked = match prepare(file, sets, out, &work.join("work"), Labels::Ignore)? {
+    let work = vigil_runtime::bundle::sibling(fit.out, "work")?;
+    let checked = match prepare(file, settings, fit.out, &work.join("work"), Labels::Ignore)? {
         Ok(checked) => checked,
         Err(code) => return Ok(code),
     };
-    let options =
-        vigil_runtime::model::FitModelOptions { out: out.to_path_buf(), cache: cache_choice(cache), progress: true, fresh, quantile };
+    if done(&checked)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let options = vigil_runtime::model::FitModelOptions {
+        out: fit.out.to_path_buf(),
+        cache: cache_choice(fit.cache),
+        progress: true,
+        fresh: fit.fresh,
+        quantile: fit.quantile,
+    };
     let outcome = vigil_runtime::model::fit_model(checked, &options)?;
     let t = &outcome.threshold;
     println!("fitted on {} frames of {} videos ({} cubes)", outcome.frames, outcome.videos, outcome.cubes);
@@ -298,6 +354,9 @@ fn fit_model(
 }
 
 fn run_check(file: &std::path::Path, sets: &[String]) -> anyhow::Result<ExitCode> {
+    if fleet::is_manifest(file) {
+        return fleet::check(file, sets);
+    }
     let work = std::env::temp_dir().join(format!("vigil-check-{}", std::process::id()));
     let result = load_checked(file, sets, &work);
     let _ = std::fs::remove_dir_all(&work);

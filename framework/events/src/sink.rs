@@ -8,10 +8,19 @@ use std::path::Path;
 
 /// A destination for events. Implement it in any crate to add one (MQTT, a
 /// webhook): `emit` is called once per event, in order; `name` says where
-/// the events go, for error messages.
+/// the events go, for error messages; `finish` is called once after the
+/// last event.
 pub trait EventSink {
     fn name(&self) -> String;
     fn emit(&mut self, event: &Event) -> std::io::Result<()>;
+    /// Called once after the last event. A sink that buffers (a network
+    /// sink queueing events while its broker is down) delivers what it
+    /// holds, or returns an error saying how many events were not
+    /// delivered. The default does nothing: a sink that writes each event
+    /// in `emit` has nothing left to deliver.
+    fn finish(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// One JSON object per line to a writer, flushed after every event.

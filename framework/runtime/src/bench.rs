@@ -58,10 +58,22 @@ pub fn extract(checked: &mut Checked, max_videos: Option<usize>) -> Result<Extra
     })
 }
 
-/// Seconds per training step of the first reconstructor at each batch size
-/// (median of `steps` steps after one warm-up step), on cubes extracted
-/// (through the cache) from as many videos of `data.test` as needed.
-pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> Result<Vec<(usize, f64)>> {
+/// Seconds per training step and per eval forward of one batch size.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct StepTimes {
+    pub batch: usize,
+    /// Gather, forward, weighted loss, backward and optimizer update.
+    pub train_step: f64,
+    /// Eval-mode errors of `batch` cubes (`Reconstructor::errors`), what
+    /// self-paced refinement asks for before each step and scoring per chunk.
+    pub eval_forward: f64,
+}
+
+/// Training-step and eval-forward seconds of the first reconstructor at
+/// each batch size (medians of `steps` calls after one warm-up call), on
+/// cubes extracted (through the cache) from as many videos of `data.test`
+/// as needed.
+pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> Result<Vec<StepTimes>> {
     let largest = batch_sizes.iter().copied().max().unwrap_or(1);
     let sources: Vec<_> = crate::train::sources(checked)?.into_iter().filter(|(_, scored)| *scored).collect();
     // One model: every cube in band 0.
@@ -77,20 +89,28 @@ pub fn fit_steps(checked: &mut Checked, batch_sizes: &[usize], steps: usize) -> 
     let StageObject::Reconstructor(object) = &mut stage.object else { bail!("{label} is not a reconstructor") };
     Stage::call(&label, object.fit_begin(cubes.into_tensors()?.into_batch().0))?;
     let mut results = Vec::new();
-    for &size in batch_sizes {
-        let indices: Vec<u32> = (0..size as u32).collect();
-        let weights = vec![1f32; size];
-        let mut times = Vec::new();
-        for _ in 0..=steps {
-            let t = Instant::now();
-            Stage::call(&label, object.step(indices.as_slice().into(), weights.as_slice().into()))?;
-            times.push(t.elapsed().as_secs_f64());
-        }
-        times.remove(0);
-        times.sort_by(f64::total_cmp);
-        results.push((size, times[times.len() / 2]));
+    for &batch in batch_sizes {
+        let indices: Vec<u32> = (0..batch as u32).collect();
+        let weights = vec![1f32; batch];
+        let train_step =
+            median_seconds(steps, || Stage::call(&label, object.step(indices.as_slice().into(), weights.as_slice().into())).map(drop))?;
+        let eval_forward = median_seconds(steps, || Stage::call(&label, object.errors(indices.as_slice().into())).map(drop))?;
+        results.push(StepTimes { batch, train_step, eval_forward });
     }
     Ok(results)
+}
+
+/// The median seconds of `runs` calls of `call`, after one untimed call.
+fn median_seconds(runs: usize, mut call: impl FnMut() -> Result<()>) -> Result<f64> {
+    call()?;
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        call()?;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// Accuracy and speed of a pipeline's flow stage on image pairs with

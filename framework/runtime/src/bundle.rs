@@ -337,7 +337,8 @@ pub fn open(dir: &Path, work_dir: &Path, decoding: &Decoding) -> Result<OpenBund
     verify_files(dir, &record)?;
     let file = dir.join(PIPELINE_FILE);
     let source = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    let mut pipeline = Pipeline::parse(&file, source, &decoding.sets).map_err(|report| anyhow!("{report}"))?;
+    let mut pipeline =
+        Pipeline::parse(&file, source, &crate::diagnostic::Setting::from_cli(&decoding.sets)).map_err(|report| anyhow!("{report}"))?;
     let extra: Vec<PathBuf> = pipeline.plugin_paths.iter().map(|p| p.path.clone()).collect();
     let registry = Registry::discover(SearchPath::standard(&extra));
     choose_decoder(&mut pipeline, &registry, decoding)?;
@@ -355,7 +356,7 @@ pub fn open(dir: &Path, work_dir: &Path, decoding: &Decoding) -> Result<OpenBund
     Ok(OpenBundle { dir: dir.to_path_buf(), record, checked })
 }
 
-fn read_record(dir: &Path) -> Result<BundleRecord> {
+pub(crate) fn read_record(dir: &Path) -> Result<BundleRecord> {
     let path = dir.join(RECORD_FILE);
     if !dir.is_dir() {
         bail!("{}: no model bundle there (make one with `vigil fit PIPELINE --out MODEL`)", dir.display());
@@ -409,7 +410,7 @@ fn check_geometry(dir: &Path, record: &BundleRecord, checked: &Checked) -> Resul
 const MAX_FRAME_SIDE: usize = 1 << 16;
 
 /// Every file the record lists is there, with its size and hash.
-fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {
+pub(crate) fn verify_files(dir: &Path, record: &BundleRecord) -> Result<()> {
     for file in &record.files {
         let path = dir.join(&file.path);
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
@@ -459,7 +460,7 @@ fn check_same_fit(dir: &Path, record: &BundleRecord, checked: &Checked) -> Resul
 /// fitted model.
 fn choose_decoder(pipeline: &mut Pipeline, registry: &Registry, decoding: &Decoding) -> Result<()> {
     let is_decoder = |plugin: &str| registry.find(plugin).is_some_and(|(_, info)| info.kind == StageKind::Decoder);
-    let Some(stage) = pipeline.stages.iter().find(|s| is_decoder(&s.plugin)) else {
+    let Some(stage) = pipeline.stages.iter_mut().find(|s| is_decoder(&s.plugin)) else {
         return Ok(()); // `check` reports the missing decoder
     };
     let prefix = format!("stage.{}.options.", stage.id);
@@ -469,6 +470,10 @@ fn choose_decoder(pipeline: &mut Pipeline, registry: &Registry, decoding: &Decod
              everything else belongs to the fitted model (fit again with `vigil fit` to change it)"
         );
     }
+    // The fit's decoder options were for the fit's input (a time range of
+    // the training footage, say): the input scored now is read with the
+    // decoder's defaults and this call's `--set`s.
+    crate::decoders::keep_only_overrides(stage);
     if let Some(plugin) = &decoding.plugin {
         crate::decoders::use_decoder(pipeline, plugin);
     }

@@ -53,9 +53,14 @@ pub fn use_decoder(pipeline: &mut Pipeline, wanted: &str) {
     if stage.plugin != wanted && STOCK_DECODERS.contains(&wanted) {
         tracing::info!("stage `{}`: the input is read with plugin `{wanted}` instead of `{}`", stage.id, stage.plugin);
         stage.plugin = wanted.to_string();
-        if let Val::Table(entries) = &mut stage.options.val {
-            entries.retain(|e| matches!(e.node.origin, Origin::Override(_)));
-        }
+        keep_only_overrides(stage);
+    }
+}
+
+/// Drops the options a stage's file gave it, keeping those of `--set`.
+pub fn keep_only_overrides(stage: &mut crate::pipeline::StageSpec) {
+    if let Val::Table(entries) = &mut stage.options.val {
+        entries.retain(|e| matches!(e.node.origin, Origin::Override(_)));
     }
 }
 

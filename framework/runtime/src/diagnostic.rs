@@ -3,17 +3,57 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where a value came from: a span of the pipeline file, or a `--set`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Origin {
     /// Byte range in the pipeline file.
     File(Range<usize>),
-    /// A command-line override, as the user typed it.
-    Override(String),
+    /// A value set from outside the file: `--set`, or a camera manifest.
+    Override(Setting),
     /// Nowhere in particular (a default, or the file as a whole).
     #[default]
     Unknown,
+}
+
+/// One `dotted.path=value` override of a pipeline, and where it was written:
+/// on the command line (`place` is `None`), or in another file such as a
+/// camera manifest, whose errors then point at that file's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub assignment: String,
+    pub place: Option<Arc<Place>>,
+}
+
+/// A span of a file other than the pipeline's, with what it is about
+/// (e.g. "camera `gate`"), prefixed to its errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    pub file: PathBuf,
+    pub source: Arc<str>,
+    pub span: Range<usize>,
+    pub about: String,
+}
+
+impl Setting {
+    /// An override typed as `--set KEY=VALUE`.
+    pub fn cli(assignment: &str) -> Setting {
+        Setting { assignment: assignment.to_string(), place: None }
+    }
+
+    /// Every `--set` of a command line.
+    pub fn from_cli(assignments: &[String]) -> Vec<Setting> {
+        assignments.iter().map(|a| Setting::cli(a)).collect()
+    }
+}
+
+impl Place {
+    /// `FILE:LINE:COL: error: ABOUT: message`.
+    pub fn render(&self, message: &str) -> String {
+        let (line, col) = Report::line_col(&self.source, self.span.start);
+        format!("{}:{line}:{col}: error: {}: {message}", self.file.display(), self.about)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,7 +92,10 @@ impl Report {
                 let (line, col) = Self::line_col(source, span.start);
                 format!("{}:{line}:{col}: error: {}", file.display(), d.message)
             }
-            Origin::Override(set) => format!("{}: error: --set {set}: {}", file.display(), d.message),
+            Origin::Override(Setting { place: Some(place), .. }) => place.render(&d.message),
+            Origin::Override(Setting { assignment, place: None }) => {
+                format!("{}: error: --set {assignment}: {}", file.display(), d.message)
+            }
             Origin::Unknown => format!("{}: error: {}", file.display(), d.message),
         }
     }

@@ -2,7 +2,7 @@
 //! (a span of the file or a `--set` override), so every later check can
 //! point at the user's own text.
 
-use crate::diagnostic::{Diagnostic, Origin};
+use crate::diagnostic::{Diagnostic, Origin, Setting};
 use serde_json::Value as Json;
 use toml_edit::{Item, Value as TomlValue};
 
@@ -68,6 +68,24 @@ impl Node {
             Val::Datetime(_) => "a date-time",
             Val::Array(_) => "an array",
             Val::Table(_) => "a table",
+        }
+    }
+
+    /// The value as TOML text (`"x"`, `0.3`, `[1, 2]`, `{ a = 1 }`), as
+    /// `--set KEY=VALUE` reads it back.
+    pub fn to_toml(&self) -> String {
+        match &self.val {
+            Val::Str(s) => TomlValue::from(s.as_str()).to_string().trim().to_string(),
+            Val::Datetime(s) => s.clone(),
+            Val::Int(i) => i.to_string(),
+            Val::Float(f) => TomlValue::from(*f).to_string().trim().to_string(),
+            Val::Bool(b) => b.to_string(),
+            Val::Array(items) => format!("[{}]", items.iter().map(Node::to_toml).collect::<Vec<_>>().join(", ")),
+            Val::Table(entries) => {
+                let pairs: Vec<String> =
+                    entries.iter().map(|e| format!("{} = {}", toml_edit::Key::new(e.key.as_str()), e.node.to_toml())).collect();
+                format!("{{ {} }}", pairs.join(", "))
+            }
         }
     }
 
@@ -146,9 +164,10 @@ fn from_value(value: &TomlValue) -> Node {
 /// it parses as one (`5`, `true`, `[1, 2]`, `"x"`), else as a plain string.
 /// In a path, an array of tables (`stage`) is indexed by the `id` of its
 /// tables or by position: `stage.boxes.options.score_threshold=0.3`.
-pub fn apply_override(root: &mut Node, assignment: &str) -> Result<(), String> {
+pub fn apply_override(root: &mut Node, setting: &Setting) -> Result<(), String> {
+    let assignment = setting.assignment.as_str();
     let (path, raw) = assignment.split_once('=').ok_or_else(|| format!("`{assignment}` is not of the form dotted.path=value"))?;
-    let origin = Origin::Override(assignment.to_string());
+    let origin = Origin::Override(setting.clone());
     let segments: Vec<&str> = path.trim().split('.').map(str::trim).collect();
     if segments.iter().any(|s| s.is_empty()) {
         return Err(format!("`{path}` is not a dotted path of keys"));
@@ -240,19 +259,28 @@ options = { score_threshold = 0.2 }
     #[test]
     fn overrides_address_stages_by_id_and_create_tables() {
         let mut root = parse(SOURCE).unwrap();
-        apply_override(&mut root, "data.test=/videos").unwrap();
-        apply_override(&mut root, "stage.boxes.options.score_threshold=0.5").unwrap();
-        apply_override(&mut root, "stage.0.options.classes=[0, 1]").unwrap();
-        apply_override(&mut root, "report.heatmaps=3").unwrap();
+        apply_override(&mut root, &Setting::cli("data.test=/videos")).unwrap();
+        apply_override(&mut root, &Setting::cli("stage.boxes.options.score_threshold=0.5")).unwrap();
+        apply_override(&mut root, &Setting::cli("stage.0.options.classes=[0, 1]")).unwrap();
+        apply_override(&mut root, &Setting::cli("report.heatmaps=3")).unwrap();
         let json = root.to_json();
         assert_eq!(json["data"]["test"], "/videos");
         assert_eq!(json["stage"][0]["options"]["score_threshold"], 0.5);
         assert_eq!(json["stage"][0]["options"]["classes"], serde_json::json!([0, 1]));
         assert_eq!(json["report"]["heatmaps"], 3);
-        assert_eq!(root.get("data").unwrap().get("test").unwrap().origin, Origin::Override("data.test=/videos".into()));
-        assert!(apply_override(&mut root, "stage.nope.options.x=1").unwrap_err().contains("no element with id"));
-        assert!(apply_override(&mut root, "data.test.deeper=1").unwrap_err().contains("not a table"));
-        assert!(apply_override(&mut root, "novalue").is_err());
+        assert_eq!(root.get("data").unwrap().get("test").unwrap().origin, Origin::Override(Setting::cli("data.test=/videos")));
+        assert!(apply_override(&mut root, &Setting::cli("stage.nope.options.x=1")).unwrap_err().contains("no element with id"));
+        assert!(apply_override(&mut root, &Setting::cli("data.test.deeper=1")).unwrap_err().contains("not a table"));
+        assert!(apply_override(&mut root, &Setting::cli("novalue")).is_err());
+    }
+
+    #[test]
+    fn values_written_as_toml_read_back_the_same() {
+        let root = parse(r#"v = { s = "a \"b\" c", i = -3, f = 0.5, b = true, a = [1, 2.5], "dotted.key" = { x = 1 } }"#).unwrap();
+        let value = root.get("v").unwrap();
+        let mut again = parse("v = 0").unwrap();
+        apply_override(&mut again, &Setting::cli(&format!("v={}", value.to_toml()))).unwrap();
+        assert_eq!(again.get("v").unwrap().to_json(), value.to_json());
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod fit;
 pub mod interrupt;
 pub mod labels;
 pub mod latency;
+pub mod manifest;
 pub mod model;
 pub mod out_dir;
 pub mod pipeline;

@@ -33,6 +33,18 @@ pub struct FitModelOutcome {
     pub cubes: usize,
 }
 
+/// Whether `dir` holds an intact bundle fitted on this pipeline's data (the
+/// same files, unchanged) with the same settings and threshold quantile, so
+/// that fitting again would only repeat it.
+pub fn is_fitted(checked: &Checked, dir: &std::path::Path, quantile: f64) -> Result<bool> {
+    let Ok(record) = bundle::read_record(dir) else { return Ok(false) };
+    if record.threshold.quantile != quantile || bundle::verify_files(dir, &record).is_err() {
+        return Ok(false);
+    }
+    let now = crate::fingerprint::Fingerprint::of(checked, &crate::train::sources(checked)?)?;
+    Ok(record.fingerprint == now)
+}
+
 pub fn fit_model(mut checked: Checked, options: &FitModelOptions) -> Result<FitModelOutcome> {
     if !(0.0..=1.0).contains(&options.quantile) {
         return Err(anyhow!("--threshold-quantile must be between 0 and 1, found {}", options.quantile));

@@ -2,7 +2,7 @@
 //! plugin and options. Parsing collects every problem instead of stopping at
 //! the first, each pointing at the user's own text.
 
-use crate::diagnostic::{Diagnostic, Origin, Report};
+use crate::diagnostic::{Diagnostic, Origin, Report, Setting};
 use crate::document::{self, Node, Val};
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -74,7 +74,7 @@ impl Pipeline {
     /// Reads and overrides a pipeline file. Only unreadable or invalid TOML is
     /// an error here; structural problems are kept in `problems` so that
     /// `check` can report them together with every stage's problems.
-    pub fn load(file: &Path, overrides: &[String]) -> Result<Pipeline, Report> {
+    pub fn load(file: &Path, overrides: &[Setting]) -> Result<Pipeline, Report> {
         let source = std::fs::read_to_string(file).map_err(|e| Report {
             file: file.to_path_buf(),
             source: String::new(),
@@ -84,7 +84,7 @@ impl Pipeline {
     }
 
     /// Like [`Pipeline::read`], but any structural problem is an error.
-    pub fn parse(file: &Path, source: String, overrides: &[String]) -> Result<Pipeline, Report> {
+    pub fn parse(file: &Path, source: String, overrides: &[Setting]) -> Result<Pipeline, Report> {
         let pipeline = Self::read(file, source, overrides)?;
         if pipeline.problems.is_empty() {
             Ok(pipeline)
@@ -94,7 +94,7 @@ impl Pipeline {
     }
 
     /// Parses pipeline text, keeping structural problems in `problems`.
-    pub fn read(file: &Path, source: String, overrides: &[String]) -> Result<Pipeline, Report> {
+    pub fn read(file: &Path, source: String, overrides: &[Setting]) -> Result<Pipeline, Report> {
         let fail = |source: String, diagnostics| Report { file: file.to_path_buf(), source, diagnostics };
         let mut root = match document::parse(&source) {
             Ok(root) => root,
@@ -120,21 +120,21 @@ impl Pipeline {
 
 /// Reads one table's keys, remembering which were used so that the rest can
 /// be reported as unknown.
-struct Fields<'a> {
-    node: &'a Node,
+pub(crate) struct Fields<'a> {
+    pub(crate) node: &'a Node,
     table: &'a str,
     used: Vec<&'static str>,
 }
 
 impl<'a> Fields<'a> {
-    fn new(node: &'a Node, table: &'a str, diags: &mut Vec<Diagnostic>) -> Fields<'a> {
+    pub(crate) fn new(node: &'a Node, table: &'a str, diags: &mut Vec<Diagnostic>) -> Fields<'a> {
         if !matches!(node.val, Val::Table(_)) {
             diags.push(Diagnostic::new(&node.origin, format!("`{table}` must be a table, found {}", node.type_name())));
         }
         Fields { node, table, used: Vec::new() }
     }
 
-    fn get(&mut self, key: &'static str) -> Option<&'a Node> {
+    pub(crate) fn get(&mut self, key: &'static str) -> Option<&'a Node> {
         self.used.push(key);
         self.node.get(key)
     }
@@ -143,7 +143,7 @@ impl<'a> Fields<'a> {
         diags.push(Diagnostic::new(&node.origin, format!("`{}.{key}` must be {expected}, found {}", self.table, node.type_name())));
     }
 
-    fn string(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<(String, Origin)> {
+    pub(crate) fn string(&mut self, key: &'static str, diags: &mut Vec<Diagnostic>) -> Option<(String, Origin)> {
         let node = self.get(key)?;
         match &node.val {
             Val::Str(s) => Some((s.clone(), node.origin.clone())),
@@ -171,7 +171,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn path(&mut self, key: &'static str, base: &Path, diags: &mut Vec<Diagnostic>) -> Option<PathValue> {
+    pub(crate) fn path(&mut self, key: &'static str, base: &Path, diags: &mut Vec<Diagnostic>) -> Option<PathValue> {
         let node = self.get(key)?;
         path_of(node, &format!("{}.{key}", self.table), base, diags)
     }
@@ -190,7 +190,7 @@ impl<'a> Fields<'a> {
     }
 
     /// Reports every key that was not asked for.
-    fn finish(self, diags: &mut Vec<Diagnostic>) {
+    pub(crate) fn finish(self, diags: &mut Vec<Diagnostic>) {
         for entry in self.node.entries() {
             if !self.used.contains(&entry.key.as_str()) {
                 diags.push(Diagnostic::new(
@@ -202,7 +202,7 @@ impl<'a> Fields<'a> {
     }
 }
 
-fn path_of(node: &Node, what: &str, base: &Path, diags: &mut Vec<Diagnostic>) -> Option<PathValue> {
+pub(crate) fn path_of(node: &Node, what: &str, base: &Path, diags: &mut Vec<Diagnostic>) -> Option<PathValue> {
     match &node.val {
         Val::Str(s) if !s.is_empty() => {
             let path = PathBuf::from(s);
@@ -249,9 +249,9 @@ fn read_pipeline(file: &Path, source: &str, root: &Node, base: &Path, diags: &mu
         .unwrap_or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
     let seed = p.int("seed", 0..=i64::MAX, 0, diags) as u64;
     let device = match p.string("device", diags) {
-        Some((d, _)) if d == "cpu" || d == "gpu" => d,
+        Some((d, _)) if d == "cpu" || d == "gpu" || d == "auto" => d,
         Some((d, origin)) => {
-            diags.push(Diagnostic::new(&origin, format!("`pipeline.device` must be \"cpu\" or \"gpu\", found \"{d}\"")));
+            diags.push(Diagnostic::new(&origin, format!("`pipeline.device` must be \"cpu\", \"gpu\" or \"auto\", found \"{d}\"")));
             "cpu".into()
         }
         None => "cpu".into(),
@@ -359,7 +359,7 @@ mod tests {
     use super::*;
 
     fn parse(source: &str, sets: &[&str]) -> Result<Pipeline, Report> {
-        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        let sets: Vec<Setting> = sets.iter().map(|s| Setting::cli(s)).collect();
         Pipeline::parse(Path::new("/p/ped2.toml"), source.to_string(), &sets)
     }
 

@@ -223,12 +223,22 @@ pub fn score_inputs(
         scoring.close(event, sinks)?;
     }
     page.write(&scoring, frames, started, true)?;
+    // Sinks that buffer deliver what they hold, also when scoring broke.
+    let undelivered: Vec<String> =
+        sinks.iter_mut().filter_map(|sink| sink.finish().err().map(|e| format!("{}: {e}", sink.name()))).collect();
     if let Some(error) = broke {
         return Err(error.context(format!(
             "scoring stopped after {frames} frames; scores.csv, boxes.csv, events.jsonl and report.html in {} hold \
              everything scored until then (an event still open was closed at the last scored frame)",
             options.out.display()
         )));
+    }
+    if !undelivered.is_empty() {
+        bail!(
+            "scoring finished and its outputs are written in {}, but events were not delivered: {}",
+            options.out.display(),
+            undelivered.join("; ")
+        );
     }
     Ok(ScoreOutcome {
         videos: sources.len(),

@@ -118,7 +118,8 @@ pub struct StageContext {
     pub stage_id: RString,
     /// `[pipeline] seed`: a stage that draws random numbers starts from it.
     pub seed: u64,
-    /// "cpu" or "gpu", from `[pipeline] device`.
+    /// "cpu", "gpu" or "auto" (a real GPU when the stage can use one, else
+    /// the CPU), from `[pipeline] device`.
     pub device: RString,
     /// A folder the stage may use for its own files (checkpoints, caches).
     pub work_dir: RString,

@@ -106,10 +106,16 @@ pub fn optional_shared_data(needed: &str) -> Option<std::path::PathBuf> {
     if path.exists() {
         return Some(path);
     }
-    let test = std::thread::current().name().unwrap_or("a test").to_string();
-    let line = format!("NOTE: {test}: real data {} is not present; it runs without it\n", path.display());
-    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    note(&format!("real data {} is not present; it runs without it", path.display()));
     None
+}
+
+/// Says something a passing test wants seen (what it ran on, what it left
+/// out) as `NOTE: <test>: <what>` on the process's stderr, past the
+/// harness's capture.
+pub fn note(what: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("NOTE: {test}: {what}\n").as_bytes());
 }
 
 fn data_root() -> std::path::PathBuf {

@@ -3,8 +3,8 @@
 //! cubes, computed two ways: the CPU kernels the stage trains with
 //! (kernels.rs) and burn-flex's own autodiff. When a Python with torch is
 //! found (`$VIGIL_TORCH_PYTHON`, else /root/.cache/torchvenv/bin/python3), runs
-//! the PyTorch reference (benches/cae_pytorch.py at the workspace root, else
-//! the shared copy) in the same run and prints the ratios.
+//! the PyTorch reference (benches/cae_pytorch.py at the workspace root) in
+//! the same run and prints the ratios.
 //!
 //! `cargo bench -p vigil-plugin-cae --bench step` (RAYON_NUM_THREADS sets the threads).
 
@@ -84,7 +84,7 @@ fn torch_python() -> Option<PathBuf> {
 
 fn torch_script() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    [root.join("benches/cae_pytorch.py"), root.join("../shared/bench/cae_pytorch.py")].into_iter().find(|p| p.exists())
+    Some(root.join("benches/cae_pytorch.py")).filter(|p| p.exists())
 }
 
 /// Runs the PyTorch reference and reads its "batch B: train step X s ..., eval forward Y s" lines.

@@ -48,6 +48,9 @@ vigil_stage_api::choice! {
         Cpu = "cpu",
         /// burn's wgpu backend (a build with the `gpu` feature).
         Gpu = "gpu",
+        /// A real GPU when the build has the `gpu` feature and the machine
+        /// has one, else the CPU kernels (a software GPU is never chosen).
+        Auto = "auto",
     }
 }
 
@@ -66,7 +69,7 @@ vigil_stage_api::settings! {
         pub lr: f64 = 1e-3 => positive,
         /// `constant` (the paper) or `cosine`: lr decays along half a cosine to 0 at the last step of the fit
         pub lr_schedule: LrSchedule = LrSchedule::Constant,
-        /// where to train: `pipeline` follows `[pipeline] device`; `gpu` needs a build with the `gpu` feature
+        /// where to train: `pipeline` follows `[pipeline] device`; `gpu` needs a build with the `gpu` feature; `auto` takes a real GPU when there is one, else the CPU
         pub device: DeviceChoice = DeviceChoice::Pipeline,
     }
 }
@@ -76,17 +79,18 @@ vigil_stage_api::settings! {
 pub struct CaeConfig {
     pub settings: CaeSettings,
     pub seed: u64,
-    /// "cpu" or "gpu", resolved from the option and the pipeline.
+    /// "cpu" or "gpu", resolved from the option and the pipeline (`auto` becomes one of them).
     pub device_name: String,
 }
 
 impl CaeConfig {
     pub fn from_options(options: &Options, context: &StageContext) -> Result<CaeConfig, StageError> {
         let settings = CaeSettings::from_options(options)?;
-        let device_name = match settings.device {
+        let asked = match settings.device {
             DeviceChoice::Pipeline => context.device.to_string(),
             explicit => explicit.name().to_string(),
         };
+        let device_name = if asked == "auto" { auto_device().to_string() } else { asked };
         let config = CaeConfig { settings, seed: context.seed, device_name };
         config.device()?; // fail at creation (what `vigil check` runs), not at the first step
                           // The cube geometry is not known yet: the smallest cubes the network takes
@@ -124,13 +128,107 @@ impl CaeConfig {
     }
 }
 
+/// The GPU the `gpu` device trains on, initialized once per process (a
+/// wgpu runtime cannot be set up twice): the first real adapter (discrete,
+/// then integrated, then virtual), else a software one (Mesa's lavapipe,
+/// which runs the same shaders on the CPU). Logs the adapter it chose.
 #[cfg(feature = "gpu")]
-fn gpu_device() -> Result<Device, StageError> {
-    Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice))
+pub(crate) fn gpu_device() -> Result<Device, StageError> {
+    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    GPU.get_or_init(|| {
+        let adapter = gpu::choose_adapter()?;
+        tracing::info!("GPU: {}", gpu::describe(&adapter));
+        if adapter.device_type == gpu::DeviceType::Cpu {
+            tracing::warn!(
+                "the only GPU adapter is a software one ({}): it runs the GPU path on the CPU, for testing, \
+                 far slower than device = \"cpu\"",
+                adapter.name
+            );
+        }
+        Device::wgpu_options().device_kind(gpu::kind_of(&adapter)).init().map_err(|e| format!("starting {}: {e}", gpu::describe(&adapter)))
+    })
+    .clone()
+    .map_err(StageError::invalid)
+}
+
+/// Adapters as wgpu lists them, read once per call.
+#[cfg(feature = "gpu")]
+pub(crate) mod gpu {
+    use burn::tensor::wgpu::wgpu;
+    use burn::tensor::DeviceKind;
+    pub use wgpu::{AdapterInfo, DeviceType};
+
+    /// Every adapter of every graphics API this build and machine have.
+    pub fn adapters() -> Vec<AdapterInfo> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::PRIMARY,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY)).iter().map(|a| a.get_info()).collect()
+    }
+
+    /// The preference order: real GPUs first, a software one last.
+    fn rank(kind: DeviceType) -> Option<u8> {
+        match kind {
+            DeviceType::DiscreteGpu => Some(0),
+            DeviceType::IntegratedGpu => Some(1),
+            DeviceType::VirtualGpu => Some(2),
+            DeviceType::Cpu => Some(3),
+            DeviceType::Other => None,
+        }
+    }
+
+    /// The adapter `device = "gpu"` trains on, or why there is none.
+    pub fn choose_adapter() -> Result<AdapterInfo, String> {
+        let all = adapters();
+        all.iter().filter_map(|a| Some((rank(a.device_type)?, a))).min_by_key(|(r, _)| *r).map(|(_, a)| a.clone()).ok_or_else(|| {
+            format!(
+                "device \"gpu\": no GPU adapter found ({}); install the GPU's Vulkan driver, or Mesa's software one \
+                 (Debian: mesa-vulkan-drivers) to run the GPU path on the CPU",
+                if all.is_empty() { "wgpu lists none".to_string() } else { format!("{} unusable", all.len()) }
+            )
+        })
+    }
+
+    /// Whether a real (not software) GPU adapter is present.
+    pub fn has_real_gpu() -> bool {
+        adapters().iter().any(|a| matches!(rank(a.device_type), Some(0..=2)))
+    }
+
+    /// burn's device kind for the first adapter of `adapter`'s type.
+    pub fn kind_of(adapter: &AdapterInfo) -> DeviceKind {
+        match adapter.device_type {
+            DeviceType::DiscreteGpu => DeviceKind::DiscreteGpu(0),
+            DeviceType::IntegratedGpu => DeviceKind::IntegratedGpu(0),
+            DeviceType::VirtualGpu => DeviceKind::VirtualGpu(0),
+            _ => DeviceKind::Cpu,
+        }
+    }
+
+    pub fn describe(a: &AdapterInfo) -> String {
+        format!("adapter `{}` ({:?}, {:?}, driver `{} {}`)", a.name, a.device_type, a.backend, a.driver, a.driver_info)
+    }
+}
+
+/// What `auto` resolves to ("gpu" or "cpu"), decided once per process and logged.
+pub fn auto_device() -> &'static str {
+    static CHOICE: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    CHOICE.get_or_init(|| {
+        #[cfg(feature = "gpu")]
+        if gpu::has_real_gpu() {
+            tracing::info!("device \"auto\": the GPU (a real adapter is present)");
+            return "gpu";
+        }
+        tracing::info!(
+            "device \"auto\": the CPU ({})",
+            if cfg!(feature = "gpu") { "no real GPU adapter found" } else { "this build of the `cae` plugin has no GPU backend" }
+        );
+        "cpu"
+    })
 }
 
 #[cfg(not(feature = "gpu"))]
-fn gpu_device() -> Result<Device, StageError> {
+pub(crate) fn gpu_device() -> Result<Device, StageError> {
     Err(StageError::invalid(
         "device \"gpu\" asked for, but this build of the `cae` plugin has no GPU backend; \
          rebuild it with `cargo build --release -p vigil-plugin-cae --features gpu`, or set device = \"cpu\"",

@@ -232,14 +232,66 @@ fn flow_target_needs_motion_and_stops_on_a_non_finite_loss() {
     assert!(err.message.contains("not finite") && err.message.contains("band 0"), "{err}");
 }
 
+#[cfg(not(feature = "gpu"))]
 #[test]
 fn gpu_without_the_feature_fails_at_creation() {
-    let err = create::<Cae>(json!({"device": "gpu"}));
-    if cfg!(feature = "gpu") {
-        return;
-    }
-    let err = err.err().expect("no gpu backend in this build");
+    let err = create::<Cae>(json!({"device": "gpu"})).err().expect("no gpu backend in this build");
     assert!(err.contains("gpu") && err.contains("--features gpu"), "{err}");
+}
+
+#[test]
+fn auto_takes_the_cpu_without_a_real_gpu() {
+    // A software adapter (lavapipe in CI) never counts: it is slower than the CPU kernels.
+    let real_gpu = vigil_plugin_cae::config::auto_device() == "gpu";
+    assert!(!real_gpu || cfg!(feature = "gpu"), "auto chose a GPU in a build without one");
+    let mut s = stage(json!({"device": "auto", "features_root": 4, "batch_size": 8}));
+    s.fit_begin(cubes_batch(&synthetic_cubes(8), vec![0; 8])).unwrap();
+    let loss = s.step([0u32, 1, 2, 3, 4, 5, 6, 7].as_slice().into(), [1.0f32; 8].as_slice().into()).unwrap();
+    assert!(loss.is_finite());
+    if !real_gpu {
+        let cpu = {
+            let mut c = stage(json!({"device": "cpu", "features_root": 4, "batch_size": 8}));
+            c.fit_begin(cubes_batch(&synthetic_cubes(8), vec![0; 8])).unwrap();
+            c.step([0u32, 1, 2, 3, 4, 5, 6, 7].as_slice().into(), [1.0f32; 8].as_slice().into()).unwrap()
+        };
+        assert_eq!(loss, cpu, "auto trained exactly as the CPU kernels do");
+    }
+}
+
+/// The GPU path (burn's wgpu backend; in CI, Mesa's software Vulkan driver):
+/// a checkpoint written on one device loads on the other and gives the same
+/// eval errors, within the rounding of two implementations.
+#[cfg(feature = "gpu")]
+#[test]
+fn a_checkpoint_moves_between_the_gpu_and_the_cpu() {
+    let count = 32;
+    let cubes = synthetic_cubes(count);
+    let all: Vec<u32> = (0..count as u32).collect();
+    let ones = vec![1.0f32; 16];
+    let batch: Vec<u32> = (0..16).collect();
+    let options = |device: &str| json!({"features_root": 4, "batch_size": 16, "device": device});
+    for (from, to) in [("gpu", "cpu"), ("cpu", "gpu")] {
+        let mut a = stage(options(from));
+        a.fit_begin(cubes_batch(&cubes, vec![0; count])).unwrap();
+        for _ in 0..3 {
+            assert!(a.step(batch.as_slice().into(), ones.as_slice().into()).unwrap().is_finite());
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("appearance");
+        a.save(path.to_str().unwrap().into()).unwrap();
+        let mut b = stage(options(to));
+        b.fit_begin(cubes_batch(&cubes, vec![0; count])).unwrap();
+        assert!(b.load(path.to_str().unwrap().into()).unwrap(), "{from} -> {to}: loaded");
+        let (ea, eb) = (a.errors(all.as_slice().into()).unwrap().into_vec(), b.errors(all.as_slice().into()).unwrap().into_vec());
+        let worst = ea.iter().zip(&eb).map(|(x, y)| ((x - y) / x.abs().max(1e-6)).abs()).fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "{from} -> {to}: eval errors differ by up to {worst} (relative)");
+        // Both go on training from the same weights and Adam state.
+        let (la, lb) = (
+            a.step(batch.as_slice().into(), ones.as_slice().into()).unwrap(),
+            b.step(batch.as_slice().into(), ones.as_slice().into()).unwrap(),
+        );
+        assert!((la - lb).abs() <= 1e-4 * la.abs(), "{from} -> {to}: next step's loss {lb} against {la}");
+    }
 }
 
 #[test]

@@ -35,7 +35,64 @@ settings! {
         pub reconnects: u32 = 3 => within(0, 1000),
         /// live streams: frames held for scoring; when full, arriving frames are dropped
         pub queue_frames: usize = 100 => within(1, 10_000),
+        /// seconds of the input skipped before the first frame used (frames are numbered from there)
+        pub start_s: f64 = 0.0 => at_least_zero,
+        /// seconds of the input used from `start_s` on; 0: until the input ends
+        pub duration_s: f64 = 0.0 => at_least_zero,
     }
+}
+
+fn at_least_zero(seconds: &f64) -> Result<(), String> {
+    if seconds.is_finite() && *seconds >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!("expected seconds >= 0, found {seconds}"))
+    }
+}
+
+/// The part of an input that `start_s` and `duration_s` select, in frames.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Span {
+    /// Frames still to decode and discard before the first one used.
+    skip: u64,
+    /// Frames used, from the first; `None`: until the input ends.
+    keep: Option<u64>,
+}
+
+impl Span {
+    /// The span of an input at `fps` frames per second; the whole input
+    /// when no range is set.
+    fn of(settings: &RangeSettings, fps: Option<f64>, source: &str) -> Result<Span, String> {
+        if settings.start_s == 0.0 && settings.duration_s == 0.0 {
+            return Ok(Span::default());
+        }
+        let fps = fps
+            .filter(|f| f.is_finite() && *f > 0.0)
+            .ok_or_else(|| format!("{source}: start_s and duration_s need the frame rate, and the input does not state one"))?;
+        let frames = |seconds: f64| (seconds * fps).round() as u64;
+        Ok(Span { skip: frames(settings.start_s), keep: (settings.duration_s > 0.0).then(|| frames(settings.duration_s).max(1)) })
+    }
+
+    /// How many of `wanted` frames may still be used after `used` of them.
+    fn allowed(&self, used: u32, wanted: u32) -> u32 {
+        self.keep.map_or(wanted, |keep| keep.saturating_sub(used as u64).min(wanted as u64) as u32)
+    }
+
+    /// The frame count a header promises, within the span.
+    fn count(&self, header: Option<u64>) -> Option<u64> {
+        let after_skip = header.map(|n| n.saturating_sub(self.skip));
+        match (after_skip, self.keep) {
+            (Some(n), Some(keep)) => Some(n.min(keep)),
+            (n, _) => n,
+        }
+    }
+}
+
+/// `start_s` and `duration_s`.
+#[derive(Clone, Copy, Debug)]
+struct RangeSettings {
+    start_s: f64,
+    duration_s: f64,
 }
 
 fn timeout_seconds(seconds: &f64) -> Result<(), String> {
@@ -67,7 +124,8 @@ impl StageFactory for VideoStage {
             reconnects: settings.reconnects,
             queue_frames: settings.queue_frames,
         };
-        Ok(StageInstance::decoder(VideoDecoder { open: None, live, pool: BufferPool::default() }, io()))
+        let range = RangeSettings { start_s: settings.start_s, duration_s: settings.duration_s };
+        Ok(StageInstance::decoder(VideoDecoder { open: None, live, range, pool: BufferPool::default() }, io()))
     }
 }
 
@@ -81,6 +139,7 @@ const INITIAL_FRAMES: u64 = 64;
 struct VideoDecoder {
     open: Option<Opened>,
     live: LiveSettings,
+    range: RangeSettings,
     pool: BufferPool,
 }
 
@@ -97,6 +156,7 @@ fn is_live(source: &str) -> bool {
 struct OpenStream {
     stream: LiveStream,
     video: u32,
+    span: Span,
     decoded: u32,
 }
 
@@ -106,7 +166,18 @@ impl OpenStream {
             return Err(StageError::invalid("next_batch was asked for 0 frames"));
         }
         let frame_bytes = self.stream.frame_bytes();
-        let max = max_frames.min(INITIAL_FRAMES as u32) as usize;
+        while self.span.skip > 0 {
+            let mut discarded = pool.take(INITIAL_FRAMES as usize * frame_bytes + reader::WRITE_SLACK);
+            let n = self.stream.read_into(&mut discarded, self.span.skip.min(INITIAL_FRAMES) as usize).map_err(StageError::new)?;
+            if n == 0 {
+                return Ok(None);
+            }
+            self.span.skip -= n as u64;
+        }
+        let max = self.span.allowed(self.decoded, max_frames.min(INITIAL_FRAMES as u32)) as usize;
+        if max == 0 {
+            return Ok(None);
+        }
         let mut data = pool.take(max * frame_bytes + reader::WRITE_SLACK);
         let n = self.stream.read_into(&mut data, max).map_err(StageError::new)?;
         if n == 0 {
@@ -124,6 +195,7 @@ impl OpenStream {
 struct OpenVideo {
     reader: VideoReader,
     video: u32,
+    span: Span,
     /// Frames decoded so far (the index of the next one).
     decoded: u32,
     finished: bool,
@@ -137,8 +209,14 @@ impl OpenVideo {
         if self.finished {
             return Ok(None);
         }
+        self.skip_to_span()?;
+        let max_frames = self.span.allowed(self.decoded, max_frames);
+        if max_frames == 0 || self.finished {
+            self.finished = true;
+            return Ok(None);
+        }
         let facts = self.reader.facts().clone();
-        let remaining = facts.header_frames.map_or(max_frames as u64, |n| n.saturating_sub(self.decoded as u64).max(1));
+        let remaining = self.span.count(facts.header_frames).map_or(max_frames as u64, |n| n.saturating_sub(self.decoded as u64).max(1));
         // Reserve for what the header promises, but not past a few dozen
         // frames: a header can lie or be missing; the buffer grows if needed.
         let frames = (max_frames as u64).min(remaining).min(INITIAL_FRAMES) as usize;
@@ -167,9 +245,31 @@ impl OpenVideo {
         Ok(Some(Batch::new(ids).with(names::FRAMES, pool.tensor(data, &shape))))
     }
 
+    /// Decodes and discards the frames before the span.
+    fn skip_to_span(&mut self) -> Result<(), StageError> {
+        if self.span.skip == 0 {
+            return Ok(());
+        }
+        let mut discarded = Vec::with_capacity(self.reader.frame_bytes() + reader::WRITE_SLACK);
+        while self.span.skip > 0 {
+            discarded.clear();
+            match self.reader.read_frame(&mut discarded) {
+                Step::Frame => self.span.skip -= 1,
+                Step::End | Step::Damaged(_) => {
+                    return Err(StageError::invalid(format!(
+                        "{}: start_s is past the end of the input ({} frames before it)",
+                        self.reader.path().display(),
+                        self.span.skip
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn finish_at_end(&mut self) {
         self.finished = true;
-        if let Some(header) = self.reader.facts().header_frames {
+        if let Some(header) = self.span.count(self.reader.facts().header_frames) {
             if (self.decoded as u64) < header {
                 tracing::warn!(
                     "{}: the video stream ended after {} frames but its header says {header}; the file is probably truncated or damaged",
@@ -199,21 +299,29 @@ impl Decoder for VideoDecoder {
     fn open(&mut self, source: RStr<'_>, video: u32) -> RResult<VideoInfo, StageError> {
         self.open = None;
         let source = source.as_str();
+        let range = self.range;
         let facts = if is_live(source) {
-            LiveStream::open(source, self.live.clone()).map(|stream| {
+            LiveStream::open(source, self.live.clone()).and_then(|stream| {
                 let facts = stream.facts().clone();
-                self.open = Some(Opened::Live(OpenStream { stream, video, decoded: 0 }));
-                facts
+                let span = Span::of(&range, facts.fps, source)?;
+                self.open = Some(Opened::Live(OpenStream { stream, video, span, decoded: 0 }));
+                Ok((facts, span))
             })
         } else {
-            VideoReader::open(Path::new(source)).map(|reader| {
+            VideoReader::open(Path::new(source)).and_then(|reader| {
                 let facts = reader.facts().clone();
-                self.open = Some(Opened::File(OpenVideo { reader, video, decoded: 0, finished: false }));
-                facts
+                let span = Span::of(&range, facts.fps, source)?;
+                self.open = Some(Opened::File(OpenVideo { reader, video, span, decoded: 0, finished: false }));
+                Ok((facts, span))
             })
         };
         facts
-            .map(|f| VideoInfo { width: f.width, height: f.height, frame_count: f.header_frames.into(), fps: f.fps.into() })
+            .map(|(f, span)| VideoInfo {
+                width: f.width,
+                height: f.height,
+                frame_count: span.count(f.header_frames).into(),
+                fps: f.fps.into(),
+            })
             .map_err(StageError::invalid)
             .into()
     }

@@ -9,17 +9,25 @@ struct Decoded {
     info: VideoInfo,
     frames: usize,
     first: Vec<u8>,
+    /// A hash of each frame's pixels.
+    hashes: Vec<u64>,
     warnings: String,
 }
 
 fn decode_all(path: &Path, batch: u32) -> Result<Decoded, StageError> {
-    let instance = create::<VideoStage>(json!({})).unwrap();
+    decode_with(path, batch, json!({}))
+}
+
+fn decode_with(path: &Path, batch: u32, options: serde_json::Value) -> Result<Decoded, StageError> {
+    use std::hash::{Hash, Hasher};
+    let instance = create::<VideoStage>(options).unwrap();
     let io = instance.io.clone();
     let mut decoder = into_decoder(instance);
     let (result, warnings) = capture_warnings(|| {
         let info = decoder.open(path.to_str().unwrap().into(), 3).into_result()?;
         let mut frames = 0usize;
         let mut first = Vec::new();
+        let mut hashes = Vec::new();
         while let Some(b) = decoder.next_batch(batch).into_result()?.into_option() {
             assert_contract(&io, &b);
             let t = b.get(names::FRAMES).unwrap();
@@ -30,9 +38,14 @@ fn decode_all(path: &Path, batch: u32) -> Result<Decoded, StageError> {
             if frames == 0 {
                 first = t.as_slice::<u8>().unwrap()[..t.len() / t.shape()[0]].to_vec();
             }
+            for frame in t.as_slice::<u8>().unwrap().chunks(t.len() / t.shape()[0]) {
+                let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                frame.hash(&mut hasher);
+                hashes.push(hasher.finish());
+            }
             frames += t.shape()[0];
         }
-        Ok(Decoded { info, frames, first, warnings: String::new() })
+        Ok(Decoded { info, frames, first, hashes, warnings: String::new() })
     });
     result.map(|d| Decoded { warnings, ..d })
 }
@@ -235,4 +248,31 @@ fn decodes_common_containers_and_codecs() {
             assert!(p.iter().all(|&c| c.abs_diff(p[0]) <= 3), "{name}: not grey: {p:?}");
         }
     }
+}
+
+#[test]
+fn start_s_and_duration_s_select_a_time_range_numbered_from_zero() {
+    use video_rs::ffmpeg::format::Pixel;
+    reader::init_ffmpeg_for_tests();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ramp.avi");
+    encode_ramp(&path, "mpeg4", Pixel::YUV420P, 30).unwrap();
+    let whole = decode_all(&path, 64).unwrap();
+    assert_eq!(whole.frames, 30);
+    // 25 frames/s: 0.4 s is 10 frames.
+    for batch in [1, 4, 64] {
+        let tail = decode_with(&path, batch, json!({ "start_s": 0.4 })).unwrap();
+        let header = whole.info.frame_count.into_option();
+        assert_eq!((tail.frames, tail.info.frame_count.into_option()), (20, header.map(|n| n - 10)), "batch {batch}");
+        assert_eq!(tail.hashes, whole.hashes[10..], "batch {batch}");
+        let middle = decode_with(&path, batch, json!({ "start_s": 0.4, "duration_s": 0.4 })).unwrap();
+        assert_eq!((middle.frames, middle.info.frame_count.into_option()), (10, header.map(|_| 10)), "batch {batch}");
+        assert_eq!(middle.hashes, whole.hashes[10..20], "batch {batch}");
+        assert!(!middle.warnings.contains("WARN"), "ending at duration_s is not a damaged file: {}", middle.warnings);
+    }
+    let head = decode_with(&path, 64, json!({ "duration_s": 0.2 })).unwrap();
+    assert_eq!(head.hashes, whole.hashes[..5]);
+    let past = decode_with(&path, 64, json!({ "start_s": 10.0 })).err().expect("a start past the end is an error");
+    assert!(past.to_string().contains("start_s is past the end") && past.to_string().contains("ramp.avi"), "{past}");
+    assert!(create::<VideoStage>(json!({ "duration_s": -1.0 })).is_err());
 }
