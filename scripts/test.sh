@@ -14,7 +14,8 @@ cargo build --release --workspace --locked
 # <why>"; count them so that a run without the data says so.
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
-cargo test --release --workspace --locked 2>&1 | tee "$log"
+# --no-fail-fast: a failing test binary does not hide the ones after it.
+cargo test --release --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 # The GPU path of the `cae` plugin (burn's wgpu backend) against its CPU
 # kernels, on whatever adapter there is: lavapipe, Mesa's software Vulkan
 # driver, on a machine without a GPU. It runs last: it leaves the GPU build

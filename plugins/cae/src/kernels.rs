@@ -141,6 +141,12 @@ impl Chunks {
         Chunks { ranges }
     }
 
+    /// All `batch` samples as one chunk, for a caller that runs several
+    /// batches in parallel itself.
+    fn single(batch: usize) -> Chunks {
+        Chunks { ranges: std::iter::once(0..batch).collect() }
+    }
+
     fn batch(&self) -> usize {
         self.ranges.last().map_or(0, |r| r.end)
     }
@@ -418,11 +424,16 @@ impl Window {
     }
 }
 
-/// Adds `bias[ch]` to every value of channel row `ch`.
-fn add_bias(block: &mut [f32], bias: &[f32]) {
+/// Adds `bias[ch]` to every value of channel row `ch`, then clamps at 0
+/// when `relu`.
+fn add_bias(block: &mut [f32], bias: &[f32], relu: bool) {
     let cols = block.len() / bias.len();
-    for (row, b) in block.chunks_mut(cols).zip(bias) {
-        row.iter_mut().for_each(|v| *v += b);
+    for (row, &b) in block.chunks_mut(cols).zip(bias) {
+        if relu {
+            row.iter_mut().for_each(|v| *v = (*v + b).max(0.0));
+        } else {
+            row.iter_mut().for_each(|v| *v += b);
+        }
     }
 }
 
@@ -461,7 +472,9 @@ impl Net<'_> {
         Window { k: 3, stride: 2, pad: 1, h: 2 * h, w: 2 * w, ho: h, wo: w }
     }
 
-    fn conv(&self, x: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], bias: &[f32]) -> Activation {
+    /// A convolution, with a ReLU on its output when `relu` (eval mode,
+    /// where BatchNorm is folded into the weights).
+    fn conv(&self, x: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], bias: &[f32], relu: bool) -> Activation {
         let (hw, taps) = (x.h * x.w, cin * k * k);
         let window = Self::conv_window(k, x.h, x.w);
         let mut y = Activation::uninit(cout, x.h, x.w, self.chunks.batch());
@@ -479,7 +492,7 @@ impl Net<'_> {
                     product(col, out);
                 });
             }
-            add_bias(out, bias);
+            add_bias(out, bias, relu);
         });
         y
     }
@@ -573,7 +586,7 @@ impl Net<'_> {
                 matmul(taps, cols, c, col, false, Mat::transposed(weight, taps), Mat::rows(input, cols));
                 window.col2im(col, c, range.len(), out);
             });
-            add_bias(out, bias);
+            add_bias(out, bias, false);
         });
         y
     }
@@ -771,38 +784,21 @@ fn check_shapes(ops: &[Op], weights: &Weights<'_>) {
     assert_eq!(norms, weights.running.len(), "kernels: running statistics count");
 }
 
-/// The forward pass. `batch_stats`: use (and record) batch statistics in
-/// BatchNorm (training) instead of the running ones (eval). Returns the
-/// input of every layer, then the output.
-fn forward(
-    net: &Net<'_>,
-    ops: &[Op],
-    weights: &Weights<'_>,
-    input: Activation,
-    mut batch_stats: Option<&mut Vec<BatchStats>>,
-) -> Vec<Activation> {
+/// The training-mode forward pass: BatchNorm normalizes with the batch's
+/// statistics, which it records in `batch_stats`. Returns the input of
+/// every layer, then the output.
+fn forward(net: &Net<'_>, ops: &[Op], weights: &Weights<'_>, input: Activation, batch_stats: &mut Vec<BatchStats>) -> Vec<Activation> {
     let mut acts = vec![input];
-    let (mut p, mut norm) = (0, 0);
+    let mut p = 0;
     for op in ops {
         let x = acts.last().expect("the input at least");
         let y = match *op {
-            Op::Conv { cin, cout, k } => net.conv(x, [cin, cout, k], &weights.params[p], &weights.params[p + 1]),
+            Op::Conv { cin, cout, k } => net.conv(x, [cin, cout, k], &weights.params[p], &weights.params[p + 1], false),
             Op::Up { .. } => net.up(x, &weights.params[p], &weights.params[p + 1]),
             Op::BnRelu { .. } => {
-                let (gamma, beta) = (&weights.params[p], &weights.params[p + 1]);
-                let y = match batch_stats.as_deref_mut() {
-                    Some(stats) => {
-                        let (mean, var) = net.channel_stats(x);
-                        let y = net.bn_relu(x, gamma, beta, &mean, &var);
-                        stats.push(BatchStats { mean, var, count: net.chunks.batch() * x.h * x.w });
-                        y
-                    }
-                    None => {
-                        let (mean, var) = &weights.running[norm];
-                        net.bn_relu(x, gamma, beta, mean, var)
-                    }
-                };
-                norm += 1;
+                let (mean, var) = net.channel_stats(x);
+                let y = net.bn_relu(x, &weights.params[p], &weights.params[p + 1], &mean, &var);
+                batch_stats.push(BatchStats { mean, var, count: net.chunks.batch() * x.h * x.w });
                 y
             }
             Op::Pool => net.pool(x),
@@ -818,18 +814,86 @@ fn input_activation(chunks: &Chunks, input: &[f32], channels: usize, size: usize
     Activation { c: channels, h: size, w: size, data: chunks.chunked(input, channels, size * size) }
 }
 
+/// A layer of the eval-mode network: each BatchNorm, normalizing with its
+/// running statistics, is an affine map per channel, folded into the
+/// convolution before it (scaled weights, shifted bias), and its ReLU into
+/// that convolution's output pass.
+enum EvalOp<'a> {
+    Conv { dims: [usize; 3], weight: Vec<f32>, bias: Vec<f32>, relu: bool },
+    Up { weight: &'a [f32], bias: &'a [f32] },
+    Pool,
+}
+
+/// `ops` in eval mode, BatchNorm folded (see [`EvalOp`]).
+fn eval_layers<'a>(ops: &[Op], weights: &Weights<'a>) -> Vec<EvalOp<'a>> {
+    let mut layers = Vec::new();
+    let (mut p, mut norm) = (0, 0);
+    for op in ops {
+        match *op {
+            Op::Conv { cin, cout, k } => layers.push(EvalOp::Conv {
+                dims: [cin, cout, k],
+                weight: weights.params[p].clone(),
+                bias: weights.params[p + 1].clone(),
+                relu: false,
+            }),
+            Op::Up { .. } => layers.push(EvalOp::Up { weight: &weights.params[p], bias: &weights.params[p + 1] }),
+            Op::BnRelu { .. } => {
+                let Some(EvalOp::Conv { weight, bias, relu, .. }) = layers.last_mut() else {
+                    panic!("kernels: a BatchNorm that does not follow a convolution");
+                };
+                let (gamma, beta) = (&weights.params[p], &weights.params[p + 1]);
+                let (mean, var) = &weights.running[norm];
+                let per_output = weight.len() / bias.len();
+                for (o, (row, b)) in weight.chunks_mut(per_output).zip(bias.iter_mut()).enumerate() {
+                    let scale = gamma[o] / (var[o] + BN_EPSILON).sqrt();
+                    row.iter_mut().for_each(|w| *w *= scale);
+                    *b = scale * (*b - mean[o]) + beta[o];
+                }
+                *relu = true;
+                norm += 1;
+            }
+            Op::Pool => layers.push(EvalOp::Pool),
+        }
+        p += op.param_shapes().len();
+    }
+    layers
+}
+
+/// Samples an eval forward takes through the whole network at once: few
+/// enough that a group's activations and column buffers stay in the
+/// per-core caches (a breadth-first pass over the batch streams every
+/// layer's output through memory), enough to keep the products wide.
+const EVAL_GROUP: usize = 4;
+
 /// Eval-mode (running BatchNorm statistics) SSE of each sample against `target`.
 /// `input` is [B, Cin, S, S] and `target` [B, Cout, S, S], samples outermost.
+/// Groups of [`EVAL_GROUP`] samples run depth-first, in parallel; nothing
+/// but a group's current layer is kept.
 pub fn errors(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], [cin, cout, size]: [usize; 3]) -> Vec<f32> {
     check_shapes(ops, weights);
-    let chunks = Chunks::new(input.len() / (cin * size * size));
-    let net = Net { chunks: &chunks };
-    let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), None);
-    let out = acts.pop().expect("an output");
-    let target = chunks.chunked(target, cout, size * size);
-    let errors = per_sample_sse(&chunks, &out, &target);
-    recycle(target);
-    errors
+    let layers = eval_layers(ops, weights);
+    let hw = size * size;
+    let batch = input.len() / (cin * hw);
+    assert_eq!(target.len(), batch * cout * hw, "kernels: target size");
+    let groups: Vec<Range<usize>> = (0..batch).step_by(EVAL_GROUP).map(|start| start..(start + EVAL_GROUP).min(batch)).collect();
+    groups
+        .into_par_iter()
+        .flat_map_iter(|group| {
+            // One chunk: the group's samples are already the unit of parallel work.
+            let chunks = Chunks::single(group.len());
+            let net = Net { chunks: &chunks };
+            let x = input_activation(&chunks, &input[group.start * cin * hw..group.end * cin * hw], cin, size);
+            let out = layers.iter().fold(x, |x, layer| match layer {
+                EvalOp::Conv { dims, weight, bias, relu } => net.conv(&x, *dims, weight, bias, *relu),
+                EvalOp::Up { weight, bias } => net.up(&x, weight, bias),
+                EvalOp::Pool => net.pool(&x),
+            });
+            let target = chunks.chunked(&target[group.start * cout * hw..group.end * cout * hw], cout, hw);
+            let errors = per_sample_sse(&chunks, &out, &target);
+            recycle(target);
+            errors
+        })
+        .collect()
 }
 
 /// One training-mode forward and backward of L = sum_i w_i * SSE_i / (B * C * S * S).
@@ -847,7 +911,7 @@ pub fn train_step(
     let chunks = Chunks::new(batch);
     let net = Net { chunks: &chunks };
     let mut batch_stats = Vec::new();
-    let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), Some(&mut batch_stats));
+    let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), &mut batch_stats);
     let out = acts.pop().expect("an output");
     let target = chunks.chunked(target, cout, size * size);
     let sse = per_sample_sse(&chunks, &out, &target);
