@@ -15,6 +15,7 @@ use std::time::Instant;
 use vigil_plugin_cae::kernels::layers;
 use vigil_plugin_cae::model::BandModel;
 use vigil_plugin_cae::net::Autoencoder;
+use vigil_plugin_cae::transfers::Transfers;
 
 const DIMS: [usize; 3] = [15, 15, 32];
 
@@ -58,7 +59,7 @@ fn figures(kernels: bool) -> Figures {
         let loss = if kernels {
             model.kernel_step(&ops, x, x, &ones[..b], DIMS, 1e-3, &plain, &train)
         } else {
-            model.step(tensor(x, &train), tensor(x, &train), &ones[..b], 1e-3, &train)
+            model.step(tensor(x, &train), tensor(x, &train), &ones[..b], 1e-3, &train, &Transfers::default())
         };
         assert!(loss.expect("step").is_finite());
     };
@@ -68,7 +69,7 @@ fn figures(kernels: bool) -> Figures {
         let errors = if kernels {
             model.kernel_errors(&ops, &data, &data, DIMS)
         } else {
-            model.errors(tensor(&data, &plain), tensor(&data, &plain))
+            model.errors(tensor(&data, &plain), tensor(&data, &plain), &Transfers::default())
         };
         errors.expect("errors");
     });

@@ -118,6 +118,15 @@ impl CaeConfig {
         )
     }
 
+    /// On a GPU, the largest buffer it allocates (bytes); `None` on the CPU,
+    /// where the cubes are read where they lie.
+    pub fn largest_device_buffer(&self) -> Result<Option<u64>, StageError> {
+        match self.device_name.as_str() {
+            "gpu" => gpu_largest_buffer().map(Some),
+            _ => Ok(None),
+        }
+    }
+
     /// The plain (no autodiff) device the option selects.
     pub fn device(&self) -> Result<Device, StageError> {
         match self.device_name.as_str() {
@@ -134,18 +143,34 @@ impl CaeConfig {
 /// which runs the same shaders on the CPU). Logs the adapter it chose.
 #[cfg(feature = "gpu")]
 pub(crate) fn gpu_device() -> Result<Device, StageError> {
-    static GPU: std::sync::OnceLock<Result<Device, String>> = std::sync::OnceLock::new();
+    gpu_setup().map(|(device, _)| device)
+}
+
+/// The largest buffer the GPU allocates, in bytes (what decides whether
+/// the cubes stay on it, `Cubes::upload`).
+#[cfg(feature = "gpu")]
+pub(crate) fn gpu_largest_buffer() -> Result<u64, StageError> {
+    gpu_setup().map(|(_, largest)| largest)
+}
+
+#[cfg(feature = "gpu")]
+fn gpu_setup() -> Result<(Device, u64), StageError> {
+    static GPU: std::sync::OnceLock<Result<(Device, u64), String>> = std::sync::OnceLock::new();
     GPU.get_or_init(|| {
         let adapter = gpu::choose_adapter()?;
-        tracing::info!("GPU: {}", gpu::describe(&adapter));
-        if adapter.device_type == gpu::DeviceType::Cpu {
+        tracing::info!("GPU: {}", gpu::describe(&adapter.info));
+        if adapter.info.device_type == gpu::DeviceType::Cpu {
             tracing::warn!(
                 "the only GPU adapter is a software one ({}): it runs the GPU path on the CPU, for testing, \
                  far slower than device = \"cpu\"",
-                adapter.name
+                adapter.info.name
             );
         }
-        Device::wgpu_options().device_kind(gpu::kind_of(&adapter)).init().map_err(|e| format!("starting {}: {e}", gpu::describe(&adapter)))
+        let device = Device::wgpu_options()
+            .device_kind(gpu::kind_of(&adapter.info))
+            .init()
+            .map_err(|e| format!("starting {}: {e}", gpu::describe(&adapter.info)))?;
+        Ok((device, adapter.largest_buffer))
     })
     .clone()
     .map_err(StageError::invalid)
@@ -158,13 +183,26 @@ pub(crate) mod gpu {
     use burn::tensor::DeviceKind;
     pub use wgpu::{AdapterInfo, DeviceType};
 
+    /// An adapter: what wgpu says of it, and the largest buffer it allocates.
+    #[derive(Clone, Debug)]
+    pub struct Adapter {
+        pub info: AdapterInfo,
+        pub largest_buffer: u64,
+    }
+
     /// Every adapter of every graphics API this build and machine have.
-    pub fn adapters() -> Vec<AdapterInfo> {
+    pub fn adapters() -> Vec<Adapter> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::PRIMARY,
             ..wgpu::InstanceDescriptor::new_without_display_handle()
         });
-        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY)).iter().map(|a| a.get_info()).collect()
+        futures_lite::future::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY))
+            .iter()
+            .map(|a| {
+                let limits = a.limits();
+                Adapter { info: a.get_info(), largest_buffer: limits.max_buffer_size.min(limits.max_storage_buffer_binding_size as u64) }
+            })
+            .collect()
     }
 
     /// The preference order: real GPUs first, a software one last.
@@ -179,9 +217,9 @@ pub(crate) mod gpu {
     }
 
     /// The adapter `device = "gpu"` trains on, or why there is none.
-    pub fn choose_adapter() -> Result<AdapterInfo, String> {
+    pub fn choose_adapter() -> Result<Adapter, String> {
         let all = adapters();
-        all.iter().filter_map(|a| Some((rank(a.device_type)?, a))).min_by_key(|(r, _)| *r).map(|(_, a)| a.clone()).ok_or_else(|| {
+        all.iter().filter_map(|a| Some((rank(a.info.device_type)?, a))).min_by_key(|(r, _)| *r).map(|(_, a)| a.clone()).ok_or_else(|| {
             format!(
                 "device \"gpu\": no GPU adapter found ({}); install the GPU's Vulkan driver, or Mesa's software one \
                  (Debian: mesa-vulkan-drivers) to run the GPU path on the CPU",
@@ -192,7 +230,7 @@ pub(crate) mod gpu {
 
     /// Whether a real (not software) GPU adapter is present.
     pub fn has_real_gpu() -> bool {
-        adapters().iter().any(|a| matches!(rank(a.device_type), Some(0..=2)))
+        adapters().iter().any(|a| matches!(rank(a.info.device_type), Some(0..=2)))
     }
 
     /// burn's device kind for the first adapter of `adapter`'s type.
@@ -225,6 +263,11 @@ pub fn auto_device() -> &'static str {
         );
         "cpu"
     })
+}
+
+#[cfg(not(feature = "gpu"))]
+pub(crate) fn gpu_largest_buffer() -> Result<u64, StageError> {
+    gpu_device().map(|_| 0)
 }
 
 #[cfg(not(feature = "gpu"))]

@@ -1,10 +1,13 @@
 //! The training cubes a reconstructor receives once (`fit_begin`) and the
 //! mini-batches it cuts from them by index. The cubes stay in the tensors
-//! the host handed over (moved, not copied); a batch is gathered into a
-//! fresh device tensor per step.
+//! the host handed over (moved, not copied). On the CPU a batch is gathered
+//! from them per step; on a GPU they are uploaded once ([`Cubes::upload`])
+//! and each batch is gathered on the device, so a step uploads its indices,
+//! not its cubes.
 
 use crate::config::Target;
-use burn::tensor::{Device, Tensor, TensorData};
+use crate::transfers::Transfers;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
 use vigil_stage_api::{names, Batch, DType, StageError, Tensor as AbiTensor};
 
@@ -20,7 +23,20 @@ pub struct Cubes {
     /// [channels, size, size] of one target cube.
     pub target_shape: [usize; 3],
     target: Target,
+    /// The cubes on the device, when [`Cubes::upload`] put them there.
+    resident: Option<Resident>,
 }
+
+/// Every cube's input values and, for the flow target, its target values,
+/// as device tensors [M, C, S, S].
+struct Resident {
+    input: Tensor<4>,
+    target: Option<Tensor<4>>,
+}
+
+/// Cubes uploaded per piece (the pieces are joined on the device), so the
+/// host never holds all of them as f32.
+const UPLOAD_PIECE: usize = 4096;
 
 fn expect(tensor: &AbiTensor, name: &str, dtype: DType, rank: usize) -> Result<Vec<usize>, StageError> {
     if tensor.dtype() != dtype || tensor.rank() != rank {
@@ -76,7 +92,7 @@ impl Cubes {
             motion.as_slice::<f32>()?;
         }
         let motion = if target == Target::Flow { motion } else { None };
-        Ok(Cubes { appearance, motion, band, input_shape: [shape[1], size, size], target_shape, target })
+        Ok(Cubes { appearance, motion, band, input_shape: [shape[1], size, size], target_shape, target, resident: None })
     }
 
     #[allow(clippy::len_without_is_empty)] // never empty: `from_batch` refuses zero cubes
@@ -161,20 +177,77 @@ impl Cubes {
         [self.input_shape[0], self.target_shape[0], self.input_shape[1]]
     }
 
-    /// [`Cubes::input_values`] as a device tensor.
-    pub fn input(&self, indices: &[u32], device: &Device) -> Tensor<4> {
-        let [c, h, w] = self.input_shape;
-        Tensor::from_data(TensorData::new(self.input_values(indices), [indices.len(), c, h, w]), device)
+    /// Bytes of every cube's device values: input, and the target when it
+    /// is not the input.
+    pub fn device_bytes(&self) -> u64 {
+        let per_cube = self.input_shape.iter().product::<usize>() + self.motion.as_ref().map_or(0, |_| self.target_shape.iter().product());
+        (self.len() * per_cube * std::mem::size_of::<f32>()) as u64
     }
 
-    /// [`Cubes::target_values`] as a device tensor.
-    pub fn target(&self, indices: &[u32], input: &Tensor<4>, device: &Device) -> Tensor<4> {
-        match self.target_values(indices) {
-            Some(values) => {
-                let [c, h, w] = self.target_shape;
-                Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device)
-            }
-            None => input.clone(),
+    /// Uploads every cube to `device` once; later batches are gathered there.
+    /// `largest`: the largest buffer the device allocates, in bytes; cubes
+    /// that do not fit one stay on the host and each batch is uploaded
+    /// (logged). Returns whether the cubes are on the device now.
+    pub fn upload(&mut self, device: &Device, largest: u64, transfers: &Transfers) -> bool {
+        if self.resident.is_some() {
+            return true;
         }
+        if self.device_bytes() > largest {
+            tracing::warn!(
+                "cae: the {} cubes need {} MB on the device, more than its largest buffer ({} MB): \
+                 each mini-batch is uploaded instead",
+                self.len(),
+                self.device_bytes() >> 20,
+                largest >> 20
+            );
+            return false;
+        }
+        let all: Vec<u32> = (0..self.len() as u32).collect();
+        let join =
+            |pieces: Vec<Tensor<4>>| if pieces.len() == 1 { pieces.into_iter().next().expect("one piece") } else { Tensor::cat(pieces, 0) };
+        let pieces = all.chunks(UPLOAD_PIECE);
+        let input = join(pieces.clone().map(|ids| self.upload_input(ids, device, transfers)).collect());
+        let target = self.motion.is_some().then(|| join(pieces.filter_map(|ids| self.upload_target(ids, device, transfers)).collect()));
+        tracing::debug!(cubes = self.len(), bytes = self.device_bytes(), "cae: cubes uploaded to the device");
+        self.resident = Some(Resident { input, target });
+        true
+    }
+
+    /// [`Cubes::input_values`] uploaded to `device`.
+    fn upload_input(&self, indices: &[u32], device: &Device, transfers: &Transfers) -> Tensor<4> {
+        let [c, h, w] = self.input_shape;
+        let values = self.input_values(indices);
+        transfers.cubes_uploaded(values.len() * std::mem::size_of::<f32>());
+        Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device)
+    }
+
+    /// [`Cubes::target_values`] uploaded to `device`; `None` when the target is the input.
+    fn upload_target(&self, indices: &[u32], device: &Device, transfers: &Transfers) -> Option<Tensor<4>> {
+        let [c, h, w] = self.target_shape;
+        let values = self.target_values(indices)?;
+        transfers.cubes_uploaded(values.len() * std::mem::size_of::<f32>());
+        Some(Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device))
+    }
+
+    /// The input and target of cubes `indices` on `device` (a batch of the
+    /// uploaded cubes, gathered on the device, or uploaded now).
+    pub fn batch(&self, indices: &[u32], device: &Device, transfers: &Transfers) -> (Tensor<4>, Tensor<4>) {
+        let (input, target) = match &self.resident {
+            Some(resident) => {
+                // The resident cubes live on the plain device; a training step
+                // takes them as constants on its autodiff twin.
+                let plain = resident.input.device();
+                let positions: Vec<i32> = indices.iter().map(|&i| i as i32).collect();
+                transfers.uploaded(positions.len() * std::mem::size_of::<i32>());
+                let positions = Tensor::<1, Int>::from_data(TensorData::new(positions, [indices.len()]), &plain);
+                let input = resident.input.clone().select(0, positions.clone());
+                let target = resident.target.as_ref().map(|t| t.clone().select(0, positions));
+                let on_device = |t: Tensor<4>| if device.is_autodiff() { t.autodiff() } else { t };
+                (on_device(input), target.map(on_device))
+            }
+            None => (self.upload_input(indices, device, transfers), self.upload_target(indices, device, transfers)),
+        };
+        let target = target.unwrap_or_else(|| input.clone());
+        (input, target)
     }
 }

@@ -13,6 +13,7 @@ pub mod kernels;
 pub mod model;
 pub mod net;
 pub mod stage;
+pub mod transfers;
 
 use config::{CaeConfig, Target};
 use vigil_stage_api::settings::Settings;

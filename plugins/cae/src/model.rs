@@ -3,6 +3,7 @@
 
 use crate::kernels::{self, Op, Weights};
 use crate::net::{Autoencoder, ParamRef};
+use crate::transfers::Transfers;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
@@ -36,25 +37,38 @@ impl BandModel {
     }
 
     /// Eval-mode (running BatchNorm statistics) SSE of each sample, no gradients.
-    pub fn errors(&self, input: Tensor<4>, target: Tensor<4>) -> Result<Vec<f32>, StageError> {
+    pub fn errors(&self, input: Tensor<4>, target: Tensor<4>, transfers: &Transfers) -> Result<Vec<f32>, StageError> {
         let eval = self.net.valid();
         let out = eval.forward(input);
-        sse(out, target).into_data().try_into_vec::<f32>().map_err(|e| StageError::new(format!("reading errors: {e:?}")))
+        let errors = sse(out, target).into_data().try_into_vec::<f32>().map_err(|e| StageError::new(format!("reading errors: {e:?}")))?;
+        transfers.downloaded(std::mem::size_of_val(errors.as_slice()));
+        Ok(errors)
     }
 
     /// L = sum_i w_i * SSE_i / (B * C * H * W) in training mode, on `device`.
-    fn loss(&self, input: Tensor<4>, target: Tensor<4>, weights: &[f32], device: &Device) -> Tensor<1> {
+    fn loss(&self, input: Tensor<4>, target: Tensor<4>, weights: &[f32], device: &Device, transfers: &Transfers) -> Tensor<1> {
         let [b, c, h, w] = target.dims();
         let per_sample = sse(self.net.forward(input), target);
+        transfers.uploaded(std::mem::size_of_val(weights));
         let weights = Tensor::<1>::from_data(TensorData::new(weights.to_vec(), [b]), device);
         (per_sample * weights).sum().div_scalar((b * c * h * w) as f64)
     }
 
     /// One Adam step on L = sum_i w_i * SSE_i / (B * C * H * W). Returns L.
     /// A non-finite loss is an error and leaves the model untouched.
-    pub fn step(&mut self, input: Tensor<4>, target: Tensor<4>, weights: &[f32], lr: f64, device: &Device) -> Result<f32, StageError> {
-        let loss = self.loss(input, target, weights, device);
+    pub fn step(
+        &mut self,
+        input: Tensor<4>,
+        target: Tensor<4>,
+        weights: &[f32],
+        lr: f64,
+        device: &Device,
+        transfers: &Transfers,
+    ) -> Result<f32, StageError> {
+        let loss = self.loss(input, target, weights, device, transfers);
         let value: f32 = loss.clone().into_scalar();
+        transfers.downloaded(std::mem::size_of::<f32>());
+        transfers.step_taken();
         if !value.is_finite() {
             return Err(StageError::new(format!(
                 "the loss is {value} (not finite) at model step {}; the model was not updated",
@@ -187,7 +201,7 @@ mod tests {
         let input = batch(5, 3);
         let weights = [1.0, 0.0, 0.25, 1.0, 0.6];
 
-        let loss = burn_model.loss(tensor(&input, train), tensor(&input, train), &weights, train);
+        let loss = burn_model.loss(tensor(&input, train), tensor(&input, train), &weights, train, &Transfers::default());
         let burn_loss: f32 = loss.clone().into_scalar();
         let burn_grads = GradientsParams::from_grads(loss.backward(), &burn_model.net);
         let (params, running) = kernel_model.kernel_values().unwrap();
@@ -220,7 +234,7 @@ mod tests {
         let weights = [1.0, 1.0, 0.5, 0.0];
         for step in 0..3 {
             let input = batch(4, 20 + step);
-            let a = burn_model.step(tensor(&input, &train), tensor(&input, &train), &weights, 1e-3, &train).unwrap();
+            let a = burn_model.step(tensor(&input, &train), tensor(&input, &train), &weights, 1e-3, &train, &Transfers::default()).unwrap();
             let b = kernel_model.kernel_step(&ops, &input, &input, &weights, DIMS, 1e-3, &cpu, &cpu_train).unwrap();
             assert!((a - b).abs() <= tol * a.abs(), "step {step}: loss {b} against burn's {a}");
             if step == 0 {
@@ -236,7 +250,7 @@ mod tests {
         }
         // Eval mode (running statistics) through both paths on one model.
         let probe = batch(7, 99);
-        let burn_errors = burn_model.errors(tensor(&probe, plain), tensor(&probe, plain)).unwrap();
+        let burn_errors = burn_model.errors(tensor(&probe, plain), tensor(&probe, plain), &Transfers::default()).unwrap();
         let kernel_errors = burn_model.kernel_errors(&ops, &probe, &probe, DIMS).unwrap();
         assert_close("eval errors", &kernel_errors, &burn_errors, tol, 0.0);
     }
@@ -260,7 +274,7 @@ mod tests {
         fn device() -> Device {
             let adapter =
                 crate::config::gpu::choose_adapter().expect("a wgpu adapter (scripts/deps.sh installs Mesa's software Vulkan driver)");
-            vigil_stage_testkit::note(&format!("on the GPU {}", crate::config::gpu::describe(&adapter)));
+            vigil_stage_testkit::note(&format!("on the GPU {}", crate::config::gpu::describe(&adapter.info)));
             crate::config::gpu_device().expect("the GPU device starts")
         }
 

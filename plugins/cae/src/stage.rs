@@ -8,6 +8,7 @@ use crate::init::model_seed;
 use crate::kernels::{self, Op};
 use crate::model::{adam, BandModel};
 use crate::net::Autoencoder;
+use crate::transfers::{TransferTotals, Transfers};
 use burn::module::Module;
 use burn::optim::OptimizerRecord;
 use burn::tensor::Device;
@@ -34,13 +35,23 @@ pub struct CaeStage {
     /// Band -> optimizer steps of the whole fit (epochs x mini-batches of
     /// the band's cubes), what the learning-rate schedule runs over.
     planned_steps: BTreeMap<u32, u64>,
+    /// On a GPU, the largest buffer it allocates; `None` on the CPU.
+    largest_device_buffer: Option<u64>,
+    /// Host <-> device copies of the GPU path.
+    transfers: Transfers,
+    /// The totals when the fit began, for its summary.
+    fit_start: TransferTotals,
 }
 
 impl CaeStage {
     pub fn new(config: CaeConfig) -> Result<CaeStage, StageError> {
         let device = config.device()?;
         let train_device = device.clone().autodiff();
+        let largest_device_buffer = config.largest_device_buffer()?;
         Ok(CaeStage {
+            largest_device_buffer,
+            transfers: Transfers::default(),
+            fit_start: TransferTotals::default(),
             config,
             device,
             train_device,
@@ -62,7 +73,22 @@ impl CaeStage {
         BandModel::new(Autoencoder::new(cin, cout, self.config.settings.features_root, seed, &self.train_device))
     }
 
+    /// Bytes moved between host and device memory so far (GPU only).
+    pub fn transfers(&self) -> TransferTotals {
+        self.transfers.totals()
+    }
+
+    /// `cubes` as this stage reads them: on a GPU, uploaded once when they
+    /// fit its largest buffer.
+    fn placed(&self, mut cubes: Cubes) -> Cubes {
+        if let Some(largest) = self.largest_device_buffer {
+            cubes.upload(&self.device, largest, &self.transfers);
+        }
+        cubes
+    }
+
     fn fit_begin_impl(&mut self, batch: Batch) -> Result<FitPlan, StageError> {
+        self.fit_start = self.transfers.totals();
         let cubes = Cubes::from_batch(batch, self.config.settings.target)?;
         let channels = [cubes.input_shape[0], cubes.target_shape[0]];
         self.config.ensure_fits(channels[0].max(channels[1]), cubes.input_shape[2], "these cubes")?;
@@ -92,7 +118,7 @@ impl CaeStage {
             }
         }
         self.channels = Some(channels);
-        self.cubes = Some(cubes);
+        self.cubes = Some(self.placed(cubes));
         self.statistics = None;
         self.eval_errors = None;
         tracing::debug!(bands = bands.len(), "cae: fit begins");
@@ -129,6 +155,7 @@ impl CaeStage {
                 self.channels
             )));
         }
+        let cubes = self.placed(cubes);
         let all: Vec<u32> = (0..cubes.len() as u32).collect();
         self.errors_in(&cubes, &all)
     }
@@ -147,9 +174,8 @@ impl CaeStage {
                         model.kernel_errors(ops, &input, target.as_deref().unwrap_or(&input), cubes.dims())?
                     }
                     None => {
-                        let input = cubes.input(ids, &self.device);
-                        let target = cubes.target(ids, &input, &self.device);
-                        model.errors(input, target)?
+                        let (input, target) = cubes.batch(ids, &self.device, &self.transfers);
+                        model.errors(input, target, &self.transfers)?
                     }
                 };
                 for (&p, e) in pos.iter().zip(errors) {
@@ -184,9 +210,8 @@ impl CaeStage {
                 model.kernel_step(&ops, &input, target, weights, cubes.dims(), lr, &self.device, &self.train_device)
             }
             None => {
-                let input = cubes.input(indices, &self.train_device);
-                let target = cubes.target(indices, &input, &self.train_device);
-                model.step(input, target, weights, lr, &self.train_device)
+                let (input, target) = cubes.batch(indices, &self.train_device, &self.transfers);
+                model.step(input, target, weights, lr, &self.train_device, &self.transfers)
             }
         };
         let loss = loss.map_err(|e| StageError::new(format!("band {band}: {}", e.message)))?;
@@ -209,6 +234,17 @@ impl CaeStage {
             }
             self.statistics = Some(stats);
             self.eval_errors = Some(all);
+            if self.largest_device_buffer.is_some() {
+                let fit = self.transfers.totals().since(&self.fit_start);
+                let per_step = |bytes: u64| bytes / fit.steps.max(1);
+                tracing::info!(
+                    "cae: host <-> device copies of this fit: {fit}; per step, {} bytes of cubes, {} other bytes up and {} back \
+                     (the refiner's error requests and the statistics included)",
+                    per_step(fit.cubes_to_device),
+                    per_step(fit.other_to_device),
+                    per_step(fit.to_host)
+                );
+            }
         }
         let stats = self.statistics.as_ref().expect("just computed");
         Ok(stats.iter().map(|(&model, s)| ModelStats { model, count: s.count, mean: s.mean, std: s.std }).collect())
@@ -325,5 +361,70 @@ impl Reconstructor for CaeStage {
     }
     fn errors_of(&mut self, cubes: Batch) -> RResult<RVec<f32>, StageError> {
         self.errors_of_impl(cubes).map(RVec::from).into()
+    }
+}
+
+/// The GPU path keeps the cubes on the device (in CI, on Mesa's software
+/// Vulkan driver): they go up once per fit, and a step moves its indices,
+/// weights and loss, not its cubes.
+#[cfg(all(test, feature = "gpu"))]
+mod gpu_tests {
+    use super::*;
+    use crate::config::{CaeSettings, DeviceChoice};
+    use vigil_stage_api::{names, FrameId, Tensor as AbiTensor};
+
+    const CUBES: usize = 8;
+    const CHANNELS: usize = 15;
+    const SIZE: usize = 16;
+    const F32: u64 = 4;
+
+    fn gpu_stage() -> CaeStage {
+        let settings = CaeSettings { features_root: 4, epochs: 1, batch_size: 4, device: DeviceChoice::Gpu, ..Default::default() };
+        CaeStage::new(CaeConfig { settings, seed: 5, device_name: "gpu".into() })
+            .expect("a wgpu adapter (scripts/deps.sh installs lavapipe)")
+    }
+
+    fn cubes() -> Batch {
+        let values: Vec<u8> = (0..CUBES * CHANNELS * SIZE * SIZE).map(|i| (i * 37 % 251) as u8).collect();
+        let ids = (0..CUBES as u32).map(|frame| FrameId { video: 0, frame }).collect();
+        Batch::new(ids)
+            .with(names::APPEARANCE, AbiTensor::from_vec(values, &[CUBES, CHANNELS, SIZE, SIZE]))
+            .with(names::BAND, AbiTensor::from_vec(vec![0u32; CUBES], &[CUBES]))
+    }
+
+    #[test]
+    fn on_the_gpu_cubes_go_up_once_and_a_step_moves_only_indices_weights_and_loss() {
+        let cube_bytes = (CHANNELS * SIZE * SIZE) as u64 * F32;
+        let mut resident = gpu_stage();
+        resident.fit_begin_impl(cubes()).unwrap();
+        assert_eq!(resident.transfers().cubes_to_device, CUBES as u64 * cube_bytes, "every cube, once");
+        // The same model with cubes uploaded per batch: a device whose
+        // largest buffer holds none of them.
+        let mut per_batch = gpu_stage();
+        per_batch.largest_device_buffer = Some(0);
+        per_batch.fit_begin_impl(cubes()).unwrap();
+        assert_eq!(per_batch.transfers().cubes_to_device, 0);
+
+        let (indices, weights) = ([6, 0, 3, 5], [1.0, 0.5, 1.0, 0.0]);
+        let before = resident.transfers();
+        let loss = resident.step_impl(&indices, &weights).unwrap();
+        let step = resident.transfers().since(&before);
+        vigil_stage_testkit::note(&format!("a step of 4 cubes on the GPU moved {step}"));
+        assert_eq!(step, TransferTotals { cubes_to_device: 0, other_to_device: 4 * 4 + 4 * F32, to_host: F32, steps: 1 });
+        let before = per_batch.transfers();
+        let same = per_batch.step_impl(&indices, &weights).unwrap();
+        assert_eq!(per_batch.transfers().since(&before).cubes_to_device, 4 * cube_bytes);
+        assert!((loss - same).abs() <= 1e-5 * same.abs(), "gathered on the device: loss {loss}, uploaded: {same}");
+
+        let before = resident.transfers();
+        let errors = resident.errors_impl(&[7, 1, 2]).unwrap();
+        assert_eq!(
+            resident.transfers().since(&before),
+            TransferTotals { cubes_to_device: 0, other_to_device: 3 * 4, to_host: 3 * F32, steps: 0 }
+        );
+        let expected = per_batch.errors_impl(&[7, 1, 2]).unwrap();
+        for (a, b) in errors.iter().zip(&expected) {
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "eval errors: {errors:?} against {expected:?}");
+        }
     }
 }
