@@ -187,10 +187,11 @@ impl Cubes {
     /// Uploads every cube to `device` once; later batches are gathered there.
     /// `largest`: the largest buffer the device allocates, in bytes; cubes
     /// that do not fit one stay on the host and each batch is uploaded
-    /// (logged). Returns whether the cubes are on the device now.
-    pub fn upload(&mut self, device: &Device, largest: u64, transfers: &Transfers) -> bool {
+    /// (logged). Joining the pieces holds them twice on the device for a
+    /// moment.
+    pub fn upload(&mut self, device: &Device, largest: u64, transfers: &Transfers) {
         if self.resident.is_some() {
-            return true;
+            return;
         }
         if self.device_bytes() > largest {
             tracing::warn!(
@@ -200,7 +201,7 @@ impl Cubes {
                 self.device_bytes() >> 20,
                 largest >> 20
             );
-            return false;
+            return;
         }
         let all: Vec<u32> = (0..self.len() as u32).collect();
         let join =
@@ -210,7 +211,6 @@ impl Cubes {
         let target = self.motion.is_some().then(|| join(pieces.filter_map(|ids| self.upload_target(ids, device, transfers)).collect()));
         tracing::debug!(cubes = self.len(), bytes = self.device_bytes(), "cae: cubes uploaded to the device");
         self.resident = Some(Resident { input, target });
-        true
     }
 
     /// [`Cubes::input_values`] uploaded to `device`.
