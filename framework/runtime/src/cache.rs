@@ -1,5 +1,5 @@
 //! On-disk cache of extraction products (per-frame flow and boxes), keyed by
-//! what they depend on: the input's identity (path, size, modification time
+//! what they depend on: the input's identity (path, size and contents
 //! of every file), and the name, version and options of every stage that
 //! produced them. A second run of a pipeline reuses them; changing a
 //! localizer option recomputes the boxes but keeps the flow.
@@ -54,7 +54,10 @@ impl KeyBuilder {
 }
 
 /// Identity of an input file or folder: its path, and the size and
-/// modification time of it or of every file in it.
+/// contents of it or of every file in it. Contents, not modification times:
+/// a copy of the data (a restored backup, a volume mounted again) is the
+/// same data, and its checkpoints and cached flow and boxes stay valid.
+/// Hashing reads every byte once (about 0.1 s for Ped2's 48 MB of frames).
 pub fn source_identity(path: &Path) -> std::io::Result<KeyBuilder> {
     let canonical = path.canonicalize()?;
     let mut key = KeyBuilder::default().text(&canonical.display().to_string());
@@ -64,10 +67,20 @@ pub fn source_identity(path: &Path) -> std::io::Result<KeyBuilder> {
         vec![canonical.clone()]
     };
     files.sort();
+    let mut buffer = vec![0u8; 1 << 20];
     for file in files {
-        let meta = std::fs::metadata(&file)?;
-        let modified = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).unwrap_or_default();
-        key = key.text(&format!("{}:{}:{}", file.display(), meta.len(), modified.as_nanos()));
+        let mut contents = KeyBuilder::default();
+        let mut reader = std::fs::File::open(&file)?;
+        let mut len = 0u64;
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buffer)?;
+            if n == 0 {
+                break;
+            }
+            contents.write(&buffer[..n]);
+            len += n as u64;
+        }
+        key = key.text(&format!("{}:{len}:{}", file.display(), contents.hex()));
     }
     Ok(key)
 }
@@ -142,10 +155,18 @@ mod tests {
     }
 
     #[test]
-    fn source_identity_changes_when_a_file_changes() {
+    fn source_identity_follows_the_contents_not_the_times() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("000.jpg"), b"a").unwrap();
+        std::fs::write(dir.path().join("000.jpg"), b"ab").unwrap();
         let before = source_identity(dir.path()).unwrap().hex();
+        // Written again with the same bytes, later: the same data.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(dir.path().join("000.jpg"), b"ab").unwrap();
+        assert_eq!(before, source_identity(dir.path()).unwrap().hex());
+        // The same size, other bytes: other data.
+        std::fs::write(dir.path().join("000.jpg"), b"ba").unwrap();
+        assert_ne!(before, source_identity(dir.path()).unwrap().hex());
+        std::fs::write(dir.path().join("000.jpg"), b"ab").unwrap();
         std::fs::write(dir.path().join("001.jpg"), b"bb").unwrap();
         assert_ne!(before, source_identity(dir.path()).unwrap().hex());
     }

@@ -1,7 +1,6 @@
 //! What a fit depends on, recorded in its checkpoint so that reusing an
 //! output folder never resumes a fit of other data or settings: the
-//! identity of every video (path, and size and modification time of its
-//! files), the cube geometry, the pipeline seed, and the plugin, version and
+//! identity of every video (path, and size and contents of its files), the cube geometry, the pipeline seed, and the plugin, version and
 //! complete options of every stage that shapes the cubes or the fit (all
 //! but the scorer). A mismatch is an error that says what changed.
 //!
@@ -94,7 +93,7 @@ impl Fingerprint {
                     if self.parts.get(DATA_PATHS) != now.parts.get(DATA_PATHS) {
                         continue; // said by the paths' line
                     }
-                    "data: the videos' files changed since the checkpoint (added, removed, or another size or time)".to_string()
+                    "data: the videos' files changed since the checkpoint (added, removed, or other contents)".to_string()
                 }
                 (_, Some(was), Some(is)) => format!("{name}: was {was}, now {is}"),
                 (_, None, Some(is)) => format!("{name}: not recorded in the checkpoint, now {is}"),
@@ -168,6 +167,11 @@ pub fn prepare(out: &Path, checkpoint_dir: &Path, fingerprint: &Fingerprint, fre
             tracing::info!("--fresh: discarded the checkpoint in {}", checkpoint_dir.display());
         }
     } else if let Some(found) = crate::checkpoint::read_checkpoint(checkpoint_dir)? {
+        tracing::debug!(
+            "fingerprint of this fit: {:?}; of the checkpoint: {:?}",
+            fingerprint.parts,
+            found.fingerprint.as_ref().map(|f| &f.parts)
+        );
         if found.fingerprint.as_ref() != Some(fingerprint) {
             return Err(mismatch(checkpoint_dir, found.fingerprint.as_ref(), fingerprint));
         }
@@ -239,7 +243,7 @@ mod tests {
             old.differences(&new),
             [
                 "cubes: was context 2, size 32, now context 0, size 32",
-                "data: the videos' files changed since the checkpoint (added, removed, or another size or time)",
+                "data: the videos' files changed since the checkpoint (added, removed, or other contents)",
                 "stage `appearance` (cae): option `lr` was 0.001, now 0.01",
             ]
         );
