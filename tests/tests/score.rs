@@ -92,6 +92,45 @@ fn fit_then_score_gives_the_frame_scores_of_run() {
 }
 
 #[test]
+fn box_height_normalization_scores_new_footage_as_run_does_with_the_lines_from_the_fit() {
+    let f = fixture();
+    let by_height = ["--set", "stage.score.options.normalize=box_height"];
+    let model = f.work.join("model-by-height");
+    succeeded(&demo_command("fit", &f.work, &f.scene, &[&by_height[..], &["--out", model.to_str().unwrap()]].concat()));
+    let run_out = f.work.join("run-by-height");
+    succeeded(&demo_command("run", &f.work, &f.scene, &[&by_height[..], &["--out", run_out.to_str().unwrap()]].concat()));
+    let scored = f.work.join("scored-by-height");
+    succeeded(&score(&model, &f.scene.frames_root, &scored, &[]));
+    let difference = max_difference(&scores(&run_out), &scores(&scored));
+    assert!(difference <= 1e-5, "fit + score differ from run by {difference}");
+
+    // Every band of every reconstructor has its line in the bundle, and the
+    // scores are not the band z-scores of the same fit.
+    let record = model.join("bundle.json");
+    let mut json: Value = serde_json::from_str(&std::fs::read_to_string(&record).unwrap()).unwrap();
+    for (id, bands) in json["members"].as_array().unwrap().iter().map(|m| (&m[0], &m[1])) {
+        for band in bands.as_array().unwrap() {
+            let height = &band["height"];
+            assert_eq!(height["count"], band["count"], "{id}: {band}");
+            assert!(height["slope"].as_str().unwrap().parse::<f64>().unwrap().is_finite(), "{id}: {band}");
+        }
+    }
+    let banded = f.work.join("run-banded");
+    succeeded(&demo_command("run", &f.work, &f.scene, &["--out", banded.to_str().unwrap()]));
+    assert!(max_difference(&scores(&banded), &scores(&run_out)) > 1e-3, "normalize changes the scores");
+
+    // A bundle without the lines (as written before they were recorded).
+    for member in json["members"].as_array_mut().unwrap() {
+        for band in member[1].as_array_mut().unwrap() {
+            band.as_object_mut().unwrap().remove("height");
+        }
+    }
+    std::fs::write(&record, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
+    let e = failed(&score(&model, &f.scene.frames_root, &f.work.join("scored-no-lines"), &[]));
+    assert!(e.contains("needs input `height_stats.appearance`") && e.contains("fit it again"), "{e}");
+}
+
+#[test]
 fn scoring_in_small_chunks_equals_scoring_in_one() {
     let f = fixture();
     let (small, whole) = (f.work.join("chunk-16"), f.work.join("chunk-all"));

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use vigil_events::Threshold;
+use vigil_stage_api::height::HeightLine;
 use vigil_stage_api::{ModelStats, OptionType, StageKind};
 
 pub const RECORD_FILE: &str = "bundle.json";
@@ -49,14 +50,27 @@ pub struct StageRecord {
     pub library_version: String,
 }
 
-/// Training-error statistics of one model (band). Mean and std are decimal
-/// text that reads back as the same f64 (JSON numbers may not).
+/// Training-error statistics of one model (band). Numbers are decimal text
+/// that reads back as the same f64 (JSON numbers may not).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BandStats {
     pub model: u32,
     pub count: u64,
     pub mean: String,
     pub std: String,
+    /// The band's line of ln(error) in ln(box height); absent from bundles
+    /// written before these lines were recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<HeightRecord>,
+}
+
+/// A [`HeightLine`] as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeightRecord {
+    pub count: u64,
+    pub intercept: String,
+    pub slope: String,
+    pub residual_std: String,
 }
 
 /// A file of the bundle besides bundle.json, relative to the bundle folder.
@@ -97,12 +111,38 @@ pub struct BundleRecord {
     pub files: Vec<FileRecord>,
 }
 
+fn number(text: &str, id: &str) -> Result<f64> {
+    text.parse().map_err(|_| anyhow!("{RECORD_FILE}: member `{id}`: `{text}` is not a number"))
+}
+
 impl BundleRecord {
+    /// The height lines of each member, in member order, indexed by model
+    /// (a model not recorded gets count 0); `None` for a member recorded
+    /// without them.
+    pub fn height_lines(&self) -> Result<Vec<Option<Vec<HeightLine>>>> {
+        self.members
+            .iter()
+            .map(|(id, bands)| {
+                if bands.iter().any(|b| b.height.is_none()) {
+                    return Ok(None);
+                }
+                let models = bands.iter().map(|b| b.model as usize + 1).max().unwrap_or(0);
+                let mut lines = vec![HeightLine::default(); models];
+                for (b, h) in bands.iter().filter_map(|b| Some((b, b.height.as_ref()?))) {
+                    lines[b.model as usize] = HeightLine {
+                        count: h.count,
+                        intercept: number(&h.intercept, id)?,
+                        slope: number(&h.slope, id)?,
+                        residual_std: number(&h.residual_std, id)?,
+                    };
+                }
+                Ok(Some(lines))
+            })
+            .collect()
+    }
+
     /// The statistics of each member, in member order.
     pub fn statistics(&self) -> Result<Vec<Vec<ModelStats>>> {
-        let number = |text: &str, id: &str| -> Result<f64> {
-            text.parse().map_err(|_| anyhow!("{RECORD_FILE}: member `{id}`: `{text}` is not a number"))
-        };
         self.members
             .iter()
             .map(|(id, bands)| {
@@ -115,14 +155,30 @@ impl BundleRecord {
     }
 }
 
-/// A stage's statistics as recorded.
-pub fn band_stats(stats: &[ModelStats]) -> Vec<BandStats> {
-    stats.iter().map(|s| BandStats { model: s.model, count: s.count, mean: s.mean.to_string(), std: s.std.to_string() }).collect()
+/// A stage's statistics as recorded, each band with its height line.
+pub fn band_stats(stats: &[ModelStats], lines: &[HeightLine]) -> Vec<BandStats> {
+    stats
+        .iter()
+        .map(|s| BandStats {
+            model: s.model,
+            count: s.count,
+            mean: s.mean.to_string(),
+            std: s.std.to_string(),
+            height: lines.get(s.model as usize).map(|l| HeightRecord {
+                count: l.count,
+                intercept: l.intercept.to_string(),
+                slope: l.slope.to_string(),
+                residual_std: l.residual_std.to_string(),
+            }),
+        })
+        .collect()
 }
 
 /// What a fit hands to [`write`], besides its stages.
 pub struct BundleContents<'a> {
     pub statistics: &'a [Vec<ModelStats>],
+    /// Each member's height line per band.
+    pub height_lines: &'a [Vec<HeightLine>],
     pub frame_sizes: Vec<(usize, usize)>,
     pub threshold: Threshold,
     pub fingerprint: Fingerprint,
@@ -145,7 +201,10 @@ pub fn write(dir: &Path, contents: BundleContents, checked: &mut Checked) -> Res
         vigil_version: env!("CARGO_PKG_VERSION").into(),
         pipeline: checked.pipeline.name.clone(),
         stages: checked.stages.iter().map(stage_record).collect(),
-        members: member_ids.into_iter().zip(contents.statistics.iter().map(|s| band_stats(s))).collect(),
+        members: member_ids
+            .into_iter()
+            .zip(contents.statistics.iter().zip(contents.height_lines).map(|(s, lines)| band_stats(s, lines)))
+            .collect(),
         geometry: Geometry {
             context: cubes.context,
             size: cubes.size,

@@ -67,6 +67,7 @@ pub fn fit_model(mut checked: Checked, options: &FitModelOptions) -> Result<FitM
     });
     let contents = BundleContents {
         statistics: &trained.summary.statistics,
+        height_lines: &trained.scored.height_lines,
         frame_sizes,
         threshold: threshold.clone(),
         fingerprint: trained.fingerprint.clone(),

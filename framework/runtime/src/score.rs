@@ -9,6 +9,7 @@ use crate::fit::FitSummary;
 use crate::stage::Stage;
 use anyhow::{bail, Result};
 use vigil_cubes::CubeRecord;
+use vigil_stage_api::height::{log_error, log_height, HeightLine};
 use vigil_stage_api::{names, Batch, FrameId, ModelStats, ReconstructorBox, StageObject, Tensor};
 
 /// Cube indices asked of a reconstructor at once.
@@ -26,6 +27,9 @@ pub struct Scored {
     pub box_scores: Vec<f32>,
     /// Each reconstructor's stage id and its raw error of every scored cube.
     pub errors: Vec<(String, Vec<f32>)>,
+    /// Each reconstructor's line of ln(error) in ln(box height) per band,
+    /// over all the fit's cubes: training statistics like `FitSummary`'s.
+    pub height_lines: Vec<Vec<HeightLine>>,
 }
 
 /// The scorer's inputs for consecutive frame rows.
@@ -72,12 +76,30 @@ pub fn stats_table(statistics: &[ModelStats], models: usize) -> Vec<f64> {
     stats
 }
 
+/// Each band's line of ln(error) in ln(box height) over the cubes of
+/// `records` with their `errors` (docs/method.md 7.1); `models` lines.
+pub fn height_lines(records: &[CubeRecord], errors: &[f32], models: usize) -> Vec<HeightLine> {
+    let mut points = vec![Vec::new(); models];
+    for (r, &error) in records.iter().zip(errors) {
+        points[r.band as usize].push((log_height(r.frame_box.y1, r.frame_box.y2), log_error(f64::from(error))));
+    }
+    points.iter().map(|p| HeightLine::fit(p)).collect()
+}
+
+/// The `height_stats.<id>` tensor's values [models, 4]; models without a
+/// line have count 0.
+pub fn height_table(lines: &[HeightLine], models: usize) -> Vec<f64> {
+    (0..models).flat_map(|b| lines.get(b).copied().unwrap_or_default().to_row()).collect()
+}
+
 /// One reconstructor's part of the scorer's input: its stage id, the error
-/// of each box of the rows, and its statistics table.
+/// of each box of the rows, its statistics table and, when known, its
+/// height lines (a model bundle from before they were recorded has none).
 pub struct MemberErrors<'a> {
     pub id: &'a str,
     pub errors: Vec<f32>,
     pub stats: Vec<f64>,
+    pub height_lines: Option<&'a [HeightLine]>,
 }
 
 /// Calls the scorer on `rows` with every member's errors and statistics.
@@ -90,6 +112,9 @@ pub fn call_scorer(scorer: &mut Stage, rows: ScorerRows, members: Vec<MemberErro
     for member in members {
         batch.insert(&names::errors_of(member.id), Tensor::from_vec(member.errors, &[m]));
         batch.insert(&names::stats_of(member.id), Tensor::from_vec(member.stats, &[models, 3]));
+        if let Some(lines) = member.height_lines {
+            batch.insert(&names::height_stats_of(member.id), Tensor::from_vec(height_table(lines, models), &[models, HeightLine::ROW]));
+        }
     }
     let label = scorer.label();
     let StageObject::Scorer(object) = &mut scorer.object else { bail!("{label} is not a scorer") };
@@ -105,8 +130,9 @@ pub fn call_scorer(scorer: &mut Stage, rows: ScorerRows, members: Vec<MemberErro
     Ok(ScorerOutput { scores: read("scores", f)?, raw_scores: read("raw_scores", f)?, box_scores: read("box_scores", m)? })
 }
 
-/// Per-cube errors of every reconstructor over the fit's own cubes, then the
-/// scorer's frame scores for the scored videos.
+/// Per-cube errors of every reconstructor over the fit's own cubes, each
+/// band's height line over them, then the scorer's frame scores for the
+/// scored videos.
 pub fn score_fitted(
     reconstructors: &mut [(String, &mut ReconstructorBox)],
     scorer: &mut Stage,
@@ -125,25 +151,35 @@ pub fn score_fitted(
         }
     }
     let scored_cubes: Vec<usize> = (0..records.len()).filter(|&i| videos[records[i].video as usize].scored).collect();
-    let indices: Vec<u32> = scored_cubes.iter().map(|&i| i as u32).collect();
     for &i in &scored_cubes {
         let r = &records[i];
         rows.push_box(first_row[r.video as usize] + r.frame_box.frame as usize, &r.frame_box, r.band);
     }
     let models = records.iter().map(|r| r.band + 1).max().unwrap_or(0) as usize;
+    // Every cube's error, since the height lines are over all training
+    // cubes; the scored ones are a subset (all of them in the test-only setting).
+    let all: Vec<u32> = (0..records.len() as u32).collect();
     let mut member_errors = Vec::with_capacity(reconstructors.len());
+    let mut lines = Vec::with_capacity(reconstructors.len());
     for (id, stage) in reconstructors.iter_mut() {
-        let mut errors = Vec::with_capacity(indices.len());
-        for chunk in indices.chunks(ERRORS_CHUNK) {
+        let mut errors = Vec::with_capacity(all.len());
+        for chunk in all.chunks(ERRORS_CHUNK) {
             let part = Stage::call(&format!("stage `{id}`"), stage.errors(chunk.into()))?;
             errors.extend_from_slice(&part);
         }
-        member_errors.push((id.clone(), errors));
+        lines.push(height_lines(records, &errors, models));
+        member_errors.push((id.clone(), scored_cubes.iter().map(|&i| errors[i]).collect::<Vec<f32>>()));
     }
     let members = member_errors
         .iter()
         .zip(&summary.statistics)
-        .map(|((id, errors), stats)| MemberErrors { id, errors: errors.clone(), stats: stats_table(stats, models) })
+        .zip(&lines)
+        .map(|(((id, errors), stats), lines)| MemberErrors {
+            id,
+            errors: errors.clone(),
+            stats: stats_table(stats, models),
+            height_lines: Some(lines),
+        })
         .collect();
     let out = call_scorer(scorer, rows, members, models)?;
     let split = |all: &[f32]| -> Vec<Vec<f32>> {
@@ -156,5 +192,6 @@ pub fn score_fitted(
         cubes: scored_cubes,
         box_scores: out.box_scores,
         errors: member_errors,
+        height_lines: lines,
     })
 }

@@ -39,6 +39,7 @@ use vigil_cubes::{CubeConfig, CubeSet, FrameBox};
 use vigil_eval::html::{write_html, Gallery, HtmlReport, Timeline};
 use vigil_eval::RgbFrame;
 use vigil_events::{Event, EventBox, EventGrouper, EventSink};
+use vigil_stage_api::height::HeightLine;
 use vigil_stage_api::{FrameId, FrameReach, ModelStats, ReconstructorBox, StageObject, VideoInfo};
 
 /// How often `report.html` is rewritten while scoring.
@@ -97,6 +98,7 @@ pub fn score_inputs(
     };
     let models = (g.h_block * g.w_block) as usize;
     let statistics = record.statistics()?;
+    let height_lines = record.height_lines()?;
     let threshold = options.threshold.unwrap_or(record.threshold.value);
     let frame_sizes = g.frame_sizes.clone();
     let bundle_dir = bundle.dir.clone();
@@ -123,6 +125,7 @@ pub fn score_inputs(
         stages,
         config,
         statistics,
+        height_lines,
         models,
         queue: ScoreQueue::new(reach),
         names: Vec::new(),
@@ -493,6 +496,8 @@ struct Scoring<'a> {
     config: CubeConfig,
     /// Each member's training statistics.
     statistics: Vec<Vec<ModelStats>>,
+    /// Each member's height line per band, when the bundle records them.
+    height_lines: Vec<Option<Vec<HeightLine>>>,
     models: usize,
     queue: ScoreQueue,
     /// Name of each video so far, by video index.
@@ -681,7 +686,13 @@ impl Scoring<'_> {
             .iter()
             .zip(errors)
             .zip(&self.statistics)
-            .map(|(((id, _), errors), stats)| MemberErrors { id, errors, stats: stats_table(stats, self.models) })
+            .zip(&self.height_lines)
+            .map(|((((id, _), errors), stats), lines)| MemberErrors {
+                id,
+                errors,
+                stats: stats_table(stats, self.models),
+                height_lines: lines.as_deref(),
+            })
             .collect();
         let out = call_scorer(self.stages.scorer, rows, members, self.models)?;
         // Box scores are in row order; find where each final row's boxes start.

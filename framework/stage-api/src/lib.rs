@@ -86,6 +86,7 @@
 pub mod batch;
 pub mod error;
 pub mod guard;
+pub mod height;
 pub mod log_bridge;
 pub mod memory;
 pub mod names;

@@ -39,6 +39,8 @@ pub const BOX_SCORES: &str = "box_scores";
 pub const ERRORS_PREFIX: &str = "errors.";
 /// The prefix of [`stats_of`].
 pub const STATS_PREFIX: &str = "stats.";
+/// The prefix of [`height_stats_of`].
+pub const HEIGHT_STATS_PREFIX: &str = "height_stats.";
 
 /// f32 [M]: reconstructor `id`'s error per box.
 pub fn errors_of(id: &str) -> String {
@@ -48,6 +50,13 @@ pub fn errors_of(id: &str) -> String {
 /// f64 [B, 3]: (count, mean, std) of reconstructor `id`'s training errors per model.
 pub fn stats_of(id: &str) -> String {
     format!("{STATS_PREFIX}{id}")
+}
+
+/// f64 [B, 4]: (count, intercept, slope, residual std) per model of the
+/// least-squares line of ln(error) against ln(box height) over reconstructor
+/// `id`'s training cubes ([`HeightLine`](crate::height::HeightLine)).
+pub fn height_stats_of(id: &str) -> String {
+    format!("{HEIGHT_STATS_PREFIX}{id}")
 }
 
 /// What the runtime hands a scorer, with errors and statistics for the
@@ -62,6 +71,12 @@ pub fn scoring_batch(ids: &[&str]) -> Vec<TensorSpec> {
     for id in ids {
         specs.push(TensorSpec::new(&errors_of(id), DType::F32, 1, "reconstruction error per box [M]"));
         specs.push(TensorSpec::new(&stats_of(id), DType::F64, 2, "(count, mean, std) per model [B, 3]"));
+        specs.push(TensorSpec::new(
+            &height_stats_of(id),
+            DType::F64,
+            2,
+            "(count, intercept, slope, residual std) of ln(error) against ln(box height) per model [B, 4]",
+        ));
     }
     specs
 }

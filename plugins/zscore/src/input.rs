@@ -1,6 +1,8 @@
 //! Reads and checks the scorer's input batch (the contract is in lib.rs).
 
+use crate::options::Normalization;
 use std::ops::Range;
+use vigil_stage_api::height::HeightLine;
 use vigil_stage_api::{names, Batch, FrameId, StageError, Tensor};
 
 /// Training statistics of one model (band) of one reconstructor.
@@ -18,6 +20,8 @@ pub struct Modality<'a> {
     pub weight: f64,
     pub errors: &'a [f32],
     pub stats: Vec<BandStats>,
+    /// Each band's line of ln(error) in ln(box height), when scoring about it.
+    pub height_lines: Option<Vec<HeightLine>>,
 }
 
 /// A box in pixel coordinates on frame row `row` of the scored set.
@@ -42,7 +46,7 @@ pub struct ScoringInput<'a> {
     pub modalities: Vec<Modality<'a>>,
 }
 
-pub use vigil_stage_api::names::{ERRORS_PREFIX, STATS_PREFIX};
+pub use vigil_stage_api::names::{ERRORS_PREFIX, HEIGHT_STATS_PREFIX, STATS_PREFIX};
 
 fn shaped<'a, T: vigil_stage_api::Element>(
     batch: &'a Batch,
@@ -130,6 +134,26 @@ fn read_stats(batch: &Batch, stage: &str, bands: &[u32]) -> Result<Vec<BandStats
     Ok(stats)
 }
 
+fn read_height_lines(batch: &Batch, stage: &str, models: usize) -> Result<Vec<HeightLine>, StageError> {
+    let name = format!("{HEIGHT_STATS_PREFIX}{stage}");
+    if batch.get(&name).is_none() {
+        return Err(StageError::invalid(format!(
+            "option `normalize = \"box_height\"` needs input `{name}`, the line of ln(error) in ln(box height) per \
+             model, and the batch has none (a model bundle written before Vigil recorded these lines: fit it again, \
+             or score with `normalize = \"band\"`)"
+        )));
+    }
+    let expected = format!("[{models}, {}] (count, intercept, slope, residual std)", HeightLine::ROW);
+    let flat: &[f64] = shaped(batch, &name, &expected, |s| s == [models, HeightLine::ROW])?;
+    flat.chunks_exact(HeightLine::ROW)
+        .enumerate()
+        .map(|(b, row)| {
+            HeightLine::from_row(row)
+                .ok_or_else(|| StageError::invalid(format!("input `{name}` row {b}: {row:?} is not a count and a finite line")))
+        })
+        .collect()
+}
+
 /// Which reconstructors take part, with their weights. Explicit weights
 /// name them; otherwise every `errors.<id>` in the batch does.
 fn resolve_weights(batch: &Batch, weights: &[(String, f64)]) -> Result<Vec<(String, f64)>, StageError> {
@@ -169,7 +193,7 @@ fn resolve_weights(batch: &Batch, weights: &[(String, f64)]) -> Result<Vec<(Stri
     Ok(if chosen.len() == 1 { vec![(chosen[0].0.clone(), 1.0)] } else { chosen })
 }
 
-pub fn read_input<'a>(batch: &'a Batch, weights: &[(String, f64)]) -> Result<ScoringInput<'a>, StageError> {
+pub fn read_input<'a>(batch: &'a Batch, weights: &[(String, f64)], normalization: Normalization) -> Result<ScoringInput<'a>, StageError> {
     let frames = batch.ids.len();
     let videos = video_ranges(&batch.ids)?;
     let frame_sizes = read_frame_sizes(batch, frames)?;
@@ -185,7 +209,11 @@ pub fn read_input<'a>(batch: &'a Batch, weights: &[(String, f64)]) -> Result<Sco
                 return Err(StageError::invalid(format!("input `{name}`: box {i} has error {}", errors[i])));
             }
             let stats = read_stats(batch, &stage, bands)?;
-            Ok(Modality { stage, weight, errors, stats })
+            let height_lines = match normalization {
+                Normalization::Band => None,
+                Normalization::BoxHeight => Some(read_height_lines(batch, &stage, stats.len())?),
+            };
+            Ok(Modality { stage, weight, errors, stats, height_lines })
         })
         .collect::<Result<Vec<_>, StageError>>()?;
     Ok(ScoringInput { frame_sizes, videos, boxes, bands, modalities })

@@ -1,5 +1,7 @@
 //! `zscore`: the LBR-SPR scorer (docs/method.md section 7). Per-box reconstruction
-//! errors become z-scores with each band's training statistics, modalities
+//! errors become z-scores with each band's training statistics (or, with
+//! `normalize = "box_height"`, z-scores about the band's line of ln(error)
+//! in ln(box height)), modalities
 //! are fused with weights, each frame takes the maximum of its boxes' scores
 //! painted over their pixels, and a moving average smooths the result.
 //!
@@ -18,6 +20,10 @@
 //!     errors, from `Reconstructor::statistics` (`ModelStats`, std with
 //!     ddof 0). Every band used in `band` needs a row; a model without
 //!     training boxes has count 0.
+//!   - `height_stats.R` f64 [B, 4], read with `normalize = "box_height"`
+//!     only: row b = (count, intercept, slope, residual std) of the
+//!     least-squares line of ln(error) in ln(box height) over model b's
+//!     training errors (`vigil_stage_api::height::HeightLine`).
 //!
 //! With option `weights` set, exactly its ids take part (an `errors.X` in
 //! the batch without a weight is an error). With `weights` empty (default),
@@ -36,7 +42,7 @@ pub mod input;
 pub mod options;
 pub mod smooth;
 
-use options::ScoringOptions;
+use options::{Normalization, ScoringOptions};
 use vigil_stage_api::settings::Settings;
 use vigil_stage_api::{
     names, stage_info, Batch, DType, FrameReach, Options, RResult, Scorer, StageContext, StageError, StageFactory, StageInfo,
@@ -64,8 +70,8 @@ impl ZScore {
     /// Scores a batch laid out as described in the crate docs.
     pub fn compute(&self, batch: &Batch) -> Result<Scores, StageError> {
         let o = &self.options;
-        let input = input::read_input(batch, &o.weights)?;
-        let boxes = fuse::box_scores(input.bands, &input.modalities, o.untrained_score);
+        let input = input::read_input(batch, &o.weights, o.normalize)?;
+        let boxes = fuse::box_scores(&input.boxes, input.bands, &input.modalities, o.untrained_score);
         let raw = frames::frame_scores(&input.frame_sizes, &input.boxes, &boxes, o.no_box_score);
         let smoothed = smooth::smooth(&raw, &input.videos, o.window, o.smoothing);
         Ok(Scores { smoothed, raw, boxes })
@@ -95,12 +101,15 @@ impl Scorer for ZScore {
     }
 }
 
-/// The tensors a scorer with these weights consumes and produces. Inputs
-/// `errors.R` / `stats.R` are listed for explicitly weighted ids only; with
-/// empty weights they are found in the batch.
+/// The tensors a scorer with these options consumes and produces. Inputs
+/// `errors.R` / `stats.R` (and `height_stats.R` when normalizing by box
+/// height) are listed for explicitly weighted ids only; with empty weights
+/// they are found in the batch.
 pub fn stage_io(options: &ScoringOptions) -> StageIo {
     let weighted: Vec<&str> = options.weights.iter().map(|(id, _)| id.as_str()).collect();
-    let inputs = names::scoring_batch(&weighted);
+    let by_height = options.normalize == Normalization::BoxHeight;
+    let inputs =
+        names::scoring_batch(&weighted).into_iter().filter(|t| by_height || !t.name.starts_with(names::HEIGHT_STATS_PREFIX)).collect();
     let outputs = vec![
         TensorSpec::new(names::SCORES, DType::F32, 1, "smoothed anomaly score per frame row [F]"),
         TensorSpec::new(names::RAW_SCORES, DType::F32, 1, "frame score before smoothing [F]"),

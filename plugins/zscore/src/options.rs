@@ -16,6 +16,20 @@ choice! {
     }
 }
 
+choice! {
+    /// What a box's reconstruction error is measured against before fusion.
+    pub enum Normalization {
+        /// The paper: z = (error - mean) / std of the band's training errors.
+        Band = "band",
+        /// The residual of ln(error) about the band's least-squares line in
+        /// ln(box height), in units of the residuals' std: the error of a
+        /// normal cube grows with its box's size in pixels (a tall box is a
+        /// downscaled, detailed crop), and this takes the growth out
+        /// (docs/method.md 7.1).
+        BoxHeight = "box_height",
+    }
+}
+
 settings! {
     /// Typed, checked settings of one scorer.
     pub struct ScoringOptions {
@@ -23,6 +37,9 @@ settings! {
         /// in the batch; the paper's appearance = 0.5, motion = 1.0 when exactly those two exist. A single
         /// reconstructor always scores with its z alone
         pub weights: Vec<(String, f64)> = Vec::new() => finite_weights,
+        /// band: the paper's z-score of the error; box_height: the z-score of ln(error) about the line the
+        /// band's training errors follow in ln(box height), which stops a box's size from ranking it
+        pub normalize: Normalization = Normalization::Band,
         /// moving-average window in frames (1 = no smoothing)
         pub window: usize = 10 => at_least(1),
         /// per_video: average within each video (windows are cut at video ends); pooled: the paper's

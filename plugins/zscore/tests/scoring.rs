@@ -174,6 +174,44 @@ fn declared_inputs_follow_the_weights() {
     let instance = testkit::create::<ZScoreStage>(json!({"weights": {"appearance": 0.5, "motion": 1.0}})).unwrap();
     let names: Vec<&str> = instance.io.inputs.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["frame_size", "boxes", "band", "errors.appearance", "stats.appearance", "errors.motion", "stats.motion"]);
+    let by_height = testkit::create::<ZScoreStage>(json!({"weights": {"appearance": 1.0}, "normalize": "box_height"})).unwrap();
+    let names: Vec<&str> = by_height.io.inputs.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["frame_size", "boxes", "band", "errors.appearance", "stats.appearance", "height_stats.appearance"]);
+}
+
+#[test]
+fn box_height_normalization_scores_the_residual_about_the_bands_line() {
+    // Band 0's line: ln(error) = 0 + 1 * ln(height), residual std 0.5, so a
+    // box's expected error is its height. Boxes of height 2, 4 and 8:
+    // error 2 is on the line (z 0); error 4 * e is 1 above it (z 2);
+    // error 8 / e^0.5 is 0.5 below it (z -1). With `band`, the lines are
+    // not read: z = error - 10 (mean 10, std 1).
+    let errors = vec![2.0, 4.0 * std::f32::consts::E, 8.0 / 0.5f32.exp()];
+    let boxes = [[0., 0., 0., 3., 2.], [1., 1., 1., 3., 5.], [2., 0., 1., 9., 9.]];
+    let with_lines = |lines: Option<Vec<f64>>| {
+        let recon = Recon { id: "appearance", errors: errors.clone(), stats: vec![[9.0, 10.0, 1.0]] };
+        let mut input = batch(&[(0, 0), (0, 1), (0, 2)], &boxes, &[0; 3], &[recon]);
+        if let Some(rows) = lines {
+            let models = rows.len() / 4;
+            input.insert(&names::height_stats_of("appearance"), Tensor::from_vec(rows, &[models, 4]));
+        }
+        input
+    };
+    let line = vec![9.0, 0.0, 1.0, 0.5];
+    let (_, _, fused) = run(json!({"window": 1, "normalize": "box_height"}), with_lines(Some(line.clone()))).unwrap();
+    let expected = [0.0, 2.0, -1.0];
+    assert!(fused.iter().zip(expected).all(|(f, e)| (f - e).abs() < 1e-5), "{fused:?}");
+    let (_, _, banded) = run(json!({"window": 1}), with_lines(Some(line))).unwrap();
+    assert!(banded.iter().zip(&errors).all(|(b, e)| (b - (e - 10.0)).abs() < 1e-5), "{banded:?}");
+
+    let err = run(json!({"normalize": "box_height"}), with_lines(None)).unwrap_err();
+    assert!(err.contains("needs input `height_stats.appearance`") && err.contains("fit it again"), "{err}");
+    let err = run(json!({"normalize": "box_height"}), with_lines(Some(vec![9.0, 0.0, 1.0, 0.5, 1.0, 0.0, 0.0, 0.0]))).unwrap_err();
+    assert!(err.contains("expected shape [1, 4]"), "{err}");
+    let err = run(json!({"normalize": "box_height"}), with_lines(Some(vec![9.0, f64::INFINITY, 1.0, 0.5]))).unwrap_err();
+    assert!(err.contains("`height_stats.appearance` row 0"), "{err}");
+    let err = run(json!({"normalize": "area"}), with_lines(None)).unwrap_err();
+    assert!(err.contains("normalize"), "{err}");
 }
 
 #[test]
