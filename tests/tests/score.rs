@@ -116,7 +116,8 @@ fn box_height_normalization_scores_new_footage_as_run_does_with_the_lines_from_t
         }
     }
     let banded = f.work.join("run-banded");
-    succeeded(&demo_command("run", &f.work, &f.scene, &["--out", banded.to_str().unwrap()]));
+    let band = ["--set", "stage.score.options.normalize=band", "--out", banded.to_str().unwrap()];
+    succeeded(&demo_command("run", &f.work, &f.scene, &band));
     assert!(max_difference(&scores(&banded), &scores(&run_out)) > 1e-3, "normalize changes the scores");
 
     // A bundle without the lines (as written before they were recorded).
