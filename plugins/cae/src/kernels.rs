@@ -298,7 +298,14 @@ impl<'a> Mat<'a> {
 
 /// dst (row-major m x n) = a (m x k) * b (k x n), added to dst when `accumulate`.
 fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
-    assert!(dst.len() >= m * n, "matmul: destination too small");
+    matmul_to(m, n, k, dst, [n, 1], accumulate, a, b);
+}
+
+/// `matmul` into a destination with element (r, c) at `dst[r * rs + c * cs]`
+/// (`[rs, cs]`: `[n, 1]` row-major or `[1, m]` column-major).
+#[allow(clippy::too_many_arguments)]
+fn matmul_to(m: usize, n: usize, k: usize, dst: &mut [f32], [dst_rs, dst_cs]: [usize; 2], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
+    assert!(([dst_rs, dst_cs] == [n, 1] || [dst_rs, dst_cs] == [1, m]) && dst.len() >= m * n, "matmul: destination too small or not dense");
     let last = |x: Mat<'_>, rows: usize, cols: usize| (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs;
     assert!(k == 0 || (last(a, m, k) < a.data.len() && last(b, k, n) < b.data.len()), "matmul: operand too small");
     if k == 0 {
@@ -315,8 +322,8 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Ma
             n,
             k,
             dst.as_mut_ptr(),
-            1,
-            n as isize,
+            dst_cs as isize,
+            dst_rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,
@@ -331,6 +338,24 @@ fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Ma
             false,
             Parallelism::None,
         )
+    }
+}
+
+/// dw (row-major m x taps) += a (row-major m x cols) x colᵀ, for `col` a
+/// row-major taps x cols column buffer: a weight gradient, reduced over every
+/// position of a chunk. The product is formed column-major and added
+/// transposed: into a row-major destination `gemm` would transpose the whole
+/// problem and repack all of `col` (taps = 9 x channels rows) as its left
+/// operand, where column-major it packs `a` (m rows), and the packing was
+/// the largest cost after the multiply-adds (docs/benchmarks.md, "Weight
+/// gradients formed column-major").
+fn add_weight_gradient(m: usize, taps: usize, cols: usize, a: &[f32], col: &[f32], dw: &mut [f32]) {
+    let mut product = vec![0f32; m * taps];
+    matmul_to(m, taps, cols, &mut product, [1, m], false, Mat::rows(a, cols), Mat::transposed(col, cols));
+    for (t, column) in product.chunks_exact(m).enumerate() {
+        for (row, v) in column.iter().enumerate() {
+            dw[row * taps + t] += v;
+        }
     }
 }
 
@@ -393,6 +418,14 @@ impl Window {
     /// col[(ch * k + ki) * k + kj][s * ho * wo + i * wo + j] = image[ch][s * h * w + y * w + x]
     /// for the `samples` of one chunk, 0 outside the image.
     fn im2col(&self, image: &[f32], channels: usize, samples: usize, col: &mut [f32]) {
+        if self.is_same_size() {
+            return self.im2col_shifted(image, channels, samples, col);
+        }
+        self.im2col_rows(image, channels, samples, col);
+    }
+
+    /// `im2col` for any window, one output row at a time.
+    fn im2col_rows(&self, image: &[f32], channels: usize, samples: usize, col: &mut [f32]) {
         self.segments(channels, samples, |at, from, valid| {
             let dst = &mut col[at..][..self.wo];
             let Some(from) = from else {
@@ -402,25 +435,113 @@ impl Window {
             dst[..valid.start].fill(0.0);
             dst[valid.end..].fill(0.0);
             let (dst, line) = (&mut dst[valid.clone()], &image[from..]);
-            if self.stride == 1 {
-                dst.copy_from_slice(&line[..dst.len()]);
-            } else {
-                dst.iter_mut().zip(line.iter().step_by(self.stride)).for_each(|(d, v)| *d = *v);
-            }
+            dst.iter_mut().zip(line.iter().step_by(self.stride)).for_each(|(d, v)| *d = *v);
         });
     }
 
-    /// The adjoint of `im2col`: adds every column entry back onto its image pixel.
-    fn col2im(&self, col: &[f32], channels: usize, samples: usize, image: &mut [f32]) {
+    /// The adjoint of `im2col`: adds every column entry back onto its image
+    /// pixel. Entries that read outside the image add nothing (and may be
+    /// zeroed in `col`, which the caller no longer needs).
+    fn col2im(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32]) {
+        if self.is_same_size() {
+            return self.col2im_shifted(col, channels, samples, image);
+        }
+        self.col2im_rows(col, channels, samples, image);
+    }
+
+    /// `col2im` for any window, one output row at a time.
+    fn col2im_rows(&self, col: &[f32], channels: usize, samples: usize, image: &mut [f32]) {
         self.segments(channels, samples, |at, from, valid| {
             let Some(from) = from else { return };
             let (src, line) = (&col[at..][valid.clone()], &mut image[from..]);
-            if self.stride == 1 {
-                line[..src.len()].iter_mut().zip(src).for_each(|(d, v)| *d += v);
-            } else {
-                line.iter_mut().step_by(self.stride).zip(src).for_each(|(d, v)| *d += v);
-            }
+            line.iter_mut().step_by(self.stride).zip(src).for_each(|(d, v)| *d += v);
         });
+    }
+
+    /// A stride-1 window whose output has the image's size (the network's
+    /// convolutions). Each kernel tap's column row is then the chunk's
+    /// channel plane shifted by one offset, so it is copied (or added) as one
+    /// contiguous run across all samples, and only the positions that read
+    /// outside their own image are fixed up afterwards; row by row, the runs
+    /// are a few dozen values and the calls cost more than the copies
+    /// (docs/benchmarks.md, "im2col in one run per tap"). Value for value
+    /// the same as the row-by-row path.
+    fn is_same_size(&self) -> bool {
+        self.stride == 1 && self.ho == self.h && self.wo == self.w && 2 * self.pad + 1 == self.k
+    }
+
+    /// For kernel tap (ki, kj) of a same-size window: the offset from a
+    /// position of a chunk's channel plane ([samples, h, w]) to the image
+    /// position it reads.
+    fn tap_offset(&self, ki: usize, kj: usize) -> isize {
+        (ki as isize - self.pad as isize) * self.w as isize + (kj as isize - self.pad as isize)
+    }
+
+    /// `f(start, len)` for every run of plane positions that, at tap (ki, kj)
+    /// of a same-size window, read outside their own image.
+    fn outside_runs(&self, ki: usize, kj: usize, samples: usize, mut f: impl FnMut(usize, usize)) {
+        let (h, w) = (self.h, self.w);
+        // Output rows i0..i1 and columns j0..j1 read inside the image.
+        let inside =
+            |shift: usize, size: usize| (self.pad.saturating_sub(shift).min(size), (size + self.pad).saturating_sub(shift).min(size));
+        let ((i0, i1), (j0, j1)) = (inside(ki, h), inside(kj, w));
+        for plane in (0..samples).map(|s| s * h * w) {
+            if i0 >= i1 || j0 >= j1 {
+                f(plane, h * w);
+                continue;
+            }
+            f(plane, i0 * w);
+            for row in (i0..i1).map(|i| plane + i * w) {
+                f(row, j0);
+                f(row + j1, w - j1);
+            }
+            f(plane + i1 * w, (h - i1) * w);
+        }
+    }
+
+    /// The plane positions `lo..hi` whose shifted position lies inside the
+    /// chunk's plane of `len` values (every other position reads outside its image).
+    fn shifted_run(offset: isize, len: usize) -> Range<usize> {
+        let lo = (-offset).max(0) as usize;
+        let hi = (len as isize - offset.max(0)).max(0) as usize;
+        lo.min(hi)..hi
+    }
+
+    fn im2col_shifted(&self, image: &[f32], channels: usize, samples: usize, col: &mut [f32]) {
+        let len = samples * self.h * self.w;
+        for ch in 0..channels {
+            let plane = &image[ch * len..][..len];
+            for ki in 0..self.k {
+                for kj in 0..self.k {
+                    let dst = &mut col[((ch * self.k + ki) * self.k + kj) * len..][..len];
+                    let offset = self.tap_offset(ki, kj);
+                    let run = Self::shifted_run(offset, len);
+                    let from = (run.start as isize + offset) as usize;
+                    dst[run.clone()].copy_from_slice(&plane[from..from + run.len()]);
+                    dst[..run.start].fill(0.0);
+                    dst[run.end..].fill(0.0);
+                    self.outside_runs(ki, kj, samples, |start, n| dst[start..start + n].fill(0.0));
+                }
+            }
+        }
+    }
+
+    fn col2im_shifted(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32]) {
+        let len = samples * self.h * self.w;
+        for ch in 0..channels {
+            let plane = &mut image[ch * len..][..len];
+            for ki in 0..self.k {
+                for kj in 0..self.k {
+                    let src = &mut col[((ch * self.k + ki) * self.k + kj) * len..][..len];
+                    // Zeroed, these entries add nothing (x + 0 == x), so the run can be added whole.
+                    self.outside_runs(ki, kj, samples, |start, n| src[start..start + n].fill(0.0));
+                    let offset = self.tap_offset(ki, kj);
+                    let run = Self::shifted_run(offset, len);
+                    let from = (run.start as isize + offset) as usize;
+                    plane[from..from + run.len()].iter_mut().zip(&src[run]).for_each(|(d, v)| *d += v);
+                }
+            }
+        }
     }
 }
 
@@ -516,7 +637,7 @@ impl Net<'_> {
         let (dw, db) = self.backward_chunks(x, dy, dx_blocks, cout * taps, |input, grad, dx_block, range, dw| {
             let cols = range.len() * hw;
             // dW += dY x col^T, and the input gradient's columns W^T x dY.
-            let mut weight_grad = |col: &[f32]| matmul(cout, taps, cols, dw, true, Mat::rows(grad, cols), Mat::transposed(col, cols));
+            let mut weight_grad = |col: &[f32]| add_weight_gradient(cout, taps, cols, grad, col, dw);
             let input_cols = |dcol: &mut [f32]| matmul(taps, cols, cout, dcol, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
             if k == 1 {
                 // A 1 x 1 convolution's columns are its input.
@@ -603,7 +724,7 @@ impl Net<'_> {
             with_scratch(taps * cols, |col| {
                 // The output gradient read at the input positions: dW += X x col^T, dX = W x col.
                 window.im2col(grad, c, range.len(), col);
-                matmul(c, taps, cols, dw, true, Mat::rows(input, cols), Mat::transposed(col, cols));
+                add_weight_gradient(c, taps, cols, input, col, dw);
                 matmul(c, cols, taps, dx_block, false, Mat::rows(weight, taps), Mat::rows(col, cols));
             });
         });
@@ -989,10 +1110,37 @@ mod tests {
             let mut col = vec![0f32; c.len()];
             window.im2col(&image, channels, samples, &mut col);
             let mut back = vec![0f32; image.len()];
-            window.col2im(&c, channels, samples, &mut back);
+            window.col2im(&mut c.clone(), channels, samples, &mut back);
             let left: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
             let right: f64 = image.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
             assert!((left - right).abs() < 1e-4, "{left} vs {right}");
+        }
+    }
+
+    #[test]
+    fn same_size_windows_give_the_row_by_row_values() {
+        // Every shape the network has, and images smaller than the kernel.
+        for (k, h, w, samples) in [(3, 32, 32, 3), (3, 4, 4, 5), (3, 5, 3, 2), (3, 1, 1, 2), (3, 2, 1, 1), (5, 3, 6, 2)] {
+            let window = Net::conv_window(k, h, w);
+            assert!(window.is_same_size());
+            let channels = 2;
+            let seed = &mut 11;
+            let image: Vec<f32> = (0..channels * samples * h * w).map(|_| lcg(seed)).collect();
+            let len = channels * k * k * samples * h * w;
+            let (mut fast, mut rows) = (vec![f32::NAN; len], vec![f32::NAN; len]);
+            window.im2col(&image, channels, samples, &mut fast);
+            window.im2col_rows(&image, channels, samples, &mut rows);
+            assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            let col: Vec<f32> = (0..len).map(|_| lcg(seed)).collect();
+            let start: Vec<f32> = (0..image.len()).map(|_| lcg(seed)).collect();
+            let (mut fast, mut rows) = (start.clone(), start);
+            window.col2im(&mut col.clone(), channels, samples, &mut fast);
+            window.col2im_rows(&col, channels, samples, &mut rows);
+            assert_eq!(
+                fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                "{k} {h}x{w}"
+            );
         }
     }
 
