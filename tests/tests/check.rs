@@ -205,3 +205,23 @@ fn sizes_no_machine_could_hold_fail_the_check_naming_each_option() {
         assert!(stderr.contains("option `features_root` = 100000 (the weights alone) needs at least"), "{stderr}");
     }
 }
+
+/// A missing `data.extra` folder was reported at `data.test`'s line, with
+/// the operating system's reason twice.
+#[test]
+fn an_unreadable_data_folder_is_named_at_its_own_setting() {
+    let dir = std::path::PathBuf::from(vigil_stage_testkit::context("check-data").work_dir.to_string());
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    // The check lists frame files by name; it does not decode them.
+    std::fs::write(frames.join("000.png"), b"").unwrap();
+    let missing = dir.join("missing");
+    let (test, extra) = (format!("data.test={}", frames.display()), format!("data.extra={}", missing.display()));
+    let out = vigil(&["check", &fixture("valid.toml"), "--set", &test, "--set", &extra]);
+    let e = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    let line = e.lines().find(|l| l.contains("error:")).unwrap_or_default();
+    assert!(line.contains(&format!("error: --set {extra}: cannot read the data: {}: ", missing.display())), "{e}");
+    assert_eq!(line.matches("(os error").count(), 1, "the reason once: {line}");
+    assert!(!e.contains(&format!("--set {test}:")), "{e}");
+}

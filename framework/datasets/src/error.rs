@@ -3,8 +3,10 @@ use std::path::PathBuf;
 /// What went wrong reading a dataset; every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The cause is part of the message, not a chained source, so that a
+    /// report printing the whole chain names it once.
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
     /// The data is there but not what was expected.
     #[error("{0}")]
     Invalid(String),
@@ -13,7 +15,7 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io { path: path.to_path_buf(), source }
+    move |cause| Error::Io { path: path.to_path_buf(), cause }
 }
 
 pub(crate) fn invalid<T>(message: impl Into<String>) -> Result<T> {

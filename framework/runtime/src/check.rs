@@ -88,27 +88,44 @@ pub fn check(pipeline: Pipeline, registry: &Registry, work_dir: &Path) -> Result
         return Err(pipeline.report(diags));
     }
     let checked = Checked { pipeline, stages };
-    match check_labels(&checked) {
-        Some(diag) => Err(checked.pipeline.report(vec![diag])),
-        None => Ok(checked),
+    let diags = check_data(&checked);
+    if diags.is_empty() {
+        Ok(checked)
+    } else {
+        Err(checked.pipeline.report(diags))
     }
 }
 
-/// `data.labels` against the videos of `data.test` ([`crate::labels::preload`]),
-/// when `data.test` exists (a pipeline whose data paths are placeholders
-/// still checks).
-fn check_labels(checked: &Checked) -> Option<Diagnostic> {
+/// Every folder of `data.test` and `data.extra` readable as videos, each
+/// problem at its own key or `--set`; then `data.labels` against the videos
+/// of `data.test` ([`crate::labels::preload`]). Only when `data.test`
+/// exists: a pipeline whose data paths are placeholders still checks.
+fn check_data(checked: &Checked) -> Vec<Diagnostic> {
     let data = &checked.pipeline.data;
-    let (labels, test) = (data.labels.as_ref()?, data.test.as_ref()?);
-    if !test.path.exists() {
-        return None;
+    let Some(test) = data.test.as_ref().filter(|test| test.path.exists()) else {
+        return Vec::new();
+    };
+    let unreadable: Vec<Diagnostic> = std::iter::once(test)
+        .chain(&data.extra)
+        .filter_map(|folder| {
+            let error = vigil_datasets::resolve(&folder.path).err()?;
+            Some(Diagnostic::new(&folder.origin, format!("cannot read the data: {error}")))
+        })
+        .collect();
+    if !unreadable.is_empty() {
+        return unreadable;
     }
+    let Some(labels) = data.labels.as_ref() else {
+        return Vec::new();
+    };
     let sources = match crate::train::sources(checked) {
         Ok(sources) => sources,
-        Err(e) => return Some(Diagnostic::new(&test.origin, format!("{e:#}"))),
+        Err(e) => return vec![Diagnostic::new(&test.origin, format!("{e:#}"))],
     };
-    let error = crate::labels::preload(&checked.pipeline, &sources).err()?;
-    Some(Diagnostic::new(&labels.origin, format!("{error:#}")))
+    match crate::labels::preload(&checked.pipeline, &sources) {
+        Ok(_) => Vec::new(),
+        Err(error) => vec![Diagnostic::new(&labels.origin, format!("{error:#}"))],
+    }
 }
 
 fn create_stage(pipeline: &Pipeline, spec: &StageSpec, registry: &Registry, work_dir: &Path, diags: &mut Vec<Diagnostic>) -> Option<Stage> {

@@ -68,16 +68,18 @@ pub struct SceneSummary {
 pub enum SceneError {
     #[error("scene config: {0}")]
     Config(String),
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{}: {source}", path.display())]
-    Image { path: PathBuf, source: image::ImageError },
+    // Each cause is part of the message, not a chained source, so that a
+    // report printing the whole chain names it once.
+    #[error("{}: {cause}", path.display())]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("{}: {cause}", path.display())]
+    Image { path: PathBuf, cause: image::ImageError },
     #[error("refusing to replace {}: it exists and is not a scene folder (no scene.json)", .0.display())]
     NotAScene(PathBuf),
 }
 
 fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> SceneError + '_ {
-    move |source| SceneError::Io { path: path.to_path_buf(), source }
+    move |cause| SceneError::Io { path: path.to_path_buf(), cause }
 }
 
 impl SceneConfig {
@@ -161,7 +163,7 @@ fn write_scene(config: &SceneConfig, root: &Path) -> Result<SceneSummary, SceneE
                 let frame = render::render(&background, config.width, config.height, objects);
                 let anomalous = frame.mask.iter().any(|&m| m != 0);
                 let (w, h) = (config.width, config.height);
-                let save = |path: PathBuf, result: image::ImageResult<()>| result.map_err(|source| SceneError::Image { path, source });
+                let save = |path: PathBuf, result: image::ImageResult<()>| result.map_err(|cause| SceneError::Image { path, cause });
                 let frame_path = frames_dir.join(format!("{f:03}.png"));
                 let rgb = image::RgbImage::from_raw(w, h, frame.rgb).expect("frame buffer matches its size");
                 save(frame_path.clone(), rgb.save(&frame_path))?;
