@@ -149,9 +149,21 @@ impl BandModel {
             bn.update_running(tensor(stats.mean), tensor(stats.var), stats.count);
         }
         self.net = self.optim.step(lr, self.net.clone(), grads);
+        free_dropped_graphs(train_device);
         self.steps += 1;
         Ok(result.loss)
     }
+}
+
+/// Frees the autodiff graphs of tensors nobody holds any more. burn's
+/// autodiff backend (0.22) sweeps them only at the end of a `backward`, and
+/// the kernel path computes its gradients without one, while each optimizer
+/// step marks every new parameter as requiring grad: a graph per parameter
+/// per step stayed behind, about 160 KB a step, a third of a gigabyte over
+/// a ped2-fast fit (docs/benchmarks.md, "Memory"). A backward through one
+/// value runs the sweep.
+fn free_dropped_graphs(train_device: &Device) {
+    let _ = Tensor::<1>::zeros([1], train_device).require_grad().sum().backward();
 }
 
 #[cfg(test)]
