@@ -444,8 +444,19 @@ impl Window {
     /// zeroed in `col`, which the caller no longer needs).
     fn col2im(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32]) {
         if self.is_same_size() {
-            return self.col2im_shifted(col, channels, samples, image);
+            return self.col2im_shifted(col, channels, samples, image, false);
         }
+        self.col2im_rows(col, channels, samples, image);
+    }
+
+    /// `col2im` onto an image whose old values are discarded, so the caller
+    /// need not zero it first: a same-size window's centre tap covers every
+    /// pixel and is copied, not added (one pass over the image fewer).
+    fn col2im_into(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32]) {
+        if self.is_same_size() {
+            return self.col2im_shifted(col, channels, samples, image, true);
+        }
+        image.fill(0.0);
         self.col2im_rows(col, channels, samples, image);
     }
 
@@ -526,13 +537,23 @@ impl Window {
         }
     }
 
-    fn col2im_shifted(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32]) {
+    /// With `overwrite`, the centre tap (offset 0, never outside) is copied
+    /// onto the plane first and the other taps are added to it.
+    fn col2im_shifted(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32], overwrite: bool) {
         let len = samples * self.h * self.w;
+        let centre = self.pad * self.k + self.pad;
         for ch in 0..channels {
             let plane = &mut image[ch * len..][..len];
+            let taps = &mut col[ch * self.k * self.k * len..][..self.k * self.k * len];
+            if overwrite {
+                plane.copy_from_slice(&taps[centre * len..][..len]);
+            }
             for ki in 0..self.k {
                 for kj in 0..self.k {
-                    let src = &mut col[((ch * self.k + ki) * self.k + kj) * len..][..len];
+                    if overwrite && ki * self.k + kj == centre {
+                        continue;
+                    }
+                    let src = &mut taps[(ki * self.k + kj) * len..][..len];
                     // Zeroed, these entries add nothing (x + 0 == x), so the run can be added whole.
                     self.outside_runs(ki, kj, samples, |start, n| src[start..start + n].fill(0.0));
                     let offset = self.tap_offset(ki, kj);
@@ -629,7 +650,8 @@ impl Net<'_> {
     ) -> (Vec<f32>, Vec<f32>, Option<Activation>) {
         let (hw, taps) = (x.h * x.w, cin * k * k);
         let window = Self::conv_window(k, x.h, x.w);
-        let mut dx = need_input.then(|| Activation::zeros(cin, x.h, x.w, self.chunks.batch()));
+        // Every value is written: by the 1 x 1 product, or by `col2im_into`.
+        let mut dx = need_input.then(|| Activation::uninit(cin, x.h, x.w, self.chunks.batch()));
         let dx_blocks: Vec<Option<&mut [f32]>> = match &mut dx {
             Some(d) => self.chunks.split_mut(&mut d.data, x.per_sample()).into_iter().map(Some).collect(),
             None => self.chunks.ranges.iter().map(|_| None).collect(),
@@ -652,7 +674,7 @@ impl Net<'_> {
                     if let Some(dx_block) = dx_block {
                         // The column buffer is free again: reuse it for the input gradient's columns.
                         input_cols(col);
-                        window.col2im(col, cin, range.len(), dx_block);
+                        window.col2im_into(col, cin, range.len(), dx_block);
                     }
                 });
             }
@@ -1141,6 +1163,14 @@ mod tests {
                 rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                 "{k} {h}x{w}"
             );
+            // Onto a plane of garbage: the sums of the row path onto zeros, up to their order.
+            let mut into = vec![f32::NAN; image.len()];
+            let mut onto_zeros = vec![0.0; image.len()];
+            window.col2im_into(&mut col.clone(), channels, samples, &mut into);
+            window.col2im_rows(&col, channels, samples, &mut onto_zeros);
+            for (i, (a, b)) in into.iter().zip(&onto_zeros).enumerate() {
+                assert!((a - b).abs() <= 1e-6, "{k} {h}x{w} pixel {i}: {a} vs {b}");
+            }
         }
     }
 
