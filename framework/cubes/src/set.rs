@@ -6,7 +6,7 @@ use crate::store::Store;
 use crate::CubeError;
 use rayon::prelude::*;
 use std::path::PathBuf;
-use vigil_stage_api::{names, Batch, FrameId, Tensor};
+use vigil_stage_api::{f16, names, Batch, FrameId, Tensor};
 
 /// Boxes turned into cubes at once (bounds the memory of one step).
 const CHUNK: usize = 256;
@@ -70,8 +70,11 @@ pub struct AddReport {
     pub skipped: usize,
 }
 
-/// The reconstructor's inputs: `appearance` u8 [M, 3D, S, S], `motion` f32
-/// [M, 2D, S, S] (when flows were given), `band` u32 [M].
+/// The reconstructor's inputs: `appearance` u8 [M, 3D, S, S], `motion` f16
+/// [M, 2D, S, S] (when flows were given), `band` u32 [M]. Flow is stored as
+/// f16, half the bytes of f32: its rounding (a relative 2^-11, 0.005 px at
+/// 10 px) is far below the flow's own error (docs/benchmarks.md, "Flow cubes
+/// as f16").
 pub struct CubeTensors {
     pub appearance: Tensor,
     pub motion: Option<Tensor>,
@@ -94,7 +97,7 @@ impl CubeTensors {
 pub struct CubeSet {
     config: CubeConfig,
     appearance: Store<u8>,
-    motion: Store<f32>,
+    motion: Store<f16>,
     /// Whether videos come with flows; fixed by the first video added.
     with_motion: Option<bool>,
     records: Vec<CubeRecord>,
@@ -150,16 +153,16 @@ impl CubeSet {
         let motion_len = if flows.is_some() { 2 * depth * size * size } else { 0 };
         let mut report = AddReport::default();
         for chunk in boxes.chunks(CHUNK) {
-            let cubes: Vec<Option<(Vec<u8>, Vec<f32>)>> = chunk
+            let cubes: Vec<Option<(Vec<u8>, Vec<f16>)>> = chunk
                 .par_iter()
                 .map(|b| {
                     let rect = crop_rect(b, w, h)?;
                     let context = || context_frames(b.frame as usize, self.config.context, t);
                     let mut appearance = vec![0u8; appearance_len];
                     stack_crops(frames, (h, w, 3), context(), rect, size, &mut appearance, |v| v.round().clamp(0.0, 255.0) as u8);
-                    let mut motion = vec![0.0f32; motion_len];
+                    let mut motion = vec![f16::ZERO; motion_len];
                     if let Some(flows) = flows {
-                        stack_crops(flows, (h, w, 2), context(), rect, size, &mut motion, |v| v);
+                        stack_crops(flows, (h, w, 2), context(), rect, size, &mut motion, f16::from_f32);
                     }
                     Some((appearance, motion))
                 })

@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 use vigil_stage_api::tensor::contiguous_strides;
-use vigil_stage_api::{Device, Element, Tensor};
+use vigil_stage_api::{f16, Device, Element, Tensor};
 
 /// Element types whose bytes can be written and mapped back as they are.
 /// `Element` is sealed to plain numbers (no padding, every bit pattern
@@ -24,10 +24,11 @@ use vigil_stage_api::{Device, Element, Tensor};
 /// aligned, so `as_slice` of the tensor is aligned for any of them.
 pub trait Plain: Element {}
 impl Plain for u8 {}
+impl Plain for f16 {}
 impl Plain for f32 {}
 
 fn bytes_of<T: Plain>(values: &[T]) -> &[u8] {
-    // u8 and f32 have no padding and every bit pattern is valid.
+    // u8, f16 and f32 have no padding and every bit pattern is valid.
     unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) }
 }
 

@@ -1,7 +1,7 @@
 //! Cubes from small videos made by code, checked by hand-computed values.
 
 use vigil_cubes::{per_frame_flow, CubeConfig, CubeError, CubeSet, FrameBox};
-use vigil_stage_api::names;
+use vigil_stage_api::{f16, names};
 
 const T: usize = 4;
 const H: usize = 6;
@@ -68,7 +68,7 @@ fn motion_cube_crops_the_flow_without_rescaling_it() {
     let tensors = set.into_tensors().unwrap();
     let motion = tensors.motion.unwrap();
     assert_eq!(motion.shape(), vec![1, 10, 4, 4]);
-    let cube = motion.as_slice::<f32>().unwrap();
+    let cube: Vec<f32> = motion.as_slice::<f16>().unwrap().iter().map(|v| v.to_f32()).collect();
     for (k, frame) in [1.0f32, 2.0, 3.0, 3.0, 3.0].into_iter().enumerate() {
         let u = &cube[2 * k * 16..(2 * k + 1) * 16];
         let v = &cube[(2 * k + 1) * 16..(2 * k + 2) * 16];
@@ -133,7 +133,7 @@ fn spilled_set_hands_over_the_same_cubes_through_a_mapping() {
     assert_eq!(spilled.appearance.shape(), vec![6, 15, 6, 6]);
     assert_eq!(memory.appearance.as_slice::<u8>().unwrap(), spilled.appearance.as_slice::<u8>().unwrap());
     let (a, b) = (memory.motion.as_ref().unwrap(), spilled.motion.as_ref().unwrap());
-    assert_eq!(a.as_slice::<f32>().unwrap(), b.as_slice::<f32>().unwrap());
+    assert_eq!(a.as_slice::<f16>().unwrap(), b.as_slice::<f16>().unwrap());
     let (batch, records) = spilled.into_batch();
     assert_eq!(batch.names().collect::<Vec<_>>(), ["appearance", "band", "motion"]);
     // Centre row 3 of 6 with 2 bands: 3 / 3 = 1, the lower band.
@@ -177,7 +177,7 @@ fn per_frame_flow_feeds_the_cubes() {
     let mut set = CubeSet::new(config(2)).unwrap();
     set.add_video(0, &video(), Some(&frames), (T, H, W), &[frame_box(1, 0.0, 0.0, 2.0, 2.0)]).unwrap();
     let motion = set.into_tensors().unwrap().motion.unwrap();
-    let u: Vec<f32> = (0..5).map(|k| motion.as_slice::<f32>().unwrap()[2 * k * 4]).collect();
+    let u: Vec<f32> = (0..5).map(|k| motion.as_slice::<f16>().unwrap()[2 * k * 4].to_f32()).collect();
     // Context of frame 1: frames 0, 0, 1, 2, 3.
     assert_eq!(u, [0.0, 0.0, 11.0, 12.0, 12.0]);
 }

@@ -20,7 +20,7 @@ pub fn cube_outputs(with_flow: bool) -> Vec<TensorSpec> {
         TensorSpec::new(names::BAND, DType::U32, 1, "spatial band (model) of each cube"),
     ];
     if with_flow {
-        specs.push(TensorSpec::new(names::MOTION, DType::F32, 4, "flow cubes [M, 2(2c+1), S, S]"));
+        specs.push(TensorSpec::new(names::MOTION, DType::F16, 4, "flow cubes [M, 2(2c+1), S, S]"));
     }
     specs
 }

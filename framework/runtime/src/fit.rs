@@ -183,18 +183,22 @@ pub fn fit_cubes(
     Ok((summary, records))
 }
 
-/// A copy of a batch of cube tensors (u8, u32 or f32), for a second consumer.
+/// A copy of a batch of cube tensors (u8, u32, f16 or f32), for a second consumer.
 pub fn copy_batch(batch: &Batch) -> Result<Batch> {
+    use vigil_stage_api::{f16, tensor::TensorAccessError, DType, Element};
+    fn copied<T: Element>(t: &Tensor) -> Result<Tensor, TensorAccessError> {
+        Ok(Tensor::from_vec(t.as_slice::<T>()?.to_vec(), &t.shape()))
+    }
     let mut copy = Batch::new(batch.ids.to_vec());
     for named in batch.tensors.iter() {
         let t = &named.tensor;
-        let fail = |e: vigil_stage_api::tensor::TensorAccessError| anyhow!("copying cube tensor `{}`: {e}", named.name);
         let tensor = match t.dtype() {
-            vigil_stage_api::DType::U8 => Tensor::from_vec(t.as_slice::<u8>().map_err(fail)?.to_vec(), &t.shape()),
-            vigil_stage_api::DType::U32 => Tensor::from_vec(t.as_slice::<u32>().map_err(fail)?.to_vec(), &t.shape()),
-            _ => Tensor::from_vec(t.as_slice::<f32>().map_err(fail)?.to_vec(), &t.shape()),
+            DType::U8 => copied::<u8>(t),
+            DType::U32 => copied::<u32>(t),
+            DType::F16 => copied::<f16>(t),
+            _ => copied::<f32>(t),
         };
-        copy.insert(&named.name, tensor);
+        copy.insert(&named.name, tensor.map_err(|e| anyhow!("copying cube tensor `{}`: {e}", named.name))?);
     }
     Ok(copy)
 }
@@ -310,5 +314,25 @@ mod tests {
     fn bands_group_cube_indices_in_order() {
         let groups = band_members(&[2, 0, 2, 1, 0]);
         assert_eq!(groups.into_iter().collect::<Vec<_>>(), [(0, vec![1, 4]), (1, vec![3]), (2, vec![0, 2])]);
+    }
+
+    #[test]
+    fn a_copied_batch_holds_every_cube_tensor_value_for_value() {
+        use vigil_stage_api::{f16, names, FrameId};
+        let ids = vec![FrameId { video: 0, frame: 0 }, FrameId { video: 0, frame: 1 }];
+        let motion: Vec<f16> = [0.5, -1.25, 3.0, f32::NAN].map(f16::from_f32).to_vec();
+        let batch = Batch::new(ids)
+            .with(names::APPEARANCE, Tensor::from_vec(vec![1u8, 2, 3, 4], &[2, 2]))
+            .with(names::MOTION, Tensor::from_vec(motion.clone(), &[2, 2]))
+            .with(names::BAND, Tensor::from_vec(vec![7u32, 8], &[2]))
+            .with("other", Tensor::from_vec(vec![0.25f32, 9.0], &[2]));
+        let copy = copy_batch(&batch).unwrap();
+        assert_eq!(copy.ids, batch.ids);
+        assert_eq!(copy.get(names::APPEARANCE).unwrap().as_slice::<u8>().unwrap(), &[1, 2, 3, 4]);
+        let copied: Vec<u16> = copy.get(names::MOTION).unwrap().as_slice::<f16>().unwrap().iter().map(|v| v.to_bits()).collect();
+        assert_eq!(copied, motion.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        assert_eq!(copy.get(names::MOTION).unwrap().shape(), vec![2, 2]);
+        assert_eq!(copy.get(names::BAND).unwrap().as_slice::<u32>().unwrap(), &[7, 8]);
+        assert_eq!(copy.get("other").unwrap().as_slice::<f32>().unwrap(), &[0.25, 9.0]);
     }
 }

@@ -9,8 +9,8 @@ use vigil_runtime::fit::{fit, FitMember, FitOptions};
 use vigil_stage_api::abi_stable::sabi_trait::TD_Opaque;
 use vigil_stage_api::SplitMix64 as Rng;
 use vigil_stage_api::{
-    names, Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO, RefinerBox,
-    StageError, Tensor,
+    f16, names, Batch, FitPlan, FrameId, ModelStats, RResult, RSlice, RStr, RVec, Reconstructor, ReconstructorBox, Reconstructor_TO,
+    RefinerBox, StageError, Tensor,
 };
 use vigil_stage_testkit::{built_plugin, create, create_from_library, into_reconstructor, into_refiner};
 
@@ -54,7 +54,8 @@ fn cubes(app: &[u8], flow: Option<&[f32]>, count: usize) -> Batch {
         .with(names::APPEARANCE, Tensor::from_vec(app.to_vec(), &[count, CH, SIZE, SIZE]))
         .with(names::BAND, Tensor::from_vec(vec![0u32; count], &[count]));
     if let Some(flow) = flow {
-        b = b.with(names::MOTION, Tensor::from_vec(flow.to_vec(), &[count, 10, SIZE, SIZE]));
+        let flow: Vec<f16> = flow.iter().map(|&v| f16::from_f32(v)).collect();
+        b = b.with(names::MOTION, Tensor::from_vec(flow, &[count, 10, SIZE, SIZE]));
     }
     b
 }

@@ -103,6 +103,9 @@ pub use abi_stable;
 pub use abi_stable::std_types::{ROption, RResult, RSlice, RStr, RString, RVec};
 pub use batch::{Batch, FrameId, NamedTensor};
 pub use error::{ResultExt, StageError, StageErrorKind};
+/// The half-precision float of [`DType::F16`] tensors (the `half` crate's,
+/// re-exported so that host and plugins name the same type).
+pub use half::f16;
 pub use options::{complete_options, OptionProblem, OptionSpec, OptionType, Options};
 pub use plugin::{StageFactory, VigilPlugin_Ref, API_VERSION};
 pub use rng::SplitMix64;

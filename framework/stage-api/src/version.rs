@@ -15,7 +15,9 @@
 //! `StageObject`, the stage traits, `Tensor`, `Batch`, options, errors)
 //! keeps its layout until the next major version. History: 1.0 is the ABI
 //! of 0.2 (`errors_of` and `reach` included), declared stable; 1.1
-//! appended the root module's `description`.
+//! appended the root module's `description`; 1.2 added the `f16` element
+//! type ([`DType::F16`](crate::DType::F16)), in which the host hands flow
+//! cubes (`motion`) since.
 
 /// The stage-api version of this build: the ABI version a plugin records in
 /// its root module and the host checks ([`check_plugin_api`]).

@@ -9,7 +9,7 @@ use crate::config::Target;
 use crate::transfers::Transfers;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::collections::BTreeMap;
-use vigil_stage_api::{names, Batch, DType, StageError, Tensor as AbiTensor};
+use vigil_stage_api::{f16, names, Batch, DType, StageError, Tensor as AbiTensor};
 
 /// Per band: the positions in a request's index list, and the cube indices there.
 pub type BandGroups = BTreeMap<u32, (Vec<usize>, Vec<u32>)>;
@@ -76,7 +76,7 @@ impl Cubes {
                 return Err(StageError::invalid("target = \"flow\" needs the input `motion` (flow cubes), which the batch lacks"))
             }
             (Target::Flow, Some(motion)) => {
-                let ms = expect(motion, "motion", DType::F32, 4)?;
+                let ms = expect(motion, "motion", DType::F16, 4)?;
                 if ms[0] != m || ms[2] != size || ms[3] != size {
                     return Err(StageError::invalid(format!(
                         "input `motion`: expected [{m}, C, {size}, {size}] to match `appearance`, found {ms:?}"
@@ -89,7 +89,7 @@ impl Cubes {
         // Reading the slices once here turns a non-contiguous or foreign-device tensor into an error now.
         appearance.as_slice::<u8>()?;
         if let Some(motion) = &motion {
-            motion.as_slice::<f32>()?;
+            motion.as_slice::<f16>()?;
         }
         let motion = if target == Target::Flow { motion } else { None };
         Ok(Cubes { appearance, motion, band, input_shape: [shape[1], size, size], target_shape, target, resident: None })
@@ -159,12 +159,12 @@ impl Cubes {
     pub fn target_values(&self, indices: &[u32]) -> Option<Vec<f32>> {
         match (&self.motion, self.target) {
             (Some(motion), Target::Flow) => {
-                let data = motion.as_slice::<f32>().expect("checked in from_batch");
+                let data = motion.as_slice::<f16>().expect("checked in from_batch");
                 let per = self.target_shape.iter().product::<usize>();
                 let mut values = Vec::with_capacity(indices.len() * per);
                 for &i in indices {
                     let start = i as usize * per;
-                    values.extend_from_slice(&data[start..start + per]);
+                    values.extend(data[start..start + per].iter().map(|v| v.to_f32()));
                 }
                 Some(values)
             }

@@ -50,7 +50,7 @@ pub fn stage_io(target: Target) -> StageIo {
         TensorSpec::new(names::BAND, DType::U32, 1, "model (spatial band) of each cube [M]"),
     ];
     if target == Target::Flow {
-        inputs.push(TensorSpec::new(names::MOTION, DType::F32, 4, "flow cubes [M, 2D, S, S], the reconstruction target"));
+        inputs.push(TensorSpec::new(names::MOTION, DType::F16, 4, "flow cubes [M, 2D, S, S], the reconstruction target"));
     }
     let outputs = vec![TensorSpec::new(names::ERRORS, DType::F32, 1, "per-cube reconstruction SSE [M], eval mode")];
     StageIo::new(inputs, outputs)

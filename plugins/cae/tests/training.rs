@@ -5,7 +5,7 @@
 use serde_json::json;
 use std::path::Path;
 use vigil_plugin_cae::Cae;
-use vigil_stage_api::{names, Batch, FrameId, ReconstructorBox, Tensor};
+use vigil_stage_api::{f16, names, Batch, FrameId, ReconstructorBox, Tensor};
 use vigil_stage_testkit::{create, into_reconstructor, shared_data};
 
 const SIZE: usize = 32;
@@ -221,8 +221,8 @@ fn flow_target_needs_motion_and_stops_on_a_non_finite_loss() {
     let err = s.fit_begin(cubes_batch(&cubes, vec![0; count])).unwrap_err();
     assert!(err.message.contains("motion"), "{err}");
 
-    let mut motion = vec![0.5f32; count * 10 * SIZE * SIZE];
-    motion[5] = f32::NAN;
+    let mut motion = vec![f16::from_f32(0.5); count * 10 * SIZE * SIZE];
+    motion[5] = f16::NAN;
     let batch = cubes_batch(&cubes, vec![0; count]).with(names::MOTION, Tensor::from_vec(motion, &[count, 10, SIZE, SIZE]));
     let mut s = stage(json!({"target": "flow", "features_root": 4}));
     s.fit_begin(batch).unwrap();
