@@ -76,3 +76,38 @@ fn demo_out_that_is_a_file_is_named_in_the_error() {
     assert_eq!(run.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains(&format!("--out {}: is a file; the demo needs a folder", file.display())), "{stderr}");
 }
+
+#[test]
+fn vigil_scene_writes_a_scene_of_the_asked_size_and_refuses_an_impossible_one() {
+    let out = std::path::PathBuf::from(vigil_stage_testkit::context("scene-cli").work_dir.to_string());
+    let _ = std::fs::remove_dir_all(&out);
+    let out_arg = out.display().to_string();
+    let args = ["scene", "--out", &out_arg, "--videos", "2", "--frames-per-video", "40", "--width", "120", "--height", "80", "--seed", "3"];
+    let run = vigil(&args);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "vigil scene failed:\n{stdout}\n{}", text(&run.stderr));
+    assert!(stdout.contains("2 videos, 80 frames"), "{stdout}");
+    assert!(stdout.contains(&format!("--set data.test={}", out.join("frames").display())), "{stdout}");
+    for video in ["01", "02"] {
+        for kind in ["frames", "masks"] {
+            let dir = out.join(kind).join(video);
+            let mut names: Vec<String> =
+                std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+            names.sort();
+            assert_eq!(names.len(), 40, "{}: {names:?}", dir.display());
+            let first = image::open(dir.join(&names[0])).unwrap();
+            assert_eq!((first.width(), first.height()), (120, 80), "{}", dir.display());
+        }
+    }
+    let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
+    assert_eq!(labels.lines().count(), 81, "a header and one row per frame");
+    let description: Value = serde_json::from_str(&std::fs::read_to_string(out.join("scene.json")).unwrap()).unwrap();
+    assert_eq!((description["seed"].as_u64(), description["width"].as_u64()), (Some(3), Some(120)));
+
+    // Out of range: refused with the setting named, the earlier scene kept.
+    let refused = vigil(&["scene", "--out", &out_arg, "--frames-per-video", "5000"]);
+    let stderr = text(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(stderr.contains("frames_per_video must be 40..=999, got 5000"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(out.join("labels.csv")).unwrap(), labels);
+}

@@ -135,6 +135,10 @@ enum Command {
     /// Camera manifests: list the cameras, or fit them all on Slurm.
     #[command(subcommand)]
     Manifest(fleet::ManifestCommand),
+    /// Generate a synthetic scene with known anomalies (frame folders, pixel
+    /// masks, labels.csv) without running anything: test data of any size,
+    /// e.g. `--videos 80 --frames 500` for a ShanghaiTech-sized set.
+    Scene(demo::SceneArgs),
     /// Generate a synthetic scene with known anomalies and run pipelines/demo.toml on it.
     Demo {
         /// Output folder for the scene, the report and the plots.
@@ -184,6 +188,7 @@ fn main() -> ExitCode {
             score::run_target(target, &cameras, models.as_deref(), chunk, threshold, &events)
         }
         Command::Demo { out, seed } => demo::run(&out, seed),
+        Command::Scene(args) => demo::scene(&args),
         Command::Bench(what) => bench::run(what),
         Command::Manifest(what) => fleet::run(what),
     };

@@ -164,9 +164,9 @@ pub fn fit(
     Ok(FitSummary { members: ids, epochs, resumed_after, statistics })
 }
 
-/// The fit phase over a whole cube set: the first reconstructor takes the
-/// cube tensors without a copy, each further one a copy. Returns what the fit
-/// did and what each cube came from.
+/// The fit phase over a whole cube set: every reconstructor is handed the
+/// same cube tensors (`share_batch`, no copy). Returns what the fit did and
+/// what each cube came from.
 pub fn fit_cubes(
     cubes: vigil_cubes::CubeSet,
     reconstructors: &mut [(String, &mut ReconstructorBox)],
@@ -175,32 +175,53 @@ pub fn fit_cubes(
 ) -> Result<(FitSummary, Vec<vigil_cubes::CubeRecord>)> {
     let (batch, records) = cubes.into_tensors()?.into_batch();
     let bands: Vec<u32> = records.iter().map(|r| r.band).collect();
-    let mut batches: Vec<Batch> = (1..reconstructors.len()).map(|_| copy_batch(&batch)).collect::<Result<_>>()?;
-    batches.insert(0, batch);
+    let batches = share_batch(batch, reconstructors.len());
     let members: Vec<FitMember> =
         reconstructors.iter_mut().zip(batches).map(|((id, stage), cubes)| FitMember { id: id.clone(), stage, cubes }).collect();
     let summary = fit(members, refiner, &bands, options)?;
     Ok((summary, records))
 }
 
-/// A copy of a batch of cube tensors (u8, u32, f16 or f32), for a second consumer.
-pub fn copy_batch(batch: &Batch) -> Result<Batch> {
-    use vigil_stage_api::{f16, tensor::TensorAccessError, DType, Element};
-    fn copied<T: Element>(t: &Tensor) -> Result<Tensor, TensorAccessError> {
-        Ok(Tensor::from_vec(t.as_slice::<T>()?.to_vec(), &t.shape()))
+/// `consumers` batches whose tensors are views of `batch`'s: one memory,
+/// released when the last view is dropped. Reconstructors only read the
+/// cubes they are handed (`Reconstructor::fit_begin`), so several can share
+/// them; a copy per reconstructor would hold the cube set twice, which on a
+/// spilled set means reading it from disk into memory.
+pub fn share_batch(batch: Batch, consumers: usize) -> Vec<Batch> {
+    if consumers <= 1 {
+        return vec![batch];
     }
-    let mut copy = Batch::new(batch.ids.to_vec());
-    for named in batch.tensors.iter() {
-        let t = &named.tensor;
-        let tensor = match t.dtype() {
-            DType::U8 => copied::<u8>(t),
-            DType::U32 => copied::<u32>(t),
-            DType::F16 => copied::<f16>(t),
-            _ => copied::<f32>(t),
-        };
-        copy.insert(&named.name, tensor.map_err(|e| anyhow!("copying cube tensor `{}`: {e}", named.name))?);
+    let mut batches: Vec<Batch> = (0..consumers).map(|_| Batch::new(batch.ids.to_vec())).collect();
+    for named in batch.tensors {
+        let owner = std::sync::Arc::new(named.tensor);
+        for shared in &mut batches {
+            shared.insert(&named.name, view_of(&owner));
+        }
     }
-    Ok(copy)
+    batches
+}
+
+/// A tensor over `owner`'s memory that keeps `owner` alive until it is dropped.
+fn view_of(owner: &std::sync::Arc<Tensor>) -> Tensor {
+    unsafe extern "C" fn release(ctx: *mut std::ffi::c_void) {
+        drop(unsafe { Box::from_raw(ctx as *mut std::sync::Arc<Tensor>) });
+    }
+    let shape: Vec<i64> = owner.shape().iter().map(|&d| d as i64).collect();
+    let keeper = Box::into_raw(Box::new(std::sync::Arc::clone(owner)));
+    // SAFETY: the data stays valid while `keeper` holds the owner, which
+    // `release` drops; shape, strides and dtype are the owner's own.
+    unsafe {
+        Tensor::from_raw_parts(
+            owner.data_ptr() as *mut std::ffi::c_void,
+            owner.device(),
+            owner.dtype(),
+            shape,
+            owner.strides().to_vec(),
+            0,
+            keeper as *mut std::ffi::c_void,
+            Some(release),
+        )
+    }
 }
 
 /// Cube indices of each band, in order.
@@ -317,22 +338,46 @@ mod tests {
     }
 
     #[test]
-    fn a_copied_batch_holds_every_cube_tensor_value_for_value() {
-        use vigil_stage_api::{f16, names, FrameId};
+    fn shared_batches_view_one_memory_released_after_the_last() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use vigil_stage_api::{f16, names, DType, Device, FrameId};
+        static RELEASED: AtomicUsize = AtomicUsize::new(0);
+        unsafe extern "C" fn release(ctx: *mut std::ffi::c_void) {
+            drop(unsafe { Box::from_raw(ctx as *mut Vec<f16>) });
+            RELEASED.fetch_add(1, Ordering::SeqCst);
+        }
+        let motion: Box<Vec<f16>> = Box::new([0.5, -1.25, 3.0, f32::NAN].map(f16::from_f32).to_vec());
+        let bits: Vec<u16> = motion.iter().map(|v| v.to_bits()).collect();
+        let data = motion.as_ptr() as *mut std::ffi::c_void;
+        let motion_tensor = unsafe {
+            Tensor::from_raw_parts(data, Device::CPU, DType::F16, vec![2, 2], vec![2, 1], 0, Box::into_raw(motion) as *mut _, Some(release))
+        };
         let ids = vec![FrameId { video: 0, frame: 0 }, FrameId { video: 0, frame: 1 }];
-        let motion: Vec<f16> = [0.5, -1.25, 3.0, f32::NAN].map(f16::from_f32).to_vec();
-        let batch = Batch::new(ids)
+        let batch = Batch::new(ids.clone())
             .with(names::APPEARANCE, Tensor::from_vec(vec![1u8, 2, 3, 4], &[2, 2]))
-            .with(names::MOTION, Tensor::from_vec(motion.clone(), &[2, 2]))
-            .with(names::BAND, Tensor::from_vec(vec![7u32, 8], &[2]))
-            .with("other", Tensor::from_vec(vec![0.25f32, 9.0], &[2]));
-        let copy = copy_batch(&batch).unwrap();
-        assert_eq!(copy.ids, batch.ids);
-        assert_eq!(copy.get(names::APPEARANCE).unwrap().as_slice::<u8>().unwrap(), &[1, 2, 3, 4]);
-        let copied: Vec<u16> = copy.get(names::MOTION).unwrap().as_slice::<f16>().unwrap().iter().map(|v| v.to_bits()).collect();
-        assert_eq!(copied, motion.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-        assert_eq!(copy.get(names::MOTION).unwrap().shape(), vec![2, 2]);
-        assert_eq!(copy.get(names::BAND).unwrap().as_slice::<u32>().unwrap(), &[7, 8]);
-        assert_eq!(copy.get("other").unwrap().as_slice::<f32>().unwrap(), &[0.25, 9.0]);
+            .with(names::MOTION, motion_tensor)
+            .with(names::BAND, Tensor::from_vec(vec![7u32, 8], &[2]));
+        let appearance_at = batch.get(names::APPEARANCE).unwrap().data_ptr();
+        let mut shared = share_batch(batch, 3);
+        assert_eq!(shared.len(), 3);
+        for b in &shared {
+            assert_eq!(b.ids.as_slice(), ids.as_slice());
+            assert_eq!(b.names().collect::<Vec<_>>(), [names::APPEARANCE, names::MOTION, names::BAND]);
+            assert_eq!(b.get(names::APPEARANCE).unwrap().data_ptr(), appearance_at, "a view, not a copy");
+            assert_eq!(b.get(names::APPEARANCE).unwrap().as_slice::<u8>().unwrap(), &[1, 2, 3, 4]);
+            let seen: Vec<u16> = b.get(names::MOTION).unwrap().as_slice::<f16>().unwrap().iter().map(|v| v.to_bits()).collect();
+            assert_eq!(seen, bits);
+            assert_eq!(b.get(names::MOTION).unwrap().shape(), vec![2, 2]);
+            assert_eq!(b.get(names::BAND).unwrap().as_slice::<u32>().unwrap(), &[7, 8]);
+        }
+        // A consumer that drops a tensor early (cae drops `motion` when it
+        // reconstructs frames) does not release it for the others.
+        drop(shared[0].take(names::MOTION));
+        drop(shared.remove(1));
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 0);
+        drop(shared);
+        assert_eq!(RELEASED.load(Ordering::SeqCst), 1, "released once, with the last view");
+        let single = share_batch(Batch::new(ids).with(names::BAND, Tensor::from_vec(vec![1u32], &[1])), 1);
+        assert_eq!(single.len(), 1);
     }
 }

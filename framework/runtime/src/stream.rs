@@ -25,7 +25,7 @@
 
 use crate::bundle::OpenBundle;
 use crate::extract::{decoded_frames, localize, pair_flows, Clip, CHUNK};
-use crate::fit::copy_batch;
+use crate::fit::share_batch;
 use crate::latency::LatencyHistogram;
 use crate::roles::{roles, Roles};
 use crate::score::{call_scorer, stats_table, MemberErrors, ScorerRows};
@@ -720,11 +720,10 @@ impl Scoring<'_> {
     }
 }
 
-/// Every member's errors of the cubes in `batch` (`count` cubes): the first
-/// member takes the batch, each further one a copy.
+/// Every member's errors of the cubes in `batch` (`count` cubes), each
+/// member handed the same tensors.
 fn member_errors(members: &mut [(String, &mut ReconstructorBox)], batch: vigil_stage_api::Batch, count: usize) -> Result<Vec<Vec<f32>>> {
-    let mut batches: Vec<vigil_stage_api::Batch> = (1..members.len()).map(|_| copy_batch(&batch)).collect::<Result<_>>()?;
-    batches.insert(0, batch);
+    let batches = share_batch(batch, members.len());
     let mut out = Vec::with_capacity(members.len());
     for ((id, stage), cubes) in members.iter_mut().zip(batches) {
         let errors = call(id, "errors_of", stage.errors_of(cubes))?.into_vec();

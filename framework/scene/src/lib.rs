@@ -101,6 +101,12 @@ impl SceneConfig {
 /// are written to a temporary sibling folder that is renamed at the end).
 /// An existing `out` is replaced only if it is empty or an earlier scene.
 pub fn generate(config: &SceneConfig, out: &Path) -> Result<SceneSummary, SceneError> {
+    generate_with_progress(config, out, &|_| {})
+}
+
+/// [`generate`], calling `video_done` with the number of videos written
+/// after each one (a large scene takes minutes).
+pub fn generate_with_progress(config: &SceneConfig, out: &Path, video_done: &dyn Fn(usize)) -> Result<SceneSummary, SceneError> {
     config.check()?;
     if out.exists() && !is_replaceable(out) {
         return Err(SceneError::NotAScene(out.to_path_buf()));
@@ -112,7 +118,7 @@ pub fn generate(config: &SceneConfig, out: &Path) -> Result<SceneSummary, SceneE
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(io_at(&tmp))?;
     }
-    let written = write_scene(config, &tmp);
+    let written = write_scene(config, &tmp, video_done);
     let summary = match written {
         Ok(s) => s,
         Err(e) => {
@@ -142,7 +148,7 @@ fn video_name(index: usize) -> String {
 }
 
 /// Renders and writes every video into `root`; returns the counts and events.
-fn write_scene(config: &SceneConfig, root: &Path) -> Result<SceneSummary, SceneError> {
+fn write_scene(config: &SceneConfig, root: &Path, video_done: &dyn Fn(usize)) -> Result<SceneSummary, SceneError> {
     let rng = Rng::new(config.seed);
     let background = render::background(config.width, config.height, &mut rng.fork(0));
     let mut csv = String::from("video,frame,label\n");
@@ -182,6 +188,7 @@ fn write_scene(config: &SceneConfig, root: &Path) -> Result<SceneSummary, SceneE
         {
             events.push(AnomalyEvent { video: name, kind, first_frame: first, last_frame: last });
         }
+        video_done(index + 1);
     }
     let labels_path = root.join("labels.csv");
     std::fs::write(&labels_path, csv).map_err(io_at(&labels_path))?;

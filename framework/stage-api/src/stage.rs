@@ -204,8 +204,11 @@ pub struct ModelStats {
 /// them on its device, then only index and per-sample vectors cross.
 #[sabi_trait]
 pub trait Reconstructor: Send {
-    /// Cubes: `appearance` u8 [M, 3D, S, S], `motion` f32 [M, 2D, S, S] when
-    /// present, `band` u32 [M] (which model each cube belongs to).
+    /// Cubes: `appearance` u8 [M, 3D, S, S], `motion` f16 [M, 2D, S, S] when
+    /// present (f32 before stage-api 1.2), `band` u32 [M] (which model each
+    /// cube belongs to). The tensors are read-only: the runtime hands the
+    /// same memory to every reconstructor of the pipeline (and so to
+    /// `errors_of`), so a stage must never write through them.
     fn fit_begin(&mut self, cubes: Batch) -> RResult<FitPlan, StageError>;
     /// Per-sample reconstruction SSE, model in eval mode, no gradients.
     fn errors(&mut self, indices: RSlice<'_, u32>) -> RResult<RVec<f32>, StageError>;
