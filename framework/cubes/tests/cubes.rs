@@ -173,7 +173,7 @@ fn per_frame_flow_feeds_the_cubes() {
     // frames 1, 2 their own pair, frame 3 the pair (2, 3).
     let field = H * W * 2;
     let pairs: Vec<f32> = (0..T - 1).flat_map(|i| (0..field).map(move |j| if j % 2 == 0 { 10.0 + i as f32 } else { 0.0 })).collect();
-    let frames = per_frame_flow(&pairs, T, H, W).unwrap();
+    let frames = per_frame_flow(pairs, T, H, W).unwrap();
     let mut set = CubeSet::new(config(2)).unwrap();
     set.add_video(0, &video(), Some(&frames), (T, H, W), &[frame_box(1, 0.0, 0.0, 2.0, 2.0)]).unwrap();
     let motion = set.into_tensors().unwrap().motion.unwrap();

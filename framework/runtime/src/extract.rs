@@ -182,7 +182,7 @@ impl<'a> Extractor<'a> {
                         let started = Instant::now();
                         let pairs = pair_flows(flow, Clip { frames: &frames, video, first: 0, count, height, width })?;
                         self.timings.add(flow.id(), started.elapsed());
-                        let flows = per_frame_flow(&pairs, count, height, width)?;
+                        let flows = per_frame_flow(pairs, count, height, width)?;
                         self.cache.store("flow", &key, &flows);
                         flows
                     }
@@ -276,7 +276,8 @@ pub fn pair_flows(flow: &mut Stage, clip: Clip) -> anyhow::Result<Vec<f32>> {
     let label = flow.label();
     let StageObject::Flow(stage) = &mut flow.object else { bail!("{label} is not a flow stage") };
     let frame_len = height * width * 3;
-    let mut pairs = Vec::with_capacity(count.saturating_sub(1) * height * width * 2);
+    // Room for one field more: `per_frame_flow` appends the last pair again in place.
+    let mut pairs = Vec::with_capacity(count * height * width * 2);
     let mut start = 0;
     while start + 1 < count {
         let end = (start + CHUNK + 1).min(count);

@@ -796,7 +796,7 @@ mod tests {
     fn window_flows_follow_the_border_rule_of_whole_videos() {
         // 5 frames of 1x1; pair t has u = t + 1.
         let pairs: Vec<f32> = (0..4).flat_map(|t| [t as f32 + 1.0, 0.0]).collect();
-        let whole = vigil_cubes::per_frame_flow(&pairs, 5, 1, 1).unwrap();
+        let whole = vigil_cubes::per_frame_flow(pairs.clone(), 5, 1, 1).unwrap();
         let mut window = Window::new(0);
         window.size = Some((1, 1));
         window.decoded = 5;

@@ -6,6 +6,7 @@ use crate::error::{invalid, io, Result};
 use crate::layout::{is_image_file, list_frame_files};
 use crate::mask::Mask;
 use crate::natural::{file_name, sort_paths};
+use rayon::prelude::*;
 use std::path::Path;
 
 pub(super) fn read_mask(path: &Path) -> Result<Mask> {
@@ -48,7 +49,8 @@ pub(super) fn read_mask_folders(dir: &Path) -> Result<Vec<Named>> {
             continue;
         }
         let files = list_frame_files(&folder)?;
-        let labels = files.iter().map(|f| read_mask(f).map(|m| m.any())).collect::<Result<Vec<_>>>()?;
+        // Decoding is most of the time (40,000 masks at 856x480: minutes on one core).
+        let labels = files.par_iter().map(|f| read_mask(f).map(|m| m.any())).collect::<Result<Vec<_>>>()?;
         out.push(Named { name: file_name(&folder), frames: FrameTruth::PerFrame(labels), masks: Some(MaskSource::Images(files)) });
     }
     Ok(out)
