@@ -116,20 +116,36 @@ impl Cache {
         Some(self.root.as_ref()?.join(kind).join(format!("{}.f32", key.hex())))
     }
 
-    /// The cached f32 values, if present and complete.
+    /// The cached f32 values, if present and complete. They are read
+    /// straight into the returned buffer: a video's flow is gigabytes at
+    /// 856x480, and a byte buffer beside it would double that.
     pub fn load(&self, kind: &str, key: &KeyBuilder) -> Option<Vec<f32>> {
-        let bytes = std::fs::read(self.path(kind, key)?).ok()?;
-        if bytes.len() % 4 != 0 {
+        use std::io::Read;
+        let mut file = std::fs::File::open(self.path(kind, key)?).ok()?;
+        let len = usize::try_from(file.metadata().ok()?.len()).ok()?;
+        if len % 4 != 0 {
             return None;
         }
-        Some(bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+        let mut values = vec![0f32; len / 4];
+        // SAFETY: the bytes of `values`, which any bit pattern leaves valid f32s.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr() as *mut u8, len) };
+        file.read_exact(bytes).ok()?;
+        if cfg!(target_endian = "big") {
+            values.iter_mut().for_each(|v| *v = f32::from_le_bytes(v.to_ne_bytes()));
+        }
+        Some(values)
     }
 
-    /// Stores values atomically; a failure only costs the reuse, so it is
-    /// logged, not returned.
+    /// Stores values atomically (f32 little-endian); a failure only costs
+    /// the reuse, so it is logged, not returned.
     pub fn store(&self, kind: &str, key: &KeyBuilder, values: &[f32]) {
         let Some(path) = self.path(kind, key) else { return };
-        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let bytes: std::borrow::Cow<[u8]> = if cfg!(target_endian = "little") {
+            // SAFETY: f32 has no padding bytes; this is its memory as it is stored.
+            std::borrow::Cow::Borrowed(unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) })
+        } else {
+            values.iter().flat_map(|v| v.to_le_bytes()).collect()
+        };
         let written = path.parent().map_or(Ok(()), std::fs::create_dir_all).and_then(|_| vigil_eval::write_atomic(&path, &bytes));
         if let Err(e) = written {
             tracing::warn!("could not write the cache entry {}: {e}", path.display());
@@ -151,6 +167,11 @@ mod tests {
         assert!(cache.load("flow", &a).is_none());
         cache.store("flow", &a, &[1.5, -2.0]);
         assert_eq!(cache.load("flow", &a).unwrap(), vec![1.5, -2.0]);
+        // The file holds little-endian f32s, whatever the machine.
+        let path = dir.path().join("flow").join(format!("{}.f32", a.hex()));
+        assert_eq!(std::fs::read(&path).unwrap(), [1.5f32.to_le_bytes(), (-2.0f32).to_le_bytes()].concat());
+        std::fs::write(&path, [0u8; 7]).unwrap();
+        assert!(cache.load("flow", &a).is_none(), "a truncated entry is not used");
         assert!(Cache::disabled().load("flow", &a).is_none());
     }
 
