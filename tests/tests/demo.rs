@@ -27,6 +27,7 @@ fn the_demo_finds_the_anomalies_of_the_synthetic_scene_and_writes_every_output()
         assert!(report["metrics"][key].is_number(), "metrics.{key} missing");
     }
     assert_eq!(report["stages"].as_array().unwrap().len(), 7);
+    assert_eq!(report["cubes"]["spilled"], false, "about 2,000 cubes fit the default 4 GB budget");
     assert!(report["fit"]["epochs"].as_array().unwrap().iter().any(|e| e["refined"] == true));
 
     let frames = report["data"]["videos"].as_array().unwrap().iter().map(|v| v["frames"].as_u64().unwrap()).sum::<u64>();

@@ -95,7 +95,12 @@ fn reusing_out_with_other_settings_is_refused_and_fresh_starts_over() {
     let out_arg = out.display().to_string();
     // A 1 MiB budget spills the cubes to out/work (the folder did not exist).
     let first = vigil_on("run", &work, &scene, &scene.labels, &["--out", &out_arg, "--set", "cubes.memory_budget_mb=1"]);
-    succeeded(&first);
+    let log = succeeded(&first);
+    assert!(log.contains(&format!("on disk in {} (more than `cubes.memory_budget_mb` = 1)", out.join("work").display())), "{log}");
+    let cubes = &report(&out)["cubes"];
+    assert_eq!(cubes["spilled"], true, "{cubes}");
+    // Per cube (context 2: 5 frames) u8 pixels [15, 32, 32] and f16 flow [10, 32, 32].
+    assert_eq!(cubes["bytes"].as_u64(), cubes["count"].as_u64().map(|n| n * (15 * 32 * 32 + 10 * 32 * 32 * 2)), "{cubes}");
     let before = std::fs::read_to_string(out.join("report.json")).unwrap();
     assert!(out.join("checkpoints/ckpt/fit.json").exists());
     let stale = out.join("plots/heatmap-09-stale-0000.png");

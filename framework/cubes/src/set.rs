@@ -135,6 +135,10 @@ impl CubeSet {
     pub fn is_spilled(&self) -> bool {
         self.appearance.is_spilled()
     }
+    /// Bytes of the cubes (pixels and flow), in memory or on disk.
+    pub fn bytes(&self) -> usize {
+        self.appearance.bytes() + self.motion.bytes()
+    }
 
     /// Adds the cubes of the boxes of one video. `frames` u8 [T, H, W, 3];
     /// `flows` f32 [T, H, W, 2], the flow of each frame (see

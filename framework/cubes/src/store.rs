@@ -52,12 +52,17 @@ impl<T: Plain> Store<T> {
         if self.spilled.is_some() {
             0
         } else {
-            self.len * std::mem::size_of::<T>()
+            self.bytes()
         }
     }
 
     pub fn is_spilled(&self) -> bool {
         self.spilled.is_some()
+    }
+
+    /// Bytes held, in memory or on disk.
+    pub fn bytes(&self) -> usize {
+        self.len * std::mem::size_of::<T>()
     }
 
     pub fn extend(&mut self, values: &[T]) -> std::io::Result<()> {

@@ -39,6 +39,9 @@ pub struct Outputs<'a> {
     pub cube_config: &'a vigil_cubes::CubeConfig,
     /// Boxes whose crop was empty.
     pub skipped: usize,
+    /// Bytes of the cubes, and whether they were spilled to disk.
+    pub cube_bytes: usize,
+    pub spilled: bool,
     pub scored: &'a Scored,
     pub fit: &'a FitSummary,
     pub timings: &'a Timings,
@@ -337,6 +340,8 @@ fn report_fields(o: &Outputs) -> Map<String, Value> {
     let cubes = json!({
         "count": o.records.len(),
         "skipped_empty_boxes": o.skipped,
+        "bytes": o.cube_bytes,
+        "spilled": o.spilled,
         "context": c.context, "size": c.size, "h_block": c.h_block, "w_block": c.w_block,
     });
     let mut timings = o.timings.seconds();

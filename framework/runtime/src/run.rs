@@ -47,6 +47,8 @@ pub fn run(mut checked: Checked, options: &RunOptions) -> Result<RunOutcome> {
             records: &trained.records,
             cube_config: &trained.cube_config,
             skipped: trained.skipped,
+            cube_bytes: trained.cube_bytes,
+            spilled: trained.spilled,
             scored: &trained.scored,
             fit: &trained.summary,
             timings: &trained.timings,

@@ -37,6 +37,9 @@ pub struct Trained {
     pub cube_config: CubeConfig,
     /// Boxes whose crop was empty.
     pub skipped: usize,
+    /// Bytes of the cubes, and whether they went to disk (`[cubes] memory_budget_mb`).
+    pub cube_bytes: usize,
+    pub spilled: bool,
     pub summary: FitSummary,
     pub scored: Scored,
     pub timings: Timings,
@@ -102,7 +105,22 @@ pub fn train(checked: &mut Checked, options: &TrainOptions) -> Result<Trained> {
     } else {
         String::new()
     };
-    tracing::info!("extracted {frames_total} frames of {} videos: {} cubes{reused}", videos.len(), cubes.len());
+    let (cube_bytes, spilled) = (cubes.bytes(), cubes.is_spilled());
+    let stored = if spilled {
+        format!(
+            ", on disk in {} (more than `cubes.memory_budget_mb` = {})",
+            cube_config.spill_dir.display(),
+            pipeline.cubes.memory_budget_mb
+        )
+    } else {
+        " in memory".to_string()
+    };
+    tracing::info!(
+        "extracted {frames_total} frames of {} videos: {} cubes{reused}, {:.2} GB{stored}",
+        videos.len(),
+        cubes.len(),
+        cube_bytes as f64 / 1e9
+    );
     if cubes.is_empty() {
         bail!("the localizer found no boxes in any video: nothing to train on (check its options)");
     }
@@ -127,5 +145,19 @@ pub fn train(checked: &mut Checked, options: &TrainOptions) -> Result<Trained> {
     let score_started = Instant::now();
     let scored = score_fitted(&mut reconstructors, scorer, &records, &videos, &summary)?;
     timings.add("score", score_started.elapsed());
-    Ok(Trained { sources, truth, fingerprint, videos, records, cube_config, skipped, summary, scored, timings, cache_use })
+    Ok(Trained {
+        sources,
+        truth,
+        fingerprint,
+        videos,
+        records,
+        cube_config,
+        skipped,
+        cube_bytes,
+        spilled,
+        summary,
+        scored,
+        timings,
+        cache_use,
+    })
 }
