@@ -101,14 +101,22 @@ impl PixelAuroc {
         if let Some(i) = scores.iter().position(|s| s.is_nan()) {
             return Err(EvalError::invalid(format!("frame {}: pixel {i} has a NaN score", self.frames)));
         }
-        for (&s, &m) in scores.iter().zip(mask) {
+        // A painted frame is a few rectangles on a background, so a row is a
+        // few runs of one score and one label: counting by runs makes one
+        // map update per run instead of per pixel (a 40,000-frame set at
+        // 856x480 is 16 billion pixels).
+        let mut start = 0;
+        while start < scores.len() {
+            let (s, m) = (scores[start], mask[start]);
+            let run = scores[start..].iter().zip(&mask[start..]).take_while(|&(&t, &n)| t.to_bits() == s.to_bits() && n == m).count();
             // `+ 0.0` merges -0.0 into 0.0 so the key is one per value.
             let entry = self.counts.entry((s as f64 + 0.0).to_bits()).or_default();
             if m {
-                entry.0 += 1;
+                entry.0 += run as u64;
             } else {
-                entry.1 += 1;
+                entry.1 += run as u64;
             }
+            start += run;
         }
         self.frames += 1;
         Ok(())
@@ -175,5 +183,23 @@ mod tests {
         assert_eq!(pixel.auroc().unwrap(), pooled);
         assert_eq!(pixel.distinct_scores(), 6);
         assert!(pixel.add_frame(&[0.1], &[true, false]).is_err());
+    }
+
+    #[test]
+    fn runs_of_one_score_count_as_their_pixels() {
+        // A painted 6 x 40 frame: background, two overlapping boxes, a mask
+        // region that starts and ends inside runs of one score.
+        let map = ScoreMap::paint(6, 40, &[[3.0, 1.0, 20.0, 5.0], [15.0, 2.0, 33.0, 6.0]], &[0.25, 0.75]).unwrap();
+        let scores = map.filled(-1.0);
+        let mask: Vec<bool> = (0..scores.len()).map(|p| (10..18).contains(&(p % 40)) && p / 40 >= 2).collect();
+        let mut runs = PixelAuroc::new();
+        runs.add_frame(&scores, &mask).unwrap();
+        let mut pixels = PixelAuroc::new();
+        for (s, m) in scores.iter().zip(&mask) {
+            pixels.add_frame(&[*s], &[*m]).unwrap();
+        }
+        assert_eq!(runs.counts, pixels.counts);
+        assert_eq!(runs.auroc().unwrap(), pixels.auroc().unwrap());
+        assert_eq!(runs.counts.values().map(|&(p, n)| p + n).sum::<u64>(), 240);
     }
 }
