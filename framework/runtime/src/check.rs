@@ -43,6 +43,10 @@ pub fn scoring_inputs(reconstructor_ids: &[&str]) -> Vec<TensorSpec> {
 pub struct Checked {
     pub pipeline: Pipeline,
     pub stages: Vec<Stage>,
+    /// `data.labels` as the check read it (none when it is not set or
+    /// `data.test` does not exist yet): a run takes it instead of reading
+    /// the labels again (40,000 mask images take minutes to decode).
+    pub labels: Option<vigil_datasets::GroundTruth>,
 }
 
 impl Checked {
@@ -87,23 +91,25 @@ pub fn check(pipeline: Pipeline, registry: &Registry, work_dir: &Path) -> Result
     if !diags.is_empty() {
         return Err(pipeline.report(diags));
     }
-    let checked = Checked { pipeline, stages };
-    let diags = check_data(&checked);
-    if diags.is_empty() {
-        Ok(checked)
-    } else {
-        Err(checked.pipeline.report(diags))
+    let mut checked = Checked { pipeline, stages, labels: None };
+    match check_data(&checked) {
+        Ok(labels) => {
+            checked.labels = labels;
+            Ok(checked)
+        }
+        Err(diags) => Err(checked.pipeline.report(diags)),
     }
 }
 
 /// Every folder of `data.test` and `data.extra` readable as videos, each
 /// problem at its own key or `--set`; then `data.labels` against the videos
-/// of `data.test` ([`crate::labels::preload`]). Only when `data.test`
-/// exists: a pipeline whose data paths are placeholders still checks.
-fn check_data(checked: &Checked) -> Vec<Diagnostic> {
+/// of `data.test` ([`crate::labels::preload`]), returned when read. Only
+/// when `data.test` exists: a pipeline whose data paths are placeholders
+/// still checks.
+fn check_data(checked: &Checked) -> Result<Option<vigil_datasets::GroundTruth>, Vec<Diagnostic>> {
     let data = &checked.pipeline.data;
     let Some(test) = data.test.as_ref().filter(|test| test.path.exists()) else {
-        return Vec::new();
+        return Ok(None);
     };
     let unreadable: Vec<Diagnostic> = std::iter::once(test)
         .chain(&data.extra)
@@ -113,19 +119,13 @@ fn check_data(checked: &Checked) -> Vec<Diagnostic> {
         })
         .collect();
     if !unreadable.is_empty() {
-        return unreadable;
+        return Err(unreadable);
     }
     let Some(labels) = data.labels.as_ref() else {
-        return Vec::new();
+        return Ok(None);
     };
-    let sources = match crate::train::sources(checked) {
-        Ok(sources) => sources,
-        Err(e) => return vec![Diagnostic::new(&test.origin, format!("{e:#}"))],
-    };
-    match crate::labels::preload(&checked.pipeline, &sources) {
-        Ok(_) => Vec::new(),
-        Err(error) => vec![Diagnostic::new(&labels.origin, format!("{error:#}"))],
-    }
+    let sources = crate::train::sources(checked).map_err(|e| vec![Diagnostic::new(&test.origin, format!("{e:#}"))])?;
+    crate::labels::preload(&checked.pipeline, &sources).map_err(|error| vec![Diagnostic::new(&labels.origin, format!("{error:#}"))])
 }
 
 fn create_stage(pipeline: &Pipeline, spec: &StageSpec, registry: &Registry, work_dir: &Path, diags: &mut Vec<Diagnostic>) -> Option<Stage> {

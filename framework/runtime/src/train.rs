@@ -76,7 +76,10 @@ pub fn train(checked: &mut Checked, options: &TrainOptions) -> Result<Trained> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating the output folder {}", dir.display()))?;
     let sources = sources(checked)?;
     // Before any work: the labels, and whether a checkpoint here is of this fit.
-    let truth = crate::labels::preload(&checked.pipeline, &sources)?;
+    let truth = match checked.labels.take() {
+        Some(read_by_check) => Some(read_by_check),
+        None => crate::labels::preload(&checked.pipeline, &sources)?,
+    };
     let fingerprint = Fingerprint::of(checked, &sources)?;
     let checkpoint_dir = dir.join("checkpoints");
     crate::fingerprint::prepare(dir, &checkpoint_dir, &fingerprint, options.fresh)?;
