@@ -49,8 +49,11 @@ pub(super) fn read_mask_folders(dir: &Path) -> Result<Vec<Named>> {
             continue;
         }
         let files = list_frame_files(&folder)?;
-        // Decoding is most of the time (40,000 masks at 856x480: minutes on one core).
-        let labels = files.par_iter().map(|f| read_mask(f).map(|m| m.any())).collect::<Result<Vec<_>>>()?;
+        // Decoding is most of the time (40,000 masks at 856x480: minutes on one
+        // core). Results are gathered in file order before the first error is
+        // taken, so the file an error names does not depend on thread timing.
+        let decoded: Vec<Result<bool>> = files.par_iter().map(|f| read_mask(f).map(|m| m.any())).collect();
+        let labels = decoded.into_iter().collect::<Result<Vec<_>>>()?;
         out.push(Named { name: file_name(&folder), frames: FrameTruth::PerFrame(labels), masks: Some(MaskSource::Images(files)) });
     }
     Ok(out)
