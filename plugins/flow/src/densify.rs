@@ -5,13 +5,14 @@
 use crate::image::FlowField;
 use crate::inverse_search::PatchFlow;
 use crate::level::Level;
+use crate::rows::min_rows;
 use rayon::prelude::*;
 
 pub fn densify(level: &Level, patches: &PatchFlow, patch: usize) -> FlowField {
     let (w, h) = (level.i0.width, level.i0.height);
     let mut out = FlowField::zeros(w, h);
     let cols = patches.xs.len();
-    out.data.par_chunks_mut(2 * w).enumerate().for_each(|(y, row)| {
+    out.data.par_chunks_mut(2 * w).enumerate().with_min_len(min_rows(w)).for_each(|(y, row)| {
         let mut acc = vec![(0.0f32, 0.0f32, 0.0f32); w];
         let y_f = y as f32;
         for (pr, &py) in patches.ys.iter().enumerate() {

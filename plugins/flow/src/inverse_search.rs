@@ -188,21 +188,21 @@ pub fn inverse_search(level: &Level, init: &FlowField, search: &Search) -> Patch
                 let t = &templates[i];
                 let mut best = flows[i];
                 if propagate {
-                    let mut best_cost = t.cost(&level.i1, best, &mut scratch);
+                    let mut best_cost = t.cost(level.i1, best, &mut scratch);
                     let neighbours = if pass == 0 {
                         [(c > 0).then(|| i - 1), (r > 0).then(|| i - cols)]
                     } else {
                         [(c + 1 < cols).then(|| i + 1), (r + 1 < rows).then(|| i + cols)]
                     };
                     for n in neighbours.into_iter().flatten() {
-                        let cost = t.cost(&level.i1, flows[n], &mut scratch);
+                        let cost = t.cost(level.i1, flows[n], &mut scratch);
                         if cost < best_cost {
                             best_cost = cost;
                             best = flows[n];
                         }
                     }
                 }
-                flows[i] = t.descend(&level.i1, best, search, &mut scratch);
+                flows[i] = t.descend(level.i1, best, search, &mut scratch);
             }
         }
     });

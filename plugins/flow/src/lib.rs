@@ -14,6 +14,7 @@ mod level;
 pub mod middlebury;
 mod params;
 mod resize;
+mod rows;
 mod stage;
 mod variational;
 

@@ -3,6 +3,7 @@
 //! the pyramid (OpenCV's INTER_AREA at scale 1/2).
 
 use crate::image::{FlowField, GrayImage};
+use crate::rows::min_rows;
 use rayon::prelude::*;
 
 /// Source taps of one destination coordinate: lower index, upper index and
@@ -29,29 +30,43 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
 
 /// Bilinear resize of an interleaved `channels`-channel f32 raster.
 pub fn resize_bilinear(src: &[f32], width: usize, height: usize, channels: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; dst_w * dst_h * channels];
+    resize_bilinear_into(src, (width, height), &vec![1.0; channels], (dst_w, dst_h), &mut out);
+    out
+}
+
+/// Bilinear resize of an interleaved raster with `scale.len()` channels into
+/// `out`, each channel multiplied by its `scale`. Each output row blends its
+/// two source rows first, then interpolates along the blended row.
+fn resize_bilinear_into(src: &[f32], (width, height): (usize, usize), scale: &[f32], (dst_w, dst_h): (usize, usize), out: &mut [f32]) {
+    let channels = scale.len();
     assert_eq!(src.len(), width * height * channels, "raster size does not match {width}x{height}x{channels}");
+    assert_eq!(out.len(), dst_w * dst_h * channels, "output size does not match {dst_w}x{dst_h}x{channels}");
     if (width, height) == (dst_w, dst_h) {
-        return src.to_vec();
+        for (o, (s, k)) in out.iter_mut().zip(src.iter().zip(scale.iter().cycle())) {
+            *o = s * k;
+        }
+        return;
     }
     let xs = taps(width, dst_w);
     let ys = taps(height, dst_h);
-    let mut out = vec![0.0f32; dst_w * dst_h * channels];
     let row_len = width * channels;
-    out.par_chunks_mut(dst_w * channels).zip(ys.par_iter()).for_each(|(row, ty)| {
-        let top = &src[ty.lo * row_len..][..row_len];
-        let bottom = &src[ty.hi * row_len..][..row_len];
-        for (x, tx) in xs.iter().enumerate() {
-            for c in 0..channels {
-                let lerp = |line: &[f32]| {
-                    let a = line[tx.lo * channels + c];
-                    a + tx.frac * (line[tx.hi * channels + c] - a)
-                };
-                let (t, b) = (lerp(top), lerp(bottom));
-                row[x * channels + c] = t + ty.frac * (b - t);
+    out.par_chunks_mut(dst_w * channels).zip(ys.par_iter()).with_min_len(min_rows(dst_w)).for_each_init(
+        || vec![0.0f32; row_len],
+        |line, (row, ty)| {
+            let top = &src[ty.lo * row_len..][..row_len];
+            let bottom = &src[ty.hi * row_len..][..row_len];
+            for ((l, t), b) in line.iter_mut().zip(top).zip(bottom) {
+                *l = t + ty.frac * (b - t);
             }
-        }
-    });
-    out
+            for (pixel, tx) in row.chunks_exact_mut(channels).zip(&xs) {
+                let (lo, hi) = (&line[tx.lo * channels..][..channels], &line[tx.hi * channels..][..channels]);
+                for (c, value) in pixel.iter_mut().enumerate() {
+                    *value = (lo[c] + tx.frac * (hi[c] - lo[c])) * scale[c];
+                }
+            }
+        },
+    );
 }
 
 pub fn resize_gray(img: &GrayImage, width: usize, height: usize) -> GrayImage {
@@ -70,7 +85,7 @@ pub fn resize_flow(flow: &FlowField, width: usize, height: usize) -> FlowField {
 pub fn half(img: &GrayImage) -> GrayImage {
     let (w, h) = (img.width / 2, img.height / 2);
     let mut data = vec![0.0f32; w * h];
-    data.par_chunks_mut(w.max(1)).enumerate().for_each(|(y, row)| {
+    data.par_chunks_mut(w.max(1)).enumerate().with_min_len(min_rows(w)).for_each(|(y, row)| {
         let r0 = &img.data[2 * y * img.width..][..img.width];
         let r1 = &img.data[(2 * y + 1) * img.width..][..img.width];
         for (x, out) in row.iter_mut().enumerate() {
@@ -84,19 +99,19 @@ pub fn half(img: &GrayImage) -> GrayImage {
 /// height) grid to `width` x `height`, expressing the vectors in pixels of
 /// `units`.
 pub fn resample_flow(flow: &FlowField, width: usize, height: usize, units: (usize, usize)) -> FlowField {
-    let sx = units.0 as f32 / flow.width.max(1) as f32;
-    let sy = units.1 as f32 / flow.height.max(1) as f32;
-    if flow.width == 0 || flow.height == 0 {
-        return FlowField::zeros(width, height);
-    }
-    let mut out = resize_flow(flow, width, height);
-    if (sx, sy) != (1.0, 1.0) {
-        for uv in out.data.chunks_exact_mut(2) {
-            uv[0] *= sx;
-            uv[1] *= sy;
-        }
-    }
+    let mut out = FlowField::zeros(width, height);
+    resample_flow_into(flow, width, height, units, &mut out.data);
     out
+}
+
+/// [`resample_flow`] into `out` (interleaved (u, v), `width` x `height`).
+pub fn resample_flow_into(flow: &FlowField, width: usize, height: usize, units: (usize, usize), out: &mut [f32]) {
+    if flow.width == 0 || flow.height == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let scale = [units.0 as f32 / flow.width as f32, units.1 as f32 / flow.height as f32];
+    resize_bilinear_into(&flow.data, (flow.width, flow.height), &scale, (width, height), out);
 }
 
 /// A coarse flow field on a finer grid, vectors scaled with it.

@@ -1,6 +1,6 @@
 //! The `flow` stage: forward flow between consecutive frames of a batch.
 
-use crate::estimate::estimate_flow_on_grid;
+use crate::estimate::{flow_between, FramePyramid};
 use crate::image::GrayImage;
 use crate::params::{FlowParams, Preset};
 use rayon::prelude::*;
@@ -70,16 +70,15 @@ impl FlowStage {
             return Err(StageError::invalid(format!("input `frames`: flow needs at least 2 consecutive frames, the batch has {n}")));
         }
         let pixels = frames.as_slice::<u8>()?;
-        let gray: Vec<GrayImage> = pixels.par_chunks_exact(h * w * 3).map(|rgb| GrayImage::from_rgb(rgb, w, h)).collect();
+        // Each frame is prepared once (grey, grid, pyramid, gradients), then
+        // paired with the frames before and after it.
+        let frames: Vec<FramePyramid> = pixels
+            .par_chunks_exact(h * w * 3)
+            .map(|rgb| FramePyramid::new(&GrayImage::from_rgb(rgb, w, h), self.grid, &self.params))
+            .collect::<Result<_, _>>()
+            .map_err(|e| StageError::new(format!("flow: {e}")))?;
         let mut data = vec![0.0f32; (n - 1) * h * w * 2];
-        data.par_chunks_mut(h * w * 2)
-            .enumerate()
-            .try_for_each(|(i, out)| {
-                let field = estimate_flow_on_grid(&gray[i], &gray[i + 1], self.grid, &self.params)?;
-                out.copy_from_slice(&field.data);
-                Ok(())
-            })
-            .map_err(|e: crate::FlowError| StageError::new(format!("flow: {e}")))?;
+        data.par_chunks_mut(h * w * 2).enumerate().for_each(|(i, out)| flow_between(&frames[i], &frames[i + 1], &self.params, out));
         batch.insert(names::FLOW, Tensor::from_vec(data, &[n - 1, h, w, 2]));
         Ok(batch)
     }
