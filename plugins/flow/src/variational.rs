@@ -3,19 +3,94 @@
 //! penalties and DeepFlow's data normalization, plus robust smoothness,
 //! linearized once around the current flow and solved for the increment by
 //! lagged fixed-point iterations of successive over-relaxation.
+//!
+//! Everything per pixel runs on a checkerboard layout (see
+//! [`Checkerboard`]), so that each pass reads and writes contiguous runs.
 
 use crate::image::{FlowField, GrayImage};
 use crate::level::Level;
 use crate::params::VariationalParams;
 use crate::rows::min_rows;
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Keeps DeepFlow's normalization finite on flat regions (intensities 0..1).
 const ZETA2: f32 = 0.1 * 0.1;
 /// Charbonnier epsilon.
 const EPS2: f32 = 0.001 * 0.001;
 
-/// Derivatives of the linearized data terms at every pixel.
+/// Pixels stored by checkerboard colour ((x + y) % 2), each row of a
+/// colour packed and padded by one slot at each end. A red-black sweep
+/// updates one colour from the other: the pixels it writes are contiguous,
+/// its four neighbours are four contiguous runs of the other colour (the
+/// pads stand in for neighbours outside the image, whose weight is 0), and
+/// a colour's rows can be updated in parallel while the other is read.
+#[derive(Clone, Copy)]
+struct Checkerboard {
+    w: usize,
+    h: usize,
+    /// Slots per row of one colour: ceil(w / 2) pixels and two pads.
+    stride: usize,
+}
+
+/// A field on the checkerboard: one plane per colour.
+type Planes = [Vec<f32>; 2];
+
+impl Checkerboard {
+    fn new(w: usize, h: usize) -> Checkerboard {
+        Checkerboard { w, h, stride: w.div_ceil(2) + 2 }
+    }
+
+    /// Zeroed storage for one colour.
+    fn plane(&self) -> Vec<f32> {
+        vec![0.0; self.stride * self.h]
+    }
+
+    fn planes(&self) -> Planes {
+        [self.plane(), self.plane()]
+    }
+
+    /// Column offset of colour `colour`'s first pixel in row `y`, and how
+    /// many of its pixels the row has.
+    fn row(&self, colour: usize, y: usize) -> (usize, usize) {
+        let offset = (y + colour) % 2;
+        (offset, (self.w - offset).div_ceil(2))
+    }
+
+    /// The slots of row `y` of `colour`'s pixels, and of their left, right,
+    /// upper and lower neighbours in the other colour. A pixel in an even
+    /// column has its left neighbour one slot before its own slot, in an odd
+    /// one at it. The border rows' upper or lower runs are the row's own
+    /// (their weight is 0); a row's first left and last right neighbour may
+    /// be a pad or a pixel of the row that is not a neighbour (weight 0).
+    fn runs(&self, colour: usize, y: usize) -> (Range<usize>, [Range<usize>; 4]) {
+        let (offset, count) = self.row(colour, y);
+        let run = |row: usize, start: usize| row * self.stride + start..row * self.stride + start + count;
+        (run(y, 1), [run(y, offset), run(y, offset + 1), run(y.saturating_sub(1), 1), run((y + 1).min(self.h - 1), 1)])
+    }
+
+    /// A row-major field on the checkerboard.
+    fn scatter(&self, natural: &[f32]) -> Planes {
+        let mut colours = self.planes();
+        for (i, &value) in natural.iter().enumerate() {
+            let (x, y) = (i % self.w, i / self.w);
+            colours[(x + y) % 2][y * self.stride + 1 + x / 2] = value;
+        }
+        colours
+    }
+
+    /// Row-major layout of a field stored as `colours`.
+    fn gather(&self, colours: &Planes, out: &mut [f32]) {
+        for (y, row) in out.chunks_exact_mut(self.w).enumerate() {
+            for (x, value) in row.iter_mut().enumerate() {
+                *value = colours[(x + y) % 2][y * self.stride + 1 + x / 2];
+            }
+        }
+    }
+}
+
+/// Derivatives of the linearized data terms, and the parts of each pixel's
+/// system that do not change with the increment, for one colour's pixels.
 struct DataTerms {
     ix: Vec<f32>,
     iy: Vec<f32>,
@@ -59,7 +134,8 @@ fn central_dy(img: &[f32], w: usize, h: usize) -> Vec<f32> {
 }
 
 impl DataTerms {
-    fn new(i0: &GrayImage, i1: &GrayImage, flow: &FlowField, p: &VariationalParams) -> DataTerms {
+    /// Both colours' terms for the first image and the second warped by `flow`.
+    fn new(i0: &GrayImage, i1: &GrayImage, flow: &FlowField, p: &VariationalParams, board: &Checkerboard) -> [DataTerms; 2] {
         let (w, h) = (i0.width, i0.height);
         let scale = 1.0 / 255.0;
         let a: Vec<f32> = i0.data.iter().map(|v| v * scale).collect();
@@ -79,105 +155,58 @@ impl DataTerms {
         let ix: Vec<f32> = ax.iter().zip(&bx).map(|(p, q)| 0.5 * (p + q)).collect();
         let iy: Vec<f32> = ay.iter().zip(&by).map(|(p, q)| 0.5 * (p + q)).collect();
         let (ixx, ixy, iyy) = (central_dx(&ix, w, h), central_dy(&ix, w, h), central_dy(&iy, w, h));
-        // The parts of the system that do not change with the increment.
         let nb: Vec<f32> = ix.iter().zip(&iy).map(|(x, y)| 1.0 / (x * x + y * y + ZETA2)).collect();
-        let nx = ixx.iter().zip(&ixy).map(|(xx, xy)| 1.0 / (xx * xx + xy * xy + ZETA2)).collect();
-        let ny = ixy.iter().zip(&iyy).map(|(xy, yy)| 1.0 / (xy * xy + yy * yy + ZETA2)).collect();
-        DataTerms {
-            iz: b.iter().zip(&a).map(|(p, q)| p - q).collect(),
-            ixz: bx.iter().zip(&ax).map(|(p, q)| p - q).collect(),
-            iyz: by.iter().zip(&ay).map(|(p, q)| p - q).collect(),
-            brightness_weight: valid.iter().zip(&nb).map(|(valid, nb)| valid * p.delta * nb).collect(),
-            gradient_weight: valid.iter().map(|valid| valid * p.gamma).collect(),
-            nb,
-            nx,
-            ny,
-            ixx,
-            ixy,
-            iyy,
-            ix,
-            iy,
-        }
-    }
-
-    /// The 2x2 system (a11, a12, a22, b1, b2) of the data terms at pixel
-    /// `i` for the current increment (du, dv).
-    fn system(&self, i: usize, du: f32, dv: f32) -> [f32; 5] {
-        let (ix, iy, iz) = (self.ix[i], self.iy[i], self.iz[i]);
-        let (ixx, ixy, iyy, ixz, iyz) = (self.ixx[i], self.ixy[i], self.iyy[i], self.ixz[i], self.iyz[i]);
-        let (nb, nx, ny) = (self.nb[i], self.nx[i], self.ny[i]);
-        let r = iz + ix * du + iy * dv;
-        let wb = self.brightness_weight[i] / (nb * r * r + EPS2).sqrt();
-        let (rx, ry) = (ixz + ixx * du + ixy * dv, iyz + ixy * du + iyy * dv);
-        let wg = self.gradient_weight[i] / (nx * rx * rx + ny * ry * ry + EPS2).sqrt();
-        let (gx, gy) = (wg * nx, wg * ny);
-        [
-            wb * ix * ix + gx * ixx * ixx + gy * ixy * ixy,
-            wb * ix * iy + gx * ixx * ixy + gy * ixy * iyy,
-            wb * iy * iy + gx * ixy * ixy + gy * iyy * iyy,
-            -(wb * ix * iz + gx * ixx * ixz + gy * ixy * iyz),
-            -(wb * iy * iz + gx * ixy * ixz + gy * iyy * iyz),
-        ]
+        let nx: Vec<f32> = ixx.iter().zip(&ixy).map(|(xx, xy)| 1.0 / (xx * xx + xy * xy + ZETA2)).collect();
+        let ny: Vec<f32> = ixy.iter().zip(&iyy).map(|(xy, yy)| 1.0 / (xy * xy + yy * yy + ZETA2)).collect();
+        let iz: Vec<f32> = b.iter().zip(&a).map(|(p, q)| p - q).collect();
+        let ixz: Vec<f32> = bx.iter().zip(&ax).map(|(p, q)| p - q).collect();
+        let iyz: Vec<f32> = by.iter().zip(&ay).map(|(p, q)| p - q).collect();
+        let brightness_weight: Vec<f32> = valid.iter().zip(&nb).map(|(valid, nb)| valid * p.delta * nb).collect();
+        let gradient_weight: Vec<f32> = valid.iter().map(|valid| valid * p.gamma).collect();
+        let mut fields = [ix, iy, iz, ixx, ixy, iyy, ixz, iyz, nb, nx, ny, brightness_weight, gradient_weight].map(|f| board.scatter(&f));
+        [0, 1].map(|colour| {
+            let [ix, iy, iz, ixx, ixy, iyy, ixz, iyz, nb, nx, ny, brightness_weight, gradient_weight] =
+                fields.each_mut().map(|planes| std::mem::take(&mut planes[colour]));
+            DataTerms { ix, iy, iz, ixx, ixy, iyy, ixz, iyz, nb, nx, ny, brightness_weight, gradient_weight }
+        })
     }
 }
 
 /// Robust smoothness weight of each pixel's right and lower edge (0 where
-/// there is no neighbour).
-fn smoothness_weights(u: &[f32], v: &[f32], w: usize, h: usize, alpha: f32) -> (Vec<f32>, Vec<f32>) {
-    let mut right = vec![0.0f32; w * h];
-    let mut down = vec![0.0f32; w * h];
-    right.par_chunks_mut(w).zip(down.par_chunks_mut(w)).enumerate().with_min_len(min_rows(w)).for_each(|(y, (r_row, d_row))| {
-        for x in 0..w {
-            let i = y * w + x;
-            let (r, d) = (if x + 1 < w { i + 1 } else { i }, if y + 1 < h { i + w } else { i });
-            let g = (u[r] - u[i]).powi(2) + (u[d] - u[i]).powi(2) + (v[r] - v[i]).powi(2) + (v[d] - v[i]).powi(2);
-            let weight = alpha / (g + EPS2).sqrt();
-            r_row[x] = if x + 1 < w { weight } else { 0.0 };
-            d_row[x] = if y + 1 < h { weight } else { 0.0 };
-        }
-    });
+/// there is no neighbour), for the flow (u, v).
+fn smoothness_weights(board: &Checkerboard, (u, v): (&Planes, &Planes), alpha: f32) -> (Planes, Planes) {
+    let (w, h, stride) = (board.w, board.h, board.stride);
+    let (mut right, mut down) = (board.planes(), board.planes());
+    for (colour, (right, down)) in right.iter_mut().zip(&mut down).enumerate() {
+        let other = 1 - colour;
+        right.par_chunks_mut(stride).zip(down.par_chunks_mut(stride)).enumerate().with_min_len(min_rows(w)).for_each(
+            |(y, (right_row, down_row))| {
+                let (offset, count) = board.row(colour, y);
+                let (own, [_, r, _, d]) = board.runs(colour, y);
+                // The last row has no lower neighbour: its own values stand
+                // in (differences of 0), and its lower weights are 0.
+                let last_row = y + 1 == h;
+                let (down_colour, d) = if last_row { (colour, own.clone()) } else { (other, d) };
+                let (u_own, u_right, u_down) = (&u[colour][own.clone()], &u[other][r.clone()], &u[down_colour][d.clone()]);
+                let (v_own, v_right, v_down) = (&v[colour][own], &v[other][r], &v[down_colour][d]);
+                let edge = |(ur, ud, vr, vd): (f32, f32, f32, f32)| alpha / (ur * ur + ud * ud + vr * vr + vd * vd + EPS2).sqrt();
+                let (right_row, down_row) = (&mut right_row[1..1 + count], &mut down_row[1..1 + count]);
+                for k in 0..count {
+                    let weight = edge((u_right[k] - u_own[k], u_down[k] - u_own[k], v_right[k] - v_own[k], v_down[k] - v_own[k]));
+                    right_row[k] = weight;
+                    down_row[k] = if last_row { 0.0 } else { weight };
+                }
+                // A pixel in the last column has no right neighbour.
+                if count > 0 && 2 * (count - 1) + offset == w - 1 {
+                    let k = count - 1;
+                    let weight = edge((0.0, u_down[k] - u_own[k], 0.0, v_down[k] - v_own[k]));
+                    right_row[k] = 0.0;
+                    down_row[k] = if last_row { 0.0 } else { weight };
+                }
+            },
+        );
+    }
     (right, down)
-}
-
-/// Pixels stored by checkerboard colour ((x + y) % 2), each row of a
-/// colour packed and padded by one slot at each end. A red-black sweep
-/// updates one colour from the other: the pixels it writes are contiguous,
-/// its four neighbours are four contiguous runs of the other colour (the
-/// pads stand in for neighbours outside the image, whose weight is 0), and
-/// a colour's rows can be updated in parallel while the other is read.
-#[derive(Clone, Copy)]
-struct Checkerboard {
-    w: usize,
-    h: usize,
-    /// Slots per row of one colour: ceil(w / 2) pixels and two pads.
-    stride: usize,
-}
-
-impl Checkerboard {
-    fn new(w: usize, h: usize) -> Checkerboard {
-        Checkerboard { w, h, stride: w.div_ceil(2) + 2 }
-    }
-
-    /// Zeroed storage for one colour.
-    fn plane(&self) -> Vec<f32> {
-        vec![0.0; self.stride * self.h]
-    }
-
-    /// Column offset of colour `colour`'s first pixel in row `y`, and how
-    /// many of its pixels the row has.
-    fn row(&self, colour: usize, y: usize) -> (usize, usize) {
-        let offset = (y + colour) % 2;
-        (offset, (self.w - offset).div_ceil(2))
-    }
-
-    /// Natural (row-major) layout of a field stored as `colours`.
-    fn gather(&self, colours: &[Vec<f32>; 2], out: &mut [f32]) {
-        for (y, row) in out.chunks_exact_mut(self.w).enumerate() {
-            for (x, value) in row.iter_mut().enumerate() {
-                *value = colours[(x + y) % 2][y * self.stride + 1 + x / 2];
-            }
-        }
-    }
 }
 
 /// Each pixel's linear system for the increment, with the smoothness
@@ -207,21 +236,22 @@ pub fn refine(level: &Level, flow: &mut FlowField, params: &VariationalParams) {
     }
     let (w, h) = (flow.width, flow.height);
     let board = Checkerboard::new(w, h);
-    let data = DataTerms::new(level.i0, level.i1, flow, params);
+    let terms = DataTerms::new(level.i0, level.i1, flow, params, &board);
     let u0: Vec<f32> = flow.data.iter().step_by(2).copied().collect();
     let v0: Vec<f32> = flow.data.iter().skip(1).step_by(2).copied().collect();
-    let mut du = [board.plane(), board.plane()];
-    let mut dv = [board.plane(), board.plane()];
+    let start = (board.scatter(&u0), board.scatter(&v0));
+    let (mut du, mut dv) = (board.planes(), board.planes());
+    let (mut u, mut v) = (board.planes(), board.planes());
     let mut systems = [Systems::new(&board), Systems::new(&board)];
-    let (mut u, mut v) = (vec![0.0f32; w * h], vec![0.0f32; w * h]);
     for _ in 0..params.iterations {
-        board.gather(&du, &mut u);
-        board.gather(&dv, &mut v);
-        u.iter_mut().zip(&u0).for_each(|(d, a)| *d += a);
-        v.iter_mut().zip(&v0).for_each(|(d, a)| *d += a);
-        let (right, down) = smoothness_weights(&u, &v, w, h, params.alpha);
-        for (colour, sys) in systems.iter_mut().enumerate() {
-            build_systems(&board, colour, sys, &data, (&du[colour], &dv[colour]), (&u0, &v0), (&right, &down));
+        for colour in 0..2 {
+            for (flow, (start, increment)) in [(&mut u, (&start.0, &du)), (&mut v, (&start.1, &dv))] {
+                flow[colour].iter_mut().zip(&start[colour]).zip(&increment[colour]).for_each(|((f, s), d)| *f = d + s);
+            }
+        }
+        let weights = smoothness_weights(&board, (&u, &v), params.alpha);
+        for (colour, (sys, terms)) in systems.iter_mut().zip(&terms).enumerate() {
+            build_systems(&board, colour, sys, terms, (&du[colour], &dv[colour]), (&start.0, &start.1), (&weights.0, &weights.1));
         }
         for _ in 0..params.sor_iterations {
             for (colour, sys) in systems.iter().enumerate() {
@@ -229,25 +259,30 @@ pub fn refine(level: &Level, flow: &mut FlowField, params: &VariationalParams) {
             }
         }
     }
-    board.gather(&du, &mut u);
-    board.gather(&dv, &mut v);
+    let (mut du_rows, mut dv_rows) = (vec![0.0f32; w * h], vec![0.0f32; w * h]);
+    board.gather(&du, &mut du_rows);
+    board.gather(&dv, &mut dv_rows);
     for (i, uv) in flow.data.chunks_exact_mut(2).enumerate() {
-        uv[0] = u0[i] + u[i];
-        uv[1] = v0[i] + v[i];
+        uv[0] = u0[i] + du_rows[i];
+        uv[1] = v0[i] + dv_rows[i];
     }
 }
 
-/// The systems of one colour's pixels at the current increment.
+/// The systems of one colour's pixels at the current increment `(du, dv)`
+/// (that colour's planes), around the start flow `(u0, v0)`, with the
+/// smoothness weights of every pixel's `(right, down)` edge.
 fn build_systems(
     board: &Checkerboard,
     colour: usize,
     sys: &mut Systems,
-    data: &DataTerms,
+    t: &DataTerms,
     (du, dv): (&[f32], &[f32]),
-    (u0, v0): (&[f32], &[f32]),
-    (right, down): (&[f32], &[f32]),
+    (u0, v0): (&Planes, &Planes),
+    (right, down): (&Planes, &Planes),
 ) {
-    let (w, h, stride) = (board.w, board.h, board.stride);
+    let (w, stride) = (board.w, board.stride);
+    let other = 1 - colour;
+    let no_edges = vec![0.0f32; stride];
     let [s_left, s_right, s_up, s_down] = &mut sys.s;
     let rows = s_left
         .par_chunks_mut(stride)
@@ -259,46 +294,70 @@ fn build_systems(
         .zip(sys.inv_d22.par_chunks_mut(stride))
         .zip(sys.c1.par_chunks_mut(stride).zip(sys.c2.par_chunks_mut(stride)));
     rows.enumerate().with_min_len(min_rows(w)).for_each(|(y, (((((((sl, sr), su), sd), a12_row), inv11), inv22), (c1_row, c2_row)))| {
-        let (offset, count) = board.row(colour, y);
+        let (_, count) = board.row(colour, y);
+        let (own, [l, r, a, b]) = board.runs(colour, y);
+        // A pixel's left (upper) edge is its left (upper) neighbour's right
+        // (lower) edge; the first row has no upper edges.
+        let edges = [
+            &right[other][l.clone()],
+            &right[colour][own.clone()],
+            if y > 0 { &down[other][a.clone()] } else { &no_edges[..count] },
+            &down[colour][own.clone()],
+        ];
+        let start_u = [&u0[other][l.clone()], &u0[other][r.clone()], &u0[other][a.clone()], &u0[other][b.clone()]];
+        let start_v = [&v0[other][l], &v0[other][r], &v0[other][a], &v0[other][b]];
+        let (u0_own, v0_own) = (&u0[colour][own.clone()], &v0[colour][own.clone()]);
+        let (du, dv) = (&du[own.clone()], &dv[own.clone()]);
+        fn field<'a>(plane: &'a [f32], own: &Range<usize>) -> &'a [f32] {
+            &plane[own.clone()]
+        }
+        let field = |plane| field(plane, &own);
+        let (ix, iy, iz, ixx, ixy, iyy, ixz, iyz) =
+            (field(&t.ix), field(&t.iy), field(&t.iz), field(&t.ixx), field(&t.ixy), field(&t.iyy), field(&t.ixz), field(&t.iyz));
+        let (nb, nx, ny, bw, gw) = (field(&t.nb), field(&t.nx), field(&t.ny), field(&t.brightness_weight), field(&t.gradient_weight));
+        let outputs = (&mut sl[1..1 + count], &mut sr[1..1 + count], &mut su[1..1 + count], &mut sd[1..1 + count]);
+        let (sl, sr, su, sd) = outputs;
+        let (a12_row, inv11, inv22, c1_row, c2_row) = (
+            &mut a12_row[1..1 + count],
+            &mut inv11[1..1 + count],
+            &mut inv22[1..1 + count],
+            &mut c1_row[1..1 + count],
+            &mut c2_row[1..1 + count],
+        );
         for k in 0..count {
-            let (x, slot) = (2 * k + offset, 1 + k);
-            let i = y * w + x;
-            let [a11, a12, a22, b1, b2] = data.system(i, du[y * stride + slot], dv[y * stride + slot]);
-            // Neighbour indices, clamped at the border (where their weight is 0).
-            let n = [
-                if x > 0 { i - 1 } else { i },
-                if x + 1 < w { i + 1 } else { i },
-                if y > 0 { i - w } else { i },
-                if y + 1 < h { i + w } else { i },
-            ];
-            let s = [if x > 0 { right[i - 1] } else { 0.0 }, right[i], if y > 0 { down[i - w] } else { 0.0 }, down[i]];
+            let (du, dv) = (du[k], dv[k]);
+            let r = iz[k] + ix[k] * du + iy[k] * dv;
+            let wb = bw[k] / (nb[k] * r * r + EPS2).sqrt();
+            let (rx, ry) = (ixz[k] + ixx[k] * du + ixy[k] * dv, iyz[k] + ixy[k] * du + iyy[k] * dv);
+            let wg = gw[k] / (nx[k] * rx * rx + ny[k] * ry * ry + EPS2).sqrt();
+            let (gx, gy) = (wg * nx[k], wg * ny[k]);
+            let a11 = wb * ix[k] * ix[k] + gx * ixx[k] * ixx[k] + gy * ixy[k] * ixy[k];
+            let a12 = wb * ix[k] * iy[k] + gx * ixx[k] * ixy[k] + gy * ixy[k] * iyy[k];
+            let a22 = wb * iy[k] * iy[k] + gx * ixy[k] * ixy[k] + gy * iyy[k] * iyy[k];
+            let b1 = -(wb * ix[k] * iz[k] + gx * ixx[k] * ixz[k] + gy * ixy[k] * iyz[k]);
+            let b2 = -(wb * iy[k] * iz[k] + gx * ixy[k] * ixz[k] + gy * iyy[k] * iyz[k]);
+            let s = [edges[0][k], edges[1][k], edges[2][k], edges[3][k]];
             let (mut c1, mut c2) = (b1, b2);
-            for (k, &j) in n.iter().enumerate() {
-                c1 += s[k] * (u0[j] - u0[i]);
-                c2 += s[k] * (v0[j] - v0[i]);
+            for n in 0..4 {
+                c1 += s[n] * (start_u[n][k] - u0_own[k]);
+                c2 += s[n] * (start_v[n][k] - v0_own[k]);
             }
-            let sum: f32 = s.iter().sum();
-            (sl[slot], sr[slot], su[slot], sd[slot]) = (s[0], s[1], s[2], s[3]);
-            (a12_row[slot], inv11[slot], inv22[slot], c1_row[slot], c2_row[slot]) = (a12, 1.0 / (a11 + sum), 1.0 / (a22 + sum), c1, c2);
+            let sum = s[0] + s[1] + s[2] + s[3];
+            (sl[k], sr[k], su[k], sd[k]) = (s[0], s[1], s[2], s[3]);
+            (a12_row[k], inv11[k], inv22[k], c1_row[k], c2_row[k]) = (a12, 1.0 / (a11 + sum), 1.0 / (a22 + sum), c1, c2);
         }
     });
 }
 
 /// One over-relaxed Gauss-Seidel half-sweep: every pixel of `colour` from
 /// its neighbours, which are all of the other colour.
-fn sweep(board: &Checkerboard, colour: usize, sys: &Systems, (du, dv): (&mut [Vec<f32>; 2], &mut [Vec<f32>; 2]), omega: f32) {
+fn sweep(board: &Checkerboard, colour: usize, sys: &Systems, (du, dv): (&mut Planes, &mut Planes), omega: f32) {
     let ([red_u, black_u], [red_v, black_v]) = (du, dv);
     let ((du, dv), other) = if colour == 0 { ((red_u, red_v), (&*black_u, &*black_v)) } else { ((black_u, black_v), (&*red_u, &*red_v)) };
-    let (h, stride) = (board.h, board.stride);
-    du.par_chunks_mut(stride).zip(dv.par_chunks_mut(stride)).enumerate().with_min_len(min_rows(board.w)).for_each(
+    du.par_chunks_mut(board.stride).zip(dv.par_chunks_mut(board.stride)).enumerate().with_min_len(min_rows(board.w)).for_each(
         |(y, (du_row, dv_row))| {
-            let (offset, count) = board.row(colour, y);
-            // Runs of `count` slots: this row's own, and its left, right, upper
-            // and lower neighbours' in the other colour. A pixel in an even
-            // column has its left neighbour one slot before its own.
-            let slots = |row: usize, start: usize| row * stride + start..row * stride + start + count;
-            let own = slots(y, 1);
-            let neighbours = [slots(y, offset), slots(y, offset + 1), slots(y.saturating_sub(1), 1), slots((y + 1).min(h - 1), 1)];
+            let (_, count) = board.row(colour, y);
+            let (own, neighbours) = board.runs(colour, y);
             let [lu, ru, au, bu] = neighbours.clone().map(|r| &other.0[r]);
             let [lv, rv, av, bv] = neighbours.map(|r| &other.1[r]);
             let [sl, sr, sa, sb] = [0, 1, 2, 3].map(|n| &sys.s[n][own.clone()]);
