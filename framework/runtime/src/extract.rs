@@ -3,7 +3,7 @@
 //! The flow and localizer calls ([`pair_flows`], [`localize`]) also serve
 //! `vigil score`, which runs them on a window of a video at a time.
 
-use crate::cache::{source_identity, Cache};
+use crate::cache::{source_identity, Cache, KeyBuilder};
 use crate::progress;
 use crate::stage::Stage;
 use anyhow::{bail, Context};
@@ -165,9 +165,13 @@ impl<'a> Extractor<'a> {
     /// and boxes when their inputs and stages are unchanged.
     pub fn video(&mut self, source: &Path, video: u32, progress: &dyn Fn(usize)) -> anyhow::Result<VideoProducts> {
         let (frames, count, height, width) = self.decode(source, video, progress)?;
-        let decoded = source_identity(source)
-            .with_context(|| format!("reading the identity (size, time) of {}", source.display()))?
-            .stage(self.decoder);
+        // A cache key names the source by its contents (every file read and
+        // hashed). With the cache off no key is looked up: the path stands in.
+        let identity = match self.cache.root() {
+            Some(_) => source_identity(source).with_context(|| format!("reading the identity (size, time) of {}", source.display()))?,
+            None => KeyBuilder::default().text(&source.display().to_string()),
+        };
+        let decoded = identity.stage(self.decoder);
         self.cache_use.videos += 1;
         let plane = height * width * 2;
         let (flows, boxes_key) = match self.flow.as_deref_mut() {

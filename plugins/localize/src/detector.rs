@@ -8,6 +8,7 @@ use crate::completion::{clear_detections, motion_boxes, MotionBoxRules};
 use crate::letterbox::letterbox_into;
 use crate::model::YoloxModel;
 use crate::motion_source::{MotionSettings, MotionSource};
+use crate::rows::on_cores;
 use std::path::PathBuf;
 use vigil_stage_api::settings::{within, Settings};
 use vigil_stage_api::{
@@ -124,24 +125,9 @@ impl DetectorStage {
     }
 
     /// The detections of every frame of the batch, in row order. The model
-    /// runs one frame at a time, so frames are split between the cores, each
-    /// thread taking a contiguous run of rows; every frame's result is the
-    /// same whichever thread ran it.
+    /// runs one frame at a time, so frames are split between the cores.
     fn detect_rows(&self, frames: &Frames<'_>) -> Result<Vec<Vec<Bbox>>, StageError> {
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(frames.count.max(1));
-        let per_thread = frames.count.div_ceil(threads.max(1)).max(1);
-        let runs: Vec<std::ops::Range<usize>> =
-            (0..frames.count).step_by(per_thread).map(|start| start..(start + per_thread).min(frames.count)).collect();
-        let results: Vec<Result<Vec<Vec<Bbox>>, StageError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                runs.into_iter().map(|rows| scope.spawn(move || rows.map(|row| self.detect(frames.frame(row))).collect())).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(StageError::new("a detector thread panicked")))).collect()
-        });
-        let mut per_row = Vec::with_capacity(frames.count);
-        for run in results {
-            per_row.extend(run?);
-        }
-        Ok(per_row)
+        on_cores(frames.count, |row| self.detect(frames.frame(row)))
     }
 
     fn localize(&mut self, batch: &Batch) -> Result<Tensor, StageError> {

@@ -18,6 +18,7 @@ pub mod letterbox;
 pub mod model;
 pub mod motion;
 pub mod motion_source;
+pub mod rows;
 pub mod yolox;
 
 pub use detector::DetectorLocalizer;

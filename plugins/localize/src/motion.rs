@@ -5,6 +5,7 @@ use crate::batch_io::{boxes_spec, boxes_tensor, frames_spec, Frames, BOXES};
 use crate::boxes::{remove_covered, CoverRemoval};
 use crate::completion::{motion_boxes, MotionBoxRules};
 use crate::motion_source::{MotionSettings, MotionSource};
+use crate::rows::on_cores;
 use vigil_stage_api::settings::Settings;
 use vigil_stage_api::{
     settings, stage_info, Batch, Localizer, Options, RResult, StageContext, StageError, StageFactory, StageInfo, StageInstance, StageIo,
@@ -52,7 +53,8 @@ impl MotionStage {
     fn localize(&mut self, batch: &Batch) -> Result<vigil_stage_api::Tensor, StageError> {
         let frames = Frames::of(batch)?;
         let maps = self.source.foreground(batch, &frames)?;
-        let per_row: Vec<_> = maps.iter().map(|map| remove_covered(&motion_boxes(map, &self.rules), self.cover_threshold)).collect();
+        let (rules, cover_threshold) = (&self.rules, self.cover_threshold);
+        let per_row = on_cores(maps.len(), |row| Ok(remove_covered(&motion_boxes(&maps[row], rules), cover_threshold)))?;
         Ok(boxes_tensor(&per_row))
     }
 }

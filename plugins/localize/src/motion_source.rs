@@ -6,6 +6,7 @@ use crate::batch_io::{flow_spec, Frames};
 use crate::completion::MotionBoxRules;
 use crate::components::BinaryMap;
 use crate::foreground::{difference_foreground, flow_foreground, SmoothedGrey};
+use crate::rows::on_cores;
 use vigil_stage_api::settings::at_least;
 use vigil_stage_api::{Batch, FrameId, StageError, TensorSpec};
 
@@ -86,24 +87,23 @@ impl MotionSource {
                 let flow = frames
                     .flow(batch)
                     .map_err(|e| StageError::invalid(format!("{e} (set motion_source = \"frame_difference\" without a flow stage)")))?;
-                Ok((0..frames.count).map(|row| flow_foreground(flow.field(row), w, h, *threshold)).collect())
+                let threshold = *threshold;
+                on_cores(frames.count, |row| Ok(flow_foreground(flow.field(row), w, h, threshold)))
             }
             MotionSource::FrameDifference { threshold, last } => {
-                let grey: Vec<SmoothedGrey> = (0..frames.count).map(|row| SmoothedGrey::of(frames.frame(row))).collect();
-                let ids = &batch.ids;
-                let maps = (0..frames.count)
-                    .map(|row| {
-                        // Compare with the previous frame (from this batch or the
-                        // last one); a video's first frame uses the next instead.
-                        let previous_in_batch = (row > 0 && is_successor(ids[row - 1], ids[row])).then(|| &grey[row - 1]);
-                        let previous_batch = last.as_ref().filter(|(l, _)| row == 0 && is_successor(*l, ids[row])).map(|(_, g)| g);
-                        let next_in_batch = (row + 1 < frames.count && is_successor(ids[row], ids[row + 1])).then(|| &grey[row + 1]);
-                        match previous_in_batch.or(previous_batch).or(next_in_batch) {
-                            Some(neighbour) => difference_foreground(&grey[row], neighbour, *threshold),
-                            None => BinaryMap::new(w, h), // a lone frame: nothing moves
-                        }
+                let grey = on_cores(frames.count, |row| Ok(SmoothedGrey::of(frames.frame(row))))?;
+                let (ids, threshold, last_batch) = (&batch.ids, *threshold, last.as_ref());
+                let maps = on_cores(frames.count, |row| {
+                    // Compare with the previous frame (from this batch or the
+                    // last one); a video's first frame uses the next instead.
+                    let previous_in_batch = (row > 0 && is_successor(ids[row - 1], ids[row])).then(|| &grey[row - 1]);
+                    let previous_batch = last_batch.filter(|(l, _)| row == 0 && is_successor(*l, ids[row])).map(|(_, g)| g);
+                    let next_in_batch = (row + 1 < frames.count && is_successor(ids[row], ids[row + 1])).then(|| &grey[row + 1]);
+                    Ok(match previous_in_batch.or(previous_batch).or(next_in_batch) {
+                        Some(neighbour) => difference_foreground(&grey[row], neighbour, threshold),
+                        None => BinaryMap::new(w, h), // a lone frame: nothing moves
                     })
-                    .collect();
+                })?;
                 *last = ids.last().copied().zip(grey.into_iter().last());
                 Ok(maps)
             }
