@@ -28,20 +28,25 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
         .collect()
 }
 
-/// Bilinear resize of an interleaved `channels`-channel f32 raster.
-pub fn resize_bilinear(src: &[f32], width: usize, height: usize, channels: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
-    let mut out = vec![0.0f32; dst_w * dst_h * channels];
-    resize_bilinear_into(src, (width, height), &vec![1.0; channels], (dst_w, dst_h), &mut out);
+/// Bilinear resize of an interleaved `C`-channel f32 raster.
+pub fn resize_bilinear<const C: usize>(src: &[f32], width: usize, height: usize, dst_w: usize, dst_h: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; dst_w * dst_h * C];
+    resize_bilinear_into(src, (width, height), [1.0; C], (dst_w, dst_h), &mut out);
     out
 }
 
-/// Bilinear resize of an interleaved raster with `scale.len()` channels into
-/// `out`, each channel multiplied by its `scale`. Each output row blends its
-/// two source rows first, then interpolates along the blended row.
-fn resize_bilinear_into(src: &[f32], (width, height): (usize, usize), scale: &[f32], (dst_w, dst_h): (usize, usize), out: &mut [f32]) {
-    let channels = scale.len();
-    assert_eq!(src.len(), width * height * channels, "raster size does not match {width}x{height}x{channels}");
-    assert_eq!(out.len(), dst_w * dst_h * channels, "output size does not match {dst_w}x{dst_h}x{channels}");
+/// Bilinear resize of an interleaved `C`-channel raster into `out`, each
+/// channel multiplied by its `scale`. Each output row blends its two source
+/// rows first, then interpolates along the blended row.
+fn resize_bilinear_into<const C: usize>(
+    src: &[f32],
+    (width, height): (usize, usize),
+    scale: [f32; C],
+    (dst_w, dst_h): (usize, usize),
+    out: &mut [f32],
+) {
+    assert_eq!(src.len(), width * height * C, "raster size does not match {width}x{height}x{C}");
+    assert_eq!(out.len(), dst_w * dst_h * C, "output size does not match {dst_w}x{dst_h}x{C}");
     if (width, height) == (dst_w, dst_h) {
         for (o, (s, k)) in out.iter_mut().zip(src.iter().zip(scale.iter().cycle())) {
             *o = s * k;
@@ -50,8 +55,8 @@ fn resize_bilinear_into(src: &[f32], (width, height): (usize, usize), scale: &[f
     }
     let xs = taps(width, dst_w);
     let ys = taps(height, dst_h);
-    let row_len = width * channels;
-    out.par_chunks_mut(dst_w * channels).zip(ys.par_iter()).with_min_len(min_rows(dst_w)).for_each_init(
+    let row_len = width * C;
+    out.par_chunks_mut(dst_w * C).zip(ys.par_iter()).with_min_len(min_rows(dst_w)).for_each_init(
         || vec![0.0f32; row_len],
         |line, (row, ty)| {
             let top = &src[ty.lo * row_len..][..row_len];
@@ -59,10 +64,11 @@ fn resize_bilinear_into(src: &[f32], (width, height): (usize, usize), scale: &[f
             for ((l, t), b) in line.iter_mut().zip(top).zip(bottom) {
                 *l = t + ty.frac * (b - t);
             }
-            for (pixel, tx) in row.chunks_exact_mut(channels).zip(&xs) {
-                let (lo, hi) = (&line[tx.lo * channels..][..channels], &line[tx.hi * channels..][..channels]);
-                for (c, value) in pixel.iter_mut().enumerate() {
-                    *value = (lo[c] + tx.frac * (hi[c] - lo[c])) * scale[c];
+            let line: &[[f32; C]] = line.as_chunks().0;
+            for (pixel, tx) in row.as_chunks_mut::<C>().0.iter_mut().zip(&xs) {
+                let (lo, hi) = (line[tx.lo], line[tx.hi]);
+                for c in 0..C {
+                    pixel[c] = (lo[c] + tx.frac * (hi[c] - lo[c])) * scale[c];
                 }
             }
         },
@@ -70,14 +76,14 @@ fn resize_bilinear_into(src: &[f32], (width, height): (usize, usize), scale: &[f
 }
 
 pub fn resize_gray(img: &GrayImage, width: usize, height: usize) -> GrayImage {
-    GrayImage::new(width, height, resize_bilinear(&img.data, img.width, img.height, 1, width, height))
+    GrayImage::new(width, height, resize_bilinear::<1>(&img.data, img.width, img.height, width, height))
 }
 
 /// Resizes a flow field to another grid. Vector values are kept as they are
 /// (not rescaled), as LBR-SPR does when it maps 512x384-grid flow back to
 /// the frame size.
 pub fn resize_flow(flow: &FlowField, width: usize, height: usize) -> FlowField {
-    FlowField::new(width, height, resize_bilinear(&flow.data, flow.width, flow.height, 2, width, height))
+    FlowField::new(width, height, resize_bilinear::<2>(&flow.data, flow.width, flow.height, width, height))
 }
 
 /// Halves an image by averaging 2x2 blocks (an odd last row or column is
@@ -111,7 +117,7 @@ pub fn resample_flow_into(flow: &FlowField, width: usize, height: usize, units: 
         return;
     }
     let scale = [units.0 as f32 / flow.width as f32, units.1 as f32 / flow.height as f32];
-    resize_bilinear_into(&flow.data, (flow.width, flow.height), &scale, (width, height), out);
+    resize_bilinear_into(&flow.data, (flow.width, flow.height), scale, (width, height), out);
 }
 
 /// A coarse flow field on a finer grid, vectors scaled with it.
@@ -126,10 +132,10 @@ mod tests {
     #[test]
     fn bilinear_matches_half_pixel_geometry() {
         // 2 -> 4 pixels: destination centres map to -0.25, 0.25, 0.75, 1.25.
-        let out = resize_bilinear(&[0.0, 4.0], 2, 1, 1, 4, 1);
+        let out = resize_bilinear::<1>(&[0.0, 4.0], 2, 1, 4, 1);
         assert_eq!(out, vec![0.0, 1.0, 3.0, 4.0]);
         // Downscale 4 -> 2: centres at 0.5 and 2.5.
-        let out = resize_bilinear(&[0.0, 2.0, 4.0, 6.0], 4, 1, 1, 2, 1);
+        let out = resize_bilinear::<1>(&[0.0, 2.0, 4.0, 6.0], 4, 1, 2, 1);
         assert_eq!(out, vec![1.0, 5.0]);
     }
 
