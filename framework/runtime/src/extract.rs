@@ -80,8 +80,11 @@ pub fn extract_all(
             width: products.width,
             scored: *scored,
         });
+        extractor.spare = Spare { frames: products.frames, flows: products.flows.unwrap_or_default() };
         bar.inc(1);
     }
+    // What comes next (the fit) should not hold the last video's buffers.
+    extractor.spare = Spare::default();
     bar.finish_and_clear();
     Ok(Extracted { videos, cube_time })
 }
@@ -140,9 +143,40 @@ pub struct Extractor<'a> {
     pub cache_use: CacheUse,
     /// Whether cubes get their flow (`check::wants_motion_cubes`).
     pub motion_cubes: bool,
+    /// The last video's buffers, for the next one.
+    spare: Spare,
+}
+
+/// A finished video's frame and flow buffers, kept for the next video. At
+/// 856x480 one video's are over a gigabyte, and a fresh allocation that
+/// large is a page fault per 4 KiB touched (a quarter of extraction's CPU
+/// time there) on every video.
+#[derive(Default)]
+struct Spare {
+    frames: Vec<u8>,
+    flows: Vec<f32>,
 }
 
 impl<'a> Extractor<'a> {
+    pub fn new(
+        decoder: &'a mut Stage,
+        flow: Option<&'a mut Stage>,
+        localizer: &'a mut Stage,
+        cache: Cache,
+        motion_cubes: bool,
+    ) -> Extractor<'a> {
+        Extractor {
+            decoder,
+            flow,
+            localizer,
+            cache,
+            timings: Timings::default(),
+            cache_use: CacheUse::default(),
+            motion_cubes,
+            spare: Spare::default(),
+        }
+    }
+
     /// The extraction stages of a checked pipeline.
     pub fn from_stages(stages: &'a mut [Stage], cache: Cache) -> anyhow::Result<Extractor<'a>> {
         let motion_cubes = crate::check::wants_motion_cubes(stages);
@@ -158,7 +192,7 @@ impl<'a> Extractor<'a> {
         let (Some(decoder), Some(localizer)) = (decoder, localizer) else {
             bail!("the pipeline needs a decoder and a localizer (see `vigil check`)")
         };
-        Ok(Extractor { decoder, flow, localizer, cache, timings: Timings::default(), cache_use: CacheUse::default(), motion_cubes })
+        Ok(Extractor::new(decoder, flow, localizer, cache, motion_cubes))
     }
 
     /// Decodes, computes flow and localizes one video, reusing cached flow
@@ -184,7 +218,8 @@ impl<'a> Extractor<'a> {
                     }
                     None => {
                         let started = Instant::now();
-                        let pairs = pair_flows(flow, Clip { frames: &frames, video, first: 0, count, height, width })?;
+                        let clip = Clip { frames: &frames, video, first: 0, count, height, width };
+                        let pairs = pair_flows(flow, clip, std::mem::take(&mut self.spare.flows))?;
                         self.timings.add(flow.id(), started.elapsed());
                         let flows = per_frame_flow(pairs, count, height, width)?;
                         self.cache.store("flow", &key, &flows);
@@ -223,7 +258,8 @@ impl<'a> Extractor<'a> {
             bail!("{}: the path is not valid UTF-8, which stage plugins cannot open; rename the file or folder", source.display())
         };
         Stage::call(&label, decoder.open(source_text.into(), video)).with_context(|| format!("opening {}", source.display()))?;
-        let (mut frames, mut count, mut size) = (Vec::new(), 0usize, None);
+        let (mut frames, mut count, mut size) = (std::mem::take(&mut self.spare.frames), 0usize, None);
+        frames.clear();
         loop {
             let next = Stage::call(&label, decoder.next_batch(CHUNK as u32))
                 .with_context(|| format!("decoding {} after frame {count}", source.display()))?;
@@ -274,14 +310,16 @@ fn frame_ids(video: u32, start: usize, count: usize) -> Vec<FrameId> {
 }
 
 /// Flow of every consecutive pair (t, t+1) of a clip, computed in chunks of
-/// `CHUNK + 1` frames that overlap by one frame so no pair is missed.
-pub fn pair_flows(flow: &mut Stage, clip: Clip) -> anyhow::Result<Vec<f32>> {
+/// `CHUNK + 1` frames that overlap by one frame so no pair is missed, into
+/// `pairs` (emptied first; its allocation is reused).
+pub fn pair_flows(flow: &mut Stage, clip: Clip, mut pairs: Vec<f32>) -> anyhow::Result<Vec<f32>> {
     let Clip { frames, video, first, count, height, width } = clip;
     let label = flow.label();
     let StageObject::Flow(stage) = &mut flow.object else { bail!("{label} is not a flow stage") };
     let frame_len = height * width * 3;
     // Room for one field more: `per_frame_flow` appends the last pair again in place.
-    let mut pairs = Vec::with_capacity(count * height * width * 2);
+    pairs.clear();
+    pairs.reserve(count * height * width * 2);
     let mut start = 0;
     while start + 1 < count {
         let end = (start + CHUNK + 1).min(count);

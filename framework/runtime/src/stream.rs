@@ -537,7 +537,7 @@ impl Scoring<'_> {
                     window.pairs_done + (window.decoded.saturating_sub(window.pairs_done + 1) / CHUNK) * CHUNK + 1
                 };
                 if end > window.pairs_done + 1 {
-                    let pairs = pair_flows(flow, window.clip(window.pairs_done, end))?;
+                    let pairs = pair_flows(flow, window.clip(window.pairs_done, end), Vec::new())?;
                     window.pairs.extend_from_slice(&pairs);
                     window.pairs_done = end - 1;
                 }

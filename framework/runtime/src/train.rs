@@ -89,15 +89,7 @@ pub fn train(checked: &mut Checked, options: &TrainOptions) -> Result<Trained> {
     let motion_cubes = crate::check::wants_motion_cubes(&checked.stages);
     let Roles { decoder, flow, localizer, mut reconstructors, mut refiner, scorer } = roles(&mut checked.stages)?;
 
-    let mut extractor = Extractor {
-        decoder,
-        flow,
-        localizer,
-        cache: options.cache.clone(),
-        timings: Timings::default(),
-        cache_use: CacheUse::default(),
-        motion_cubes,
-    };
+    let mut extractor = Extractor::new(decoder, flow, localizer, options.cache.clone(), motion_cubes);
     let mut cubes = CubeSet::new(cube_config.clone())?;
     let extracted = extract_all(&mut extractor, &sources, &mut cubes, options.progress, None)?;
     let videos = extracted.videos;
