@@ -158,6 +158,7 @@ struct Spare {
 }
 
 impl<'a> Extractor<'a> {
+    /// An extractor over these stages, with nothing timed or reused yet.
     pub fn new(
         decoder: &'a mut Stage,
         flow: Option<&'a mut Stage>,
