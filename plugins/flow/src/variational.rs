@@ -308,15 +308,23 @@ fn build_systems(
         let start_v = [&v0[other][l], &v0[other][r], &v0[other][a], &v0[other][b]];
         let (u0_own, v0_own) = (&u0[colour][own.clone()], &v0[colour][own.clone()]);
         let (du, dv) = (&du[own.clone()], &dv[own.clone()]);
-        fn field<'a>(plane: &'a [f32], own: &Range<usize>) -> &'a [f32] {
-            &plane[own.clone()]
+        fn slots<'a>(plane: &'a [f32], run: &Range<usize>) -> &'a [f32] {
+            &plane[run.clone()]
         }
-        let field = |plane| field(plane, &own);
-        let (ix, iy, iz, ixx, ixy, iyy, ixz, iyz) =
-            (field(&t.ix), field(&t.iy), field(&t.iz), field(&t.ixx), field(&t.ixy), field(&t.iyy), field(&t.ixz), field(&t.iyz));
-        let (nb, nx, ny, bw, gw) = (field(&t.nb), field(&t.nx), field(&t.ny), field(&t.brightness_weight), field(&t.gradient_weight));
-        let outputs = (&mut sl[1..1 + count], &mut sr[1..1 + count], &mut su[1..1 + count], &mut sd[1..1 + count]);
-        let (sl, sr, su, sd) = outputs;
+        let own_slots = |plane| slots(plane, &own);
+        let (ix, iy, iz, ixx, ixy, iyy, ixz, iyz) = (
+            own_slots(&t.ix),
+            own_slots(&t.iy),
+            own_slots(&t.iz),
+            own_slots(&t.ixx),
+            own_slots(&t.ixy),
+            own_slots(&t.iyy),
+            own_slots(&t.ixz),
+            own_slots(&t.iyz),
+        );
+        let (nb, nx, ny) = (own_slots(&t.nb), own_slots(&t.nx), own_slots(&t.ny));
+        let (bw, gw) = (own_slots(&t.brightness_weight), own_slots(&t.gradient_weight));
+        let (sl, sr, su, sd) = (&mut sl[1..1 + count], &mut sr[1..1 + count], &mut su[1..1 + count], &mut sd[1..1 + count]);
         let (a12_row, inv11, inv22, c1_row, c2_row) = (
             &mut a12_row[1..1 + count],
             &mut inv11[1..1 + count],
