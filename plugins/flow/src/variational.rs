@@ -307,54 +307,81 @@ fn build_systems(
         let start_u = [&u0[other][l.clone()], &u0[other][r.clone()], &u0[other][a.clone()], &u0[other][b.clone()]];
         let start_v = [&v0[other][l], &v0[other][r], &v0[other][a], &v0[other][b]];
         let (u0_own, v0_own) = (&u0[colour][own.clone()], &v0[colour][own.clone()]);
+        let terms =
+            [&t.ix, &t.iy, &t.iz, &t.ixx, &t.ixy, &t.iyy, &t.ixz, &t.iyz, &t.nb, &t.nx, &t.ny, &t.brightness_weight, &t.gradient_weight]
+                .map(|plane| &plane[own.clone()]);
         let (du, dv) = (&du[own.clone()], &dv[own.clone()]);
-        fn slots<'a>(plane: &'a [f32], run: &Range<usize>) -> &'a [f32] {
-            &plane[run.clone()]
-        }
-        let own_slots = |plane| slots(plane, &own);
-        let (ix, iy, iz, ixx, ixy, iyy, ixz, iyz) = (
-            own_slots(&t.ix),
-            own_slots(&t.iy),
-            own_slots(&t.iz),
-            own_slots(&t.ixx),
-            own_slots(&t.ixy),
-            own_slots(&t.iyy),
-            own_slots(&t.ixz),
-            own_slots(&t.iyz),
-        );
-        let (nb, nx, ny) = (own_slots(&t.nb), own_slots(&t.nx), own_slots(&t.ny));
-        let (bw, gw) = (own_slots(&t.brightness_weight), own_slots(&t.gradient_weight));
-        let (sl, sr, su, sd) = (&mut sl[1..1 + count], &mut sr[1..1 + count], &mut su[1..1 + count], &mut sd[1..1 + count]);
-        let (a12_row, inv11, inv22, c1_row, c2_row) = (
-            &mut a12_row[1..1 + count],
-            &mut inv11[1..1 + count],
-            &mut inv22[1..1 + count],
-            &mut c1_row[1..1 + count],
-            &mut c2_row[1..1 + count],
-        );
-        for k in 0..count {
-            let (du, dv) = (du[k], dv[k]);
-            let r = iz[k] + ix[k] * du + iy[k] * dv;
-            let wb = bw[k] / (nb[k] * r * r + EPS2).sqrt();
-            let (rx, ry) = (ixz[k] + ixx[k] * du + ixy[k] * dv, iyz[k] + ixy[k] * du + iyy[k] * dv);
-            let wg = gw[k] / (nx[k] * rx * rx + ny[k] * ry * ry + EPS2).sqrt();
-            let (gx, gy) = (wg * nx[k], wg * ny[k]);
-            let a11 = wb * ix[k] * ix[k] + gx * ixx[k] * ixx[k] + gy * ixy[k] * ixy[k];
-            let a12 = wb * ix[k] * iy[k] + gx * ixx[k] * ixy[k] + gy * ixy[k] * iyy[k];
-            let a22 = wb * iy[k] * iy[k] + gx * ixy[k] * ixy[k] + gy * iyy[k] * iyy[k];
-            let b1 = -(wb * ix[k] * iz[k] + gx * ixx[k] * ixz[k] + gy * ixy[k] * iyz[k]);
-            let b2 = -(wb * iy[k] * iz[k] + gx * ixy[k] * ixz[k] + gy * iyy[k] * iyz[k]);
-            let s = [edges[0][k], edges[1][k], edges[2][k], edges[3][k]];
-            let (mut c1, mut c2) = (b1, b2);
-            for n in 0..4 {
-                c1 += s[n] * (start_u[n][k] - u0_own[k]);
-                c2 += s[n] * (start_v[n][k] - v0_own[k]);
+        let mut outputs = [sl, sr, su, sd, a12_row, inv11, inv22, c1_row, c2_row].map(|row| &mut row[1..1 + count]);
+        // Blocks of pixels computed into a local array and then copied out:
+        // with ~30 input runs and 9 output rows the compiler cannot rule
+        // out overlaps cheaply, and would not vectorize the loop otherwise.
+        let mut block = [[0.0f32; SYSTEM_BLOCK]; 9];
+        for first in (0..count).step_by(SYSTEM_BLOCK) {
+            let pixels = first..(first + SYSTEM_BLOCK).min(count);
+            let inputs = SystemInputs {
+                du: &du[pixels.clone()],
+                dv: &dv[pixels.clone()],
+                terms: terms.map(|r| &r[pixels.clone()]),
+                edges: edges.map(|r| &r[pixels.clone()]),
+                start: (&u0_own[pixels.clone()], &v0_own[pixels.clone()]),
+                neighbours: (start_u.map(|r| &r[pixels.clone()]), start_v.map(|r| &r[pixels.clone()])),
+            };
+            block_systems(&inputs, &mut block);
+            for (row, values) in outputs.iter_mut().zip(&block) {
+                row[pixels.clone()].copy_from_slice(&values[..pixels.len()]);
             }
-            let sum = s[0] + s[1] + s[2] + s[3];
-            (sl[k], sr[k], su[k], sd[k]) = (s[0], s[1], s[2], s[3]);
-            (a12_row[k], inv11[k], inv22[k], c1_row[k], c2_row[k]) = (a12, 1.0 / (a11 + sum), 1.0 / (a22 + sum), c1, c2);
         }
     });
+}
+
+/// Pixels whose systems are computed together in [`block_systems`].
+const SYSTEM_BLOCK: usize = 64;
+
+/// Runs of up to [`SYSTEM_BLOCK`] pixels' inputs, all of one length.
+struct SystemInputs<'a> {
+    /// The current increment.
+    du: &'a [f32],
+    dv: &'a [f32],
+    /// ix, iy, iz, ixx, ixy, iyy, ixz, iyz, nb, nx, ny and the two weights
+    /// (the fields of [`DataTerms`], in order).
+    terms: [&'a [f32]; 13],
+    /// Left, right, upper and lower edge weights.
+    edges: [&'a [f32]; 4],
+    /// The start flow (u0, v0) at the pixels and at their four neighbours.
+    start: (&'a [f32], &'a [f32]),
+    neighbours: ([&'a [f32]; 4], [&'a [f32]; 4]),
+}
+
+/// The systems of a block of pixels, one row of `out` per coefficient:
+/// the four edge weights, a12, 1 / d11, 1 / d22, c1 and c2.
+fn block_systems(inputs: &SystemInputs<'_>, out: &mut [[f32; SYSTEM_BLOCK]; 9]) {
+    let n = inputs.du.len().min(SYSTEM_BLOCK);
+    let (du, dv) = (&inputs.du[..n], &inputs.dv[..n]);
+    let [ix, iy, iz, ixx, ixy, iyy, ixz, iyz, nb, nx, ny, bw, gw] = inputs.terms.map(|r| &r[..n]);
+    let [e_left, e_right, e_up, e_down] = inputs.edges.map(|r| &r[..n]);
+    let (u0, v0) = (&inputs.start.0[..n], &inputs.start.1[..n]);
+    let [u_left, u_right, u_up, u_down] = inputs.neighbours.0.map(|r| &r[..n]);
+    let [v_left, v_right, v_up, v_down] = inputs.neighbours.1.map(|r| &r[..n]);
+    let [sl, sr, su, sd, a12_out, inv11, inv22, c1_out, c2_out] = out;
+    for k in 0..n {
+        let (du, dv) = (du[k], dv[k]);
+        let r = iz[k] + ix[k] * du + iy[k] * dv;
+        let wb = bw[k] / (nb[k] * r * r + EPS2).sqrt();
+        let (rx, ry) = (ixz[k] + ixx[k] * du + ixy[k] * dv, iyz[k] + ixy[k] * du + iyy[k] * dv);
+        let wg = gw[k] / (nx[k] * rx * rx + ny[k] * ry * ry + EPS2).sqrt();
+        let (gx, gy) = (wg * nx[k], wg * ny[k]);
+        let a11 = wb * ix[k] * ix[k] + gx * ixx[k] * ixx[k] + gy * ixy[k] * ixy[k];
+        let a12 = wb * ix[k] * iy[k] + gx * ixx[k] * ixy[k] + gy * ixy[k] * iyy[k];
+        let a22 = wb * iy[k] * iy[k] + gx * ixy[k] * ixy[k] + gy * iyy[k] * iyy[k];
+        let b1 = -(wb * ix[k] * iz[k] + gx * ixx[k] * ixz[k] + gy * ixy[k] * iyz[k]);
+        let b2 = -(wb * iy[k] * iz[k] + gx * ixy[k] * ixz[k] + gy * iyy[k] * iyz[k]);
+        let s = [e_left[k], e_right[k], e_up[k], e_down[k]];
+        let c1 = b1 + s[0] * (u_left[k] - u0[k]) + s[1] * (u_right[k] - u0[k]) + s[2] * (u_up[k] - u0[k]) + s[3] * (u_down[k] - u0[k]);
+        let c2 = b2 + s[0] * (v_left[k] - v0[k]) + s[1] * (v_right[k] - v0[k]) + s[2] * (v_up[k] - v0[k]) + s[3] * (v_down[k] - v0[k]);
+        let sum = s[0] + s[1] + s[2] + s[3];
+        (sl[k], sr[k], su[k], sd[k]) = (s[0], s[1], s[2], s[3]);
+        (a12_out[k], inv11[k], inv22[k], c1_out[k], c2_out[k]) = (a12, 1.0 / (a11 + sum), 1.0 / (a22 + sum), c1, c2);
+    }
 }
 
 /// One over-relaxed Gauss-Seidel half-sweep: every pixel of `colour` from
