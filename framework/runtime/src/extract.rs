@@ -321,6 +321,7 @@ pub fn pair_flows(flow: &mut Stage, clip: Clip, mut pairs: Vec<f32>) -> anyhow::
     // Room for one field more: `per_frame_flow` appends the last pair again in place.
     pairs.clear();
     pairs.reserve(count * height * width * 2);
+    crate::allocator::populate(&mut pairs);
     let mut start = 0;
     while start + 1 < count {
         let end = (start + CHUNK + 1).min(count);
