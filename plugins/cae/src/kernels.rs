@@ -133,10 +133,18 @@ struct Chunks {
     ranges: Vec<Range<usize>>,
 }
 
+/// The most samples in one chunk of a training step. A chunk's column
+/// buffer is 9 x channels x samples x H x W values: at 8 samples and 32
+/// channels of 32 x 32 that is 9.4 MB, and a batch of 256 in 8 chunks gave
+/// 38 MB per chunk, streamed through memory between im2col and the product
+/// (a batch-256 step 25% slower than at this cap, docs/benchmarks.md,
+/// "Chunks of at most 8 samples").
+const MAX_CHUNK_SAMPLES: usize = 8;
+
 impl Chunks {
     fn new(batch: usize) -> Chunks {
         // A few chunks per thread balance the load; more only shrink the products.
-        let count = (rayon::current_num_threads() * 4).clamp(1, batch.max(1));
+        let count = (rayon::current_num_threads() * 4).max(batch.div_ceil(MAX_CHUNK_SAMPLES)).clamp(1, batch.max(1));
         let ranges = (0..count).map(|i| i * batch / count..(i + 1) * batch / count).filter(|r| !r.is_empty()).collect();
         Chunks { ranges }
     }
@@ -579,6 +587,30 @@ fn add_bias(block: &mut [f32], bias: &[f32], relu: bool) {
     }
 }
 
+/// The sum of `term(a[i], b[i])` over `a` and `b` in step: in 16 f32 lanes
+/// within blocks of 1,024 values, in f64 across blocks. The lanes vectorize
+/// (an f64 sum in order does not: each addition waits for the last), and a
+/// lane adds at most 64 values, so the sum stays within a few f32 roundings
+/// of the exact one for the activations these sums run over.
+fn lane_sum(a: &[f32], b: &[f32], term: impl Fn(f32, f32) -> f32) -> f64 {
+    const LANES: usize = 16;
+    const BLOCK: usize = 1024;
+    debug_assert_eq!(a.len(), b.len());
+    let mut total = 0f64;
+    for (block_a, block_b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let mut lanes = [0f32; LANES];
+        let (runs_a, runs_b) = (block_a.chunks_exact(LANES), block_b.chunks_exact(LANES));
+        let tail: f32 = runs_a.remainder().iter().zip(runs_b.remainder()).map(|(&x, &y)| term(x, y)).sum();
+        for (run_a, run_b) in runs_a.zip(runs_b) {
+            for lane in 0..LANES {
+                lanes[lane] += term(run_a[lane], run_b[lane]);
+            }
+        }
+        total += lanes.iter().map(|&v| v as f64).sum::<f64>() + tail as f64;
+    }
+    total
+}
+
 /// Adds each channel row's sum to `sums`.
 fn add_row_sums(block: &[f32], sums: &mut [f32]) {
     let cols = block.len() / sums.len();
@@ -753,7 +785,8 @@ impl Net<'_> {
         (dw, db, dx)
     }
 
-    /// Per-channel mean and biased variance over the whole batch (two passes, f64 sums).
+    /// Per-channel mean and biased variance over the whole batch (two
+    /// passes: the variance about the mean, not from the mean square).
     fn channel_stats(&self, x: &Activation) -> (Vec<f32>, Vec<f32>) {
         let blocks = self.chunks.split(&x.data, x.per_sample());
         let count = (self.chunks.batch() * x.h * x.w) as f64;
@@ -766,9 +799,10 @@ impl Net<'_> {
         (0..x.c)
             .into_par_iter()
             .map(|ch| {
-                let mean = rows(ch).flatten().map(|&v| v as f64).sum::<f64>() / count;
-                let var = rows(ch).flatten().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / count;
-                (mean as f32, var as f32)
+                let mean = rows(ch).map(|row| lane_sum(row, row, |v, _| v)).sum::<f64>() / count;
+                let m = mean as f32;
+                let var = rows(ch).map(|row| lane_sum(row, row, |v, _| (v - m) * (v - m))).sum::<f64>() / count;
+                (m, var as f32)
             })
             .unzip()
     }
@@ -802,24 +836,19 @@ impl Net<'_> {
         let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + BN_EPSILON).sqrt()).collect();
         let xs = self.chunks.split(&x.data, x.per_sample());
         let dys = self.chunks.split(&dy.data, dy.per_sample());
-        // The ReLU passes a gradient where its output was positive.
-        let each = |ch: usize, f: &mut dyn FnMut(f32, f32)| {
-            for (xb, db) in xs.iter().zip(&dys) {
-                let cols = xb.len() / x.c;
-                for (&v, &g) in xb[ch * cols..][..cols].iter().zip(&db[ch * cols..][..cols]) {
-                    let xhat = (v - mean[ch]) * inv_std[ch];
-                    f(xhat, if gamma[ch] * xhat + beta[ch] > 0.0 { g } else { 0.0 });
-                }
-            }
-        };
         let (dgamma, dbeta): (Vec<f32>, Vec<f32>) = (0..x.c)
             .into_par_iter()
             .map(|ch| {
+                let (m, s, g, b) = (mean[ch], inv_std[ch], gamma[ch], beta[ch]);
+                // The ReLU passes a gradient where its output was positive.
+                let passed = |v: f32, dz: f32| if g * ((v - m) * s) + b > 0.0 { dz } else { 0.0 };
                 let (mut sum_xhat, mut sum) = (0f64, 0f64);
-                each(ch, &mut |xhat, g| {
-                    sum_xhat += (g * xhat) as f64;
-                    sum += g as f64;
-                });
+                for (xb, db) in xs.iter().zip(&dys) {
+                    let cols = xb.len() / x.c;
+                    let (row, grad) = (&xb[ch * cols..][..cols], &db[ch * cols..][..cols]);
+                    sum_xhat += lane_sum(row, grad, |v, dz| passed(v, dz) * ((v - m) * s));
+                    sum += lane_sum(row, grad, passed);
+                }
                 (sum_xhat as f32, sum as f32)
             })
             .unzip();
@@ -909,7 +938,7 @@ fn per_sample_sse(chunks: &Chunks, out: &Activation, target: &[f32]) -> Vec<f32>
                 (0..out.c)
                     .map(|ch| {
                         let at = ch * cols + s * hw;
-                        o[at..at + hw].iter().zip(&t[at..at + hw]).map(|(a, b)| ((a - b) as f64).powi(2)).sum::<f64>()
+                        lane_sum(&o[at..at + hw], &t[at..at + hw], |a, b| (a - b) * (a - b))
                     })
                     .sum::<f64>() as f32
             })
@@ -1067,10 +1096,11 @@ pub fn train_step(
     let blocks = chunks.split_mut(&mut grad.data, out.per_sample());
     let pairs: Vec<_> = chunks.split(&out.data, out.per_sample()).into_iter().zip(chunks.split(&target, out.per_sample())).collect();
     blocks.into_par_iter().zip(pairs).zip(&chunks.ranges).for_each(|((g, (o, t)), range)| {
-        let cols = range.len() * hw;
-        for (at, ((gv, ov), tv)) in g.iter_mut().zip(o).zip(t).enumerate() {
-            let sample = range.start + (at % cols) / hw;
-            *gv = (2.0 * sample_weights[sample] as f64 * (ov - tv) as f64 / norm) as f32;
+        // One image plane (a channel of a sample) at a time, at that sample's scale.
+        let planes = g.chunks_mut(hw).zip(o.chunks(hw)).zip(t.chunks(hw));
+        for (plane, ((gp, op), tp)) in planes.enumerate() {
+            let scale = (2.0 * sample_weights[range.start + plane % range.len()] as f64 / norm) as f32;
+            gp.iter_mut().zip(op).zip(tp).for_each(|((gv, ov), tv)| *gv = scale * (ov - tv));
         }
     });
 
@@ -1179,6 +1209,7 @@ mod tests {
         for batch in [1, 2, 5, 37, 256] {
             let chunks = Chunks::new(batch);
             assert_eq!(chunks.batch(), batch);
+            assert!(chunks.ranges.iter().all(|r| r.len() <= MAX_CHUNK_SAMPLES), "batch {batch}: {:?}", chunks.ranges);
             let (c, hw) = (3, 4);
             let samples: Vec<f32> = (0..batch * c * hw).map(|v| v as f32).collect();
             let chunked = chunks.chunked(&samples, c, hw);
@@ -1191,6 +1222,18 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn lane_sums_match_f64_sums() {
+        // Lengths around the lane and block sizes, so the tails are summed too.
+        for len in [0, 1, 15, 16, 17, 1023, 1024, 1025, 5000] {
+            let seed = &mut (len as u64 + 3);
+            let (a, b): (Vec<f32>, Vec<f32>) = (0..len).map(|_| (lcg(seed) + 1.0, lcg(seed))).unzip();
+            let exact: f64 = a.iter().zip(&b).map(|(&x, &y)| x as f64 * y as f64).sum();
+            let lanes = lane_sum(&a, &b, |x, y| x * y);
+            assert!((lanes - exact).abs() <= 1e-6 * (1.0 + exact.abs()), "{len} values: {lanes} against {exact}");
         }
     }
 
