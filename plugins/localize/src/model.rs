@@ -57,8 +57,9 @@ impl YoloxModel {
         let fail = |e: &dyn std::fmt::Display| StageError::new(format!("detector model {}: {e}", self.path.display()));
         let array = tract_ndarray::Array4::from_shape_vec((1, 3, self.input_height, self.input_width), input).map_err(|e| fail(&e))?;
         let outputs = self.plan.run(tvec!(array.into_tensor().into())).map_err(|e| fail(&format!("{e:#}")))?;
-        let rows = outputs[0].to_plain_array_view::<f32>().map_err(|e| fail(&e))?;
-        Ok(rows.iter().copied().collect())
+        // A tract tensor is contiguous: one copy, not an element-by-element walk of a view.
+        let plain = outputs[0].try_as_plain_ram().map_err(|e| fail(&e))?;
+        Ok(plain.as_slice::<f32>().map_err(|e| fail(&e))?.to_vec())
     }
 }
 
