@@ -496,25 +496,32 @@ impl Window {
         (ki as isize - self.pad as isize) * self.w as isize + (kj as isize - self.pad as isize)
     }
 
-    /// `f(start, len)` for every run of plane positions that, at tap (ki, kj)
-    /// of a same-size window, read outside their own image.
-    fn outside_runs(&self, ki: usize, kj: usize, samples: usize, mut f: impl FnMut(usize, usize)) {
+    /// Zeroes, in `values` (a tap's row of a chunk's column buffer), every
+    /// plane position that at tap (ki, kj) of a same-size window reads
+    /// outside its own image: whole rows above and below, and `pad` columns
+    /// or fewer at the ends of the rows between. Those column runs are
+    /// written in place: as `fill` calls, one or two values each, the calls
+    /// cost more than the im2col copy itself (docs/benchmarks.md, "Border
+    /// zeros written in place").
+    fn zero_outside(&self, ki: usize, kj: usize, samples: usize, values: &mut [f32]) {
         let (h, w) = (self.h, self.w);
         // Output rows i0..i1 and columns j0..j1 read inside the image.
         let inside =
             |shift: usize, size: usize| (self.pad.saturating_sub(shift).min(size), (size + self.pad).saturating_sub(shift).min(size));
         let ((i0, i1), (j0, j1)) = (inside(ki, h), inside(kj, w));
-        for plane in (0..samples).map(|s| s * h * w) {
+        for plane in values[..samples * h * w].chunks_exact_mut(h * w) {
             if i0 >= i1 || j0 >= j1 {
-                f(plane, h * w);
+                plane.fill(0.0);
                 continue;
             }
-            f(plane, i0 * w);
-            for row in (i0..i1).map(|i| plane + i * w) {
-                f(row, j0);
-                f(row + j1, w - j1);
+            plane[..i0 * w].fill(0.0);
+            plane[i1 * w..].fill(0.0);
+            if j0 > 0 || j1 < w {
+                for row in plane[i0 * w..i1 * w].chunks_exact_mut(w) {
+                    zero_short(&mut row[..j0]);
+                    zero_short(&mut row[j1..]);
+                }
             }
-            f(plane + i1 * w, (h - i1) * w);
         }
     }
 
@@ -539,7 +546,7 @@ impl Window {
                     dst[run.clone()].copy_from_slice(&plane[from..from + run.len()]);
                     dst[..run.start].fill(0.0);
                     dst[run.end..].fill(0.0);
-                    self.outside_runs(ki, kj, samples, |start, n| dst[start..start + n].fill(0.0));
+                    self.zero_outside(ki, kj, samples, dst);
                 }
             }
         }
@@ -563,7 +570,7 @@ impl Window {
                     }
                     let src = &mut taps[(ki * self.k + kj) * len..][..len];
                     // Zeroed, these entries add nothing (x + 0 == x), so the run can be added whole.
-                    self.outside_runs(ki, kj, samples, |start, n| src[start..start + n].fill(0.0));
+                    self.zero_outside(ki, kj, samples, src);
                     let offset = self.tap_offset(ki, kj);
                     let run = Self::shifted_run(offset, len);
                     let from = (run.start as isize + offset) as usize;
@@ -571,6 +578,16 @@ impl Window {
                 }
             }
         }
+    }
+}
+
+/// Zeroes a run of a value or two without a call: `fill` becomes a
+/// `memset` call whatever the length.
+fn zero_short(run: &mut [f32]) {
+    match run {
+        [] => {}
+        [v] => *v = 0.0,
+        _ => run.fill(0.0),
     }
 }
 
