@@ -887,22 +887,15 @@ impl Net<'_> {
         (dgamma, dbeta, dx)
     }
 
-    /// For each 2 x 2 window of channel row `row` (one chunk), the offset of its maximum
-    /// (the first one on ties) and the output index.
-    fn pool_windows(row: &[f32], samples: usize, h: usize, w: usize, mut f: impl FnMut(usize, usize)) {
+    /// For each output row of 2 x 2 max pooling over a chunk's channel row
+    /// (`samples` images of h x w): `f(input, output)`, the offsets of its
+    /// first input row (the windows' top rows; the bottom rows follow, `w`
+    /// values on) and of the output row.
+    fn pool_rows(samples: usize, h: usize, w: usize, mut f: impl FnMut(usize, usize)) {
         let (ho, wo) = (h / 2, w / 2);
         for s in 0..samples {
             for i in 0..ho {
-                for j in 0..wo {
-                    let base = s * h * w + 2 * i * w + 2 * j;
-                    let mut best = base;
-                    for off in [base + 1, base + w, base + w + 1] {
-                        if row[off] > row[best] {
-                            best = off;
-                        }
-                    }
-                    f(best, s * ho * wo + i * wo + j);
-                }
+                f(s * h * w + 2 * i * w, s * ho * wo + i * wo);
             }
         }
     }
@@ -910,13 +903,20 @@ impl Net<'_> {
     fn pool(&self, x: &Activation) -> Activation {
         let (c, h, w) = (x.c, x.h, x.w);
         let mut y = Activation::uninit(c, h / 2, w / 2, self.chunks.batch());
-        let outs = self.chunks.split_mut(&mut y.data, c * h * w / 4);
+        let per_sample = y.per_sample();
+        let outs = self.chunks.split_mut(&mut y.data, per_sample);
         outs.into_par_iter().zip(self.chunks.split(&x.data, x.per_sample())).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
-            let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
+            let (cols_in, cols_out) = (range.len() * h * w, range.len() * (h / 2) * (w / 2));
             for ch in 0..c {
                 let row = &input[ch * cols_in..][..cols_in];
                 let dst = &mut out[ch * cols_out..][..cols_out];
-                Self::pool_windows(row, range.len(), h, w, |from, to| dst[to] = row[from]);
+                Self::pool_rows(range.len(), h, w, |input, output| {
+                    let (top, bottom) = row[input..input + 2 * w].split_at(w);
+                    let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                    for (o, (t, b)) in dst[output..output + w / 2].iter_mut().zip(windows) {
+                        *o = [t[0], t[1], b[0], b[1]][window_argmax(t, b)];
+                    }
+                });
             }
         });
         y
@@ -924,20 +924,48 @@ impl Net<'_> {
 
     fn pool_backward(&self, x: &Activation, dy: &Activation) -> Activation {
         let (c, h, w) = (x.c, x.h, x.w);
-        let mut dx = Activation::zeros(c, h, w, self.chunks.batch());
+        // Windows cover an even-sized image whole, and every value is written below.
+        let mut dx = match h % 2 == 0 && w % 2 == 0 {
+            true => Activation::uninit(c, h, w, self.chunks.batch()),
+            false => Activation::zeros(c, h, w, self.chunks.batch()),
+        };
         let blocks = self.chunks.split_mut(&mut dx.data, x.per_sample());
         let work = self.chunks.split(&x.data, x.per_sample()).into_iter().zip(self.chunks.split(&dy.data, dy.per_sample()));
         blocks.into_par_iter().zip(work.collect::<Vec<_>>()).zip(&self.chunks.ranges).for_each(|((out, (input, grad)), range)| {
-            let (cols_in, cols_out) = (range.len() * h * w, range.len() * h * w / 4);
+            let (cols_in, cols_out) = (range.len() * h * w, range.len() * (h / 2) * (w / 2));
             for ch in 0..c {
                 let row = &input[ch * cols_in..][..cols_in];
                 let g = &grad[ch * cols_out..][..cols_out];
                 let dst = &mut out[ch * cols_in..][..cols_in];
-                Self::pool_windows(row, range.len(), h, w, |from, to| dst[from] += g[to]);
+                Self::pool_rows(range.len(), h, w, |input, output| {
+                    let (top, bottom) = row[input..input + 2 * w].split_at(w);
+                    let (dst_top, dst_bottom) = dst[input..input + 2 * w].split_at_mut(w);
+                    let windows = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+                    let outs = dst_top.chunks_exact_mut(2).zip(dst_bottom.chunks_exact_mut(2));
+                    for (((t, b), (dt, db)), &gv) in windows.zip(outs).zip(&g[output..output + w / 2]) {
+                        // The maximum takes the gradient (added to 0, as onto a zeroed buffer), the rest 0.
+                        let best = window_argmax(t, b);
+                        let pick = |k: usize| if best == k { 0.0 + gv } else { 0.0 };
+                        (dt[0], dt[1], db[0], db[1]) = (pick(0), pick(1), pick(2), pick(3));
+                    }
+                });
             }
         });
         dx
     }
+}
+
+/// Which of a 2 x 2 window's values (`top[0], top[1], bottom[0], bottom[1]`)
+/// is its maximum, the first one on ties, without branches: the max-pooling
+/// comparisons are data-dependent and mispredicted about as often as not.
+fn window_argmax(top: &[f32], bottom: &[f32]) -> usize {
+    let (mut best, mut at) = (top[0], 0);
+    for (k, v) in [(1, top[1]), (2, bottom[0]), (3, bottom[1])] {
+        let greater = v > best;
+        best = if greater { v } else { best };
+        at = if greater { k } else { at };
+    }
+    at
 }
 
 /// Per-sample SSE between the output (chunked) and the target (chunked), in sample order.
@@ -1239,6 +1267,38 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn pooling_takes_the_first_maximum_and_routes_its_gradient_there() {
+        // Values from a few levels, so that windows hold ties; odd sizes
+        // leave a row or column outside every window (gradient 0 there).
+        for (h, w, batch) in [(4, 4, 3), (5, 3, 2), (2, 6, 9), (32, 32, 2)] {
+            let c = 2;
+            let chunks = Chunks::new(batch);
+            let net = Net { chunks: &chunks };
+            let seed = &mut 5;
+            let samples: Vec<f32> = (0..batch * c * h * w).map(|_| (lcg(seed) * 6.0).round()).collect();
+            let grads: Vec<f32> = (0..batch * c * (h / 2) * (w / 2)).map(|_| lcg(seed)).collect();
+            let x = Activation { c, h, w, data: chunks.chunked(&samples, c, h * w) };
+            let dy = Activation { c, h: h / 2, w: w / 2, data: chunks.chunked(&grads, c, (h / 2) * (w / 2)) };
+            let (y, dx) = (net.pool(&x), net.pool_backward(&x, &dy));
+            let (mut want_y, mut want_dx) = (vec![0f32; grads.len()], vec![0f32; samples.len()]);
+            for plane in 0..batch * c {
+                for i in 0..h / 2 {
+                    for j in 0..w / 2 {
+                        let at = |di: usize, dj: usize| plane * h * w + (2 * i + di) * w + 2 * j + dj;
+                        let best =
+                            [at(0, 1), at(1, 0), at(1, 1)].into_iter().fold(at(0, 0), |b, k| if samples[k] > samples[b] { k } else { b });
+                        let out = plane * (h / 2) * (w / 2) + i * (w / 2) + j;
+                        want_y[out] = samples[best];
+                        want_dx[best] += grads[out];
+                    }
+                }
+            }
+            assert_eq!(y.data, chunks.chunked(&want_y, c, (h / 2) * (w / 2)), "{h} x {w}");
+            assert_eq!(dx.data, chunks.chunked(&want_dx, c, h * w), "{h} x {w}");
         }
     }
 
