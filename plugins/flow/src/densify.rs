@@ -19,10 +19,13 @@ pub fn densify(level: &Level, patches: &PatchFlow, patch: usize) -> FlowField {
             if y < py || y >= py + patch {
                 continue;
             }
+            let first = &level.i0.data[y * w..][..w];
             for (pc, &px) in patches.xs.iter().enumerate() {
                 let (u, v) = patches.uv[pr * cols + pc];
+                // The patch's samples share their height: its rows and weight are found once.
+                let second = level.i1.sample_row(y_f + v);
                 for (x, a) in acc.iter_mut().enumerate().skip(px).take(patch) {
-                    let diff = level.i1.sample(x as f32 + u, y_f + v) - level.i0.at(x, y);
+                    let diff = level.i1.sample_in_row(&second, x as f32 + u) - first[x];
                     let weight = 1.0 / diff.abs().max(1.0);
                     a.0 += weight;
                     a.1 += weight * u;

@@ -32,19 +32,30 @@ impl GrayImage {
     /// pixels are repeated.
     #[inline]
     pub fn sample(&self, x: f32, y: f32) -> f32 {
-        let xmax = (self.width - 1) as f32;
-        let ymax = (self.height - 1) as f32;
-        let x = x.clamp(0.0, xmax);
-        let y = y.clamp(0.0, ymax);
+        self.sample_in_row(&self.sample_row(y), x)
+    }
+
+    /// The rows and weight a bilinear sample at height `y` blends: worked
+    /// out once for many samples at one height.
+    #[inline]
+    pub(crate) fn sample_row(&self, y: f32) -> SampleRow {
+        let y = y.clamp(0.0, (self.height - 1) as f32);
+        let top = (y as usize).min(self.height.saturating_sub(2));
+        let bottom = (top + 1).min(self.height - 1);
+        SampleRow { top: top * self.width, bottom: bottom * self.width, weight: y - top as f32 }
+    }
+
+    /// [`GrayImage::sample`] at `x` on the height `row` was made for.
+    #[inline]
+    pub(crate) fn sample_in_row(&self, row: &SampleRow, x: f32) -> f32 {
+        let x = x.clamp(0.0, (self.width - 1) as f32);
         let x0 = (x as usize).min(self.width.saturating_sub(2));
-        let y0 = (y as usize).min(self.height.saturating_sub(2));
         let x1 = (x0 + 1).min(self.width - 1);
-        let y1 = (y0 + 1).min(self.height - 1);
         let fx = x - x0 as f32;
-        let fy = y - y0 as f32;
-        let top = self.at(x0, y0) + fx * (self.at(x1, y0) - self.at(x0, y0));
-        let bottom = self.at(x0, y1) + fx * (self.at(x1, y1) - self.at(x0, y1));
-        top + fy * (bottom - top)
+        let (t, b) = (&self.data[row.top..][..self.width], &self.data[row.bottom..][..self.width]);
+        let top = t[x0] + fx * (t[x1] - t[x0]);
+        let bottom = b[x0] + fx * (b[x1] - b[x0]);
+        top + row.weight * (bottom - top)
     }
 }
 
@@ -84,4 +95,13 @@ impl FlowField {
             .sum();
         sum / (self.width * self.height).max(1) as f64
     }
+}
+
+/// Where a bilinear sample at one height reads: the offsets of the rows
+/// above and below it, and the lower row's weight.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SampleRow {
+    top: usize,
+    bottom: usize,
+    weight: f32,
 }

@@ -69,21 +69,42 @@ impl Checkerboard {
         (run(y, 1), [run(y, offset), run(y, offset + 1), run(y.saturating_sub(1), 1), run((y + 1).min(self.h - 1), 1)])
     }
 
-    /// A row-major field on the checkerboard.
+    /// A row-major field on the checkerboard. Row by row, each row split
+    /// into its even and odd columns (no division per pixel, and the split
+    /// vectorizes).
     fn scatter(&self, natural: &[f32]) -> Planes {
         let mut colours = self.planes();
-        for (i, &value) in natural.iter().enumerate() {
-            let (x, y) = (i % self.w, i / self.w);
-            colours[(x + y) % 2][y * self.stride + 1 + x / 2] = value;
+        let (w, evens, odds) = (self.w, self.w.div_ceil(2), self.w / 2);
+        for (y, row) in natural.chunks_exact(w.max(1)).enumerate() {
+            let at = y * self.stride + 1;
+            // Column 2t of either colour's pixels goes to slot 1 + t.
+            let [first, second] = &mut colours;
+            let (even_plane, odd_plane) = if y % 2 == 0 { (first, second) } else { (second, first) };
+            let (even, odd) = (&mut even_plane[at..at + evens], &mut odd_plane[at..at + odds]);
+            for ((pair, e), o) in row.chunks_exact(2).zip(even.iter_mut()).zip(odd.iter_mut()) {
+                *e = pair[0];
+                *o = pair[1];
+            }
+            if w % 2 == 1 {
+                even[evens - 1] = row[w - 1];
+            }
         }
         colours
     }
 
-    /// Row-major layout of a field stored as `colours`.
+    /// Row-major layout of a field stored as `colours` (the inverse of `scatter`).
     fn gather(&self, colours: &Planes, out: &mut [f32]) {
-        for (y, row) in out.chunks_exact_mut(self.w).enumerate() {
-            for (x, value) in row.iter_mut().enumerate() {
-                *value = colours[(x + y) % 2][y * self.stride + 1 + x / 2];
+        let (w, evens, odds) = (self.w, self.w.div_ceil(2), self.w / 2);
+        for (y, row) in out.chunks_exact_mut(w.max(1)).enumerate() {
+            let at = y * self.stride + 1;
+            let (even_plane, odd_plane) = if y % 2 == 0 { (&colours[0], &colours[1]) } else { (&colours[1], &colours[0]) };
+            let (even, odd) = (&even_plane[at..at + evens], &odd_plane[at..at + odds]);
+            for ((pair, e), o) in row.chunks_exact_mut(2).zip(even).zip(odd) {
+                pair[0] = *e;
+                pair[1] = *o;
+            }
+            if w % 2 == 1 {
+                row[w - 1] = even[evens - 1];
             }
         }
     }
@@ -111,24 +132,27 @@ struct DataTerms {
     gradient_weight: Vec<f32>,
 }
 
+/// Central differences along rows, one-sided at the ends (the border
+/// pixel repeated).
 fn central_dx(img: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mut out = vec![0.0; w * h];
-    for y in 0..h {
-        for x in 0..w {
-            let (l, r) = (x.saturating_sub(1), (x + 1).min(w - 1));
-            out[y * w + x] = (img[y * w + r] - img[y * w + l]) * 0.5;
-        }
+    if w < 2 {
+        return out;
+    }
+    for (row, out_row) in img.chunks_exact(w).zip(out.chunks_exact_mut(w)) {
+        out_row[0] = (row[1] - row[0]) * 0.5;
+        out_row[1..w - 1].iter_mut().zip(row[2..].iter().zip(&row[..w - 2])).for_each(|(o, (r, l))| *o = (r - l) * 0.5);
+        out_row[w - 1] = (row[w - 1] - row[w - 2]) * 0.5;
     }
     out
 }
 
+/// Central differences along columns, one-sided at the ends.
 fn central_dy(img: &[f32], w: usize, h: usize) -> Vec<f32> {
     let mut out = vec![0.0; w * h];
-    for y in 0..h {
-        let (u, d) = (y.saturating_sub(1), (y + 1).min(h - 1));
-        for x in 0..w {
-            out[y * w + x] = (img[d * w + x] - img[u * w + x]) * 0.5;
-        }
+    for (y, out_row) in out.chunks_exact_mut(w.max(1)).enumerate() {
+        let (up, down) = (&img[y.saturating_sub(1) * w..][..w], &img[(y + 1).min(h - 1) * w..][..w]);
+        out_row.iter_mut().zip(down.iter().zip(up)).for_each(|(o, (d, u))| *o = (d - u) * 0.5);
     }
     out
 }
@@ -449,6 +473,35 @@ mod tests {
                 lo + (hi - lo) * ((state >> 40) as f32 / (1u64 << 24) as f32)
             })
             .collect()
+    }
+
+    /// Each pixel (x, y) lands in colour (x + y) % 2 at slot 1 + x / 2 of
+    /// its row, the pads stay 0, and `gather` undoes `scatter`, at odd and
+    /// even sizes; the central differences are the per-pixel formula.
+    #[test]
+    fn checkerboard_layout_and_differences_follow_their_definitions() {
+        for (w, h) in [(5, 3), (6, 4), (1, 4), (7, 1), (2, 2), (0, 0)] {
+            let board = Checkerboard::new(w, h);
+            let natural = values(w * h, 3, -1.0, 1.0);
+            let colours = board.scatter(&natural);
+            let mut expected = board.planes();
+            for (i, &v) in natural.iter().enumerate() {
+                let (x, y) = (i % w, i / w);
+                expected[(x + y) % 2][y * board.stride + 1 + x / 2] = v;
+            }
+            assert_eq!(colours, expected, "{w}x{h}");
+            let mut back = vec![f32::NAN; w * h];
+            board.gather(&colours, &mut back);
+            assert_eq!(back, natural, "{w}x{h}");
+
+            let (dx, dy) = (central_dx(&natural, w, h), central_dy(&natural, w, h));
+            for (i, (&gx, &gy)) in dx.iter().zip(&dy).enumerate() {
+                let (x, y) = (i % w, i / w);
+                let at = |x: usize, y: usize| natural[y * w + x];
+                assert_eq!(gx, (at((x + 1).min(w - 1), y) - at(x.saturating_sub(1), y)) * 0.5, "{w}x{h} dx at {x},{y}");
+                assert_eq!(gy, (at(x, (y + 1).min(h - 1)) - at(x, y.saturating_sub(1))) * 0.5, "{w}x{h} dy at {x},{y}");
+            }
+        }
     }
 
     /// Half-sweeps on the checkerboard give what red-black SOR on the
