@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+use vigil_plugin_cae::config::Precision;
 use vigil_plugin_cae::kernels::layers;
 use vigil_plugin_cae::model::BandModel;
 use vigil_plugin_cae::net::Autoencoder;
@@ -57,7 +58,7 @@ fn figures(kernels: bool) -> Figures {
     let mut step = |b: usize| {
         let x = &data[..b * DIMS[0] * DIMS[2] * DIMS[2]];
         let loss = if kernels {
-            model.kernel_step(&ops, x, x, &ones[..b], DIMS, 1e-3, &plain, &train)
+            model.kernel_step(&ops, Precision::F32, x, x, &ones[..b], DIMS, 1e-3, &plain, &train)
         } else {
             model.step(tensor(x, &train), tensor(x, &train), &ones[..b], 1e-3, &train, &Transfers::default())
         };
@@ -67,7 +68,7 @@ fn figures(kernels: bool) -> Figures {
     let step256 = time(2, 3, || step(256));
     let eval256 = time(1, 3, || {
         let errors = if kernels {
-            model.kernel_errors(&ops, &data, &data, DIMS)
+            model.kernel_errors(&ops, Precision::F32, &data, &data, DIMS)
         } else {
             model.errors(tensor(&data, &plain), tensor(&data, &plain), &Transfers::default())
         };

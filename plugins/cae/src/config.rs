@@ -1,6 +1,6 @@
 //! The stage's options, read once at creation, and the device they select.
 
-use crate::kernels;
+use crate::{kernels, matmul};
 use burn::tensor::Device;
 use vigil_stage_api::settings::{at_least, positive, Choice, Settings};
 use vigil_stage_api::{memory, Options, StageContext, StageError};
@@ -54,6 +54,17 @@ vigil_stage_api::choice! {
     }
 }
 
+vigil_stage_api::choice! {
+    /// How the CPU kernels multiply.
+    pub enum Precision {
+        /// f32 operands and sums.
+        F32 = "f32",
+        /// Operands rounded to bf16, sums in f32 (on AMX): faster
+        /// products, operands with 8 bits of mantissa.
+        Bf16 = "bf16",
+    }
+}
+
 vigil_stage_api::settings! {
     /// The `cae` stage's options.
     pub struct CaeSettings {
@@ -71,6 +82,8 @@ vigil_stage_api::settings! {
         pub lr_schedule: LrSchedule = LrSchedule::Constant,
         /// where to train: `pipeline` follows `[pipeline] device`; `gpu` needs a build with the `gpu` feature; `auto` takes a real GPU when there is one, else the CPU
         pub device: DeviceChoice = DeviceChoice::Pipeline,
+        /// products on the CPU: `f32`, or `bf16` (operands rounded to bf16, sums in f32, on AMX: `amx_bf16` in /proc/cpuinfo; faster steps and eval, accuracy in docs/benchmarks.md)
+        pub precision: Precision = Precision::F32,
     }
 }
 
@@ -92,11 +105,31 @@ impl CaeConfig {
         };
         let device_name = if asked == "auto" { auto_device().to_string() } else { asked };
         let config = CaeConfig { settings, seed: context.seed, device_name };
+        config.check_precision()?;
         config.device()?; // fail at creation (what `vigil check` runs), not at the first step
                           // The cube geometry is not known yet: the smallest cubes the network takes
                           // (one RGB frame, 8 x 8) give a lower bound; `fit_begin` checks the real one.
         config.ensure_fits(3, 8, "even the smallest cubes")?;
         Ok(config)
+    }
+
+    /// `bf16` needs the CPU kernels and a CPU with AMX-BF16.
+    fn check_precision(&self) -> Result<(), StageError> {
+        if self.settings.precision != Precision::Bf16 {
+            return Ok(());
+        }
+        if self.device_name != "cpu" {
+            return Err(StageError::invalid(format!(
+                "option `precision` = \"bf16\" applies to the CPU kernels, but the stage trains on \"{}\": use \"f32\" or `device = \"cpu\"`",
+                self.device_name
+            )));
+        }
+        if !matmul::bf16::available() {
+            return Err(StageError::invalid(
+                "option `precision` = \"bf16\" needs a CPU with AMX-BF16 (`amx_bf16` in /proc/cpuinfo: Intel Xeon from Sapphire Rapids on) and Linux 5.16 or later, and this machine has not both: use \"f32\"",
+            ));
+        }
+        Ok(())
     }
 
     /// An error naming the option to lower when a training step on cubes of

@@ -16,7 +16,8 @@
 //! (model.rs), so checkpoints, the optimizer and the GPU path are unchanged,
 //! and the tests check these kernels against burn's autodiff.
 
-use gemm::{gemm, Parallelism};
+use crate::config::Precision;
+use crate::matmul::{matmul, matmul_to, Mat};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::ops::Range;
@@ -286,69 +287,6 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// A matrix operand: element (r, c) is `data[r * rs + c * cs]`.
-#[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a> Mat<'a> {
-    fn rows(data: &'a [f32], cols: usize) -> Mat<'a> {
-        Mat { data, rs: cols, cs: 1 }
-    }
-    /// The transpose of a row-major matrix with `cols` columns.
-    fn transposed(data: &'a [f32], cols: usize) -> Mat<'a> {
-        Mat { data, rs: 1, cs: cols }
-    }
-}
-
-/// dst (row-major m x n) = a (m x k) * b (k x n), added to dst when `accumulate`.
-fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
-    matmul_to(m, n, k, dst, [n, 1], accumulate, a, b);
-}
-
-/// `matmul` into a destination with element (r, c) at `dst[r * rs + c * cs]`
-/// (`[rs, cs]`: `[n, 1]` row-major or `[1, m]` column-major).
-#[allow(clippy::too_many_arguments)]
-fn matmul_to(m: usize, n: usize, k: usize, dst: &mut [f32], [dst_rs, dst_cs]: [usize; 2], accumulate: bool, a: Mat<'_>, b: Mat<'_>) {
-    assert!(([dst_rs, dst_cs] == [n, 1] || [dst_rs, dst_cs] == [1, m]) && dst.len() >= m * n, "matmul: destination too small or not dense");
-    let last = |x: Mat<'_>, rows: usize, cols: usize| (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs;
-    assert!(k == 0 || (last(a, m, k) < a.data.len() && last(b, k, n) < b.data.len()), "matmul: operand too small");
-    if k == 0 {
-        if !accumulate {
-            dst[..m * n].fill(0.0);
-        }
-        return;
-    }
-    // SAFETY: the asserts above keep every index gemm computes from the
-    // strides inside the three slices; dst is exclusively borrowed.
-    unsafe {
-        gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            dst_cs as isize,
-            dst_rs as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            Parallelism::None,
-        )
-    }
-}
-
 /// dw (row-major m x taps) += a (row-major m x cols) x colᵀ, for `col` a
 /// row-major taps x cols column buffer: a weight gradient, reduced over every
 /// position of a chunk. The product is formed column-major and added
@@ -357,9 +295,9 @@ fn matmul_to(m: usize, n: usize, k: usize, dst: &mut [f32], [dst_rs, dst_cs]: [u
 /// operand, where column-major it packs `a` (m rows), and the packing was
 /// the largest cost after the multiply-adds (docs/benchmarks.md, "Weight
 /// gradients formed column-major").
-fn add_weight_gradient(m: usize, taps: usize, cols: usize, a: &[f32], col: &[f32], dw: &mut [f32]) {
+fn add_weight_gradient(precision: Precision, m: usize, taps: usize, cols: usize, a: &[f32], col: &[f32], dw: &mut [f32]) {
     let mut product = vec![0f32; m * taps];
-    matmul_to(m, taps, cols, &mut product, [1, m], false, Mat::rows(a, cols), Mat::transposed(col, cols));
+    matmul_to(precision, m, taps, cols, &mut product, [1, m], Mat::rows(a, cols), Mat::transposed(col, cols));
     for (t, column) in product.chunks_exact(m).enumerate() {
         for (row, v) in column.iter().enumerate() {
             dw[row * taps + t] += v;
@@ -651,6 +589,7 @@ fn sum_in_order(partials: Vec<(Vec<f32>, Vec<f32>)>) -> (Vec<f32>, Vec<f32>) {
 /// The layers' own kernels, each over all chunks of an activation.
 struct Net<'a> {
     chunks: &'a Chunks,
+    precision: Precision,
 }
 
 impl Net<'_> {
@@ -674,7 +613,7 @@ impl Net<'_> {
         outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
             let cols = range.len() * hw;
             let product =
-                |col: &[f32], out: &mut [f32]| matmul(cout, cols, taps, out, false, Mat::rows(weight, taps), Mat::rows(col, cols));
+                |col: &[f32], out: &mut [f32]| matmul(self.precision, cout, cols, taps, out, Mat::rows(weight, taps), Mat::rows(col, cols));
             if k == 1 {
                 product(input, out);
             } else {
@@ -708,8 +647,9 @@ impl Net<'_> {
         let (dw, db) = self.backward_chunks(x, dy, dx_blocks, cout * taps, |input, grad, dx_block, range, dw| {
             let cols = range.len() * hw;
             // dW += dY x col^T, and the input gradient's columns W^T x dY.
-            let mut weight_grad = |col: &[f32]| add_weight_gradient(cout, taps, cols, grad, col, dw);
-            let input_cols = |dcol: &mut [f32]| matmul(taps, cols, cout, dcol, false, Mat::transposed(weight, taps), Mat::rows(grad, cols));
+            let mut weight_grad = |col: &[f32]| add_weight_gradient(self.precision, cout, taps, cols, grad, col, dw);
+            let input_cols =
+                |dcol: &mut [f32]| matmul(self.precision, taps, cols, cout, dcol, Mat::transposed(weight, taps), Mat::rows(grad, cols));
             if k == 1 {
                 // A 1 x 1 convolution's columns are its input.
                 weight_grad(input);
@@ -775,7 +715,7 @@ impl Net<'_> {
             let cols = range.len() * hw;
             with_scratch(taps * cols, |col| {
                 // Weight [in, (out, ki, kj)] transposed times the input: one column per input position.
-                matmul(taps, cols, c, col, false, Mat::transposed(weight, taps), Mat::rows(input, cols));
+                matmul(self.precision, taps, cols, c, col, Mat::transposed(weight, taps), Mat::rows(input, cols));
                 window.col2im(col, c, range.len(), out);
             });
             add_bias(out, bias, false);
@@ -795,8 +735,8 @@ impl Net<'_> {
             with_scratch(taps * cols, |col| {
                 // The output gradient read at the input positions: dW += X x col^T, dX = W x col.
                 window.im2col(grad, c, range.len(), col);
-                add_weight_gradient(c, taps, cols, input, col, dw);
-                matmul(c, cols, taps, dx_block, false, Mat::rows(weight, taps), Mat::rows(col, cols));
+                add_weight_gradient(self.precision, c, taps, cols, input, col, dw);
+                matmul(self.precision, c, cols, taps, dx_block, Mat::rows(weight, taps), Mat::rows(col, cols));
             });
         });
         (dw, db, dx)
@@ -1086,7 +1026,14 @@ const EVAL_GROUP: usize = 4;
 /// `input` is [B, Cin, S, S] and `target` [B, Cout, S, S], samples outermost.
 /// Groups of [`EVAL_GROUP`] samples run depth-first, in parallel; nothing
 /// but a group's current layer is kept.
-pub fn errors(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], [cin, cout, size]: [usize; 3]) -> Vec<f32> {
+pub fn errors(
+    ops: &[Op],
+    weights: &Weights<'_>,
+    precision: Precision,
+    input: &[f32],
+    target: &[f32],
+    [cin, cout, size]: [usize; 3],
+) -> Vec<f32> {
     check_shapes(ops, weights);
     let layers = eval_layers(ops, weights);
     let hw = size * size;
@@ -1098,7 +1045,7 @@ pub fn errors(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], 
         .flat_map_iter(|group| {
             // One chunk: the group's samples are already the unit of parallel work.
             let chunks = Chunks::single(group.len());
-            let net = Net { chunks: &chunks };
+            let net = Net { chunks: &chunks, precision };
             let x = input_activation(&chunks, &input[group.start * cin * hw..group.end * cin * hw], cin, size);
             let out = layers.iter().fold(x, |x, layer| match layer {
                 EvalOp::Conv { dims, weight, bias, relu } => net.conv(&x, *dims, weight, bias, *relu),
@@ -1117,6 +1064,7 @@ pub fn errors(ops: &[Op], weights: &Weights<'_>, input: &[f32], target: &[f32], 
 pub fn train_step(
     ops: &[Op],
     weights: &Weights<'_>,
+    precision: Precision,
     input: &[f32],
     target: &[f32],
     sample_weights: &[f32],
@@ -1126,7 +1074,7 @@ pub fn train_step(
     let batch = sample_weights.len();
     assert_eq!(input.len(), batch * cin * size * size, "kernels: input size");
     let chunks = Chunks::new(batch);
-    let net = Net { chunks: &chunks };
+    let net = Net { chunks: &chunks, precision };
     let mut batch_stats = Vec::new();
     let mut acts = forward(&net, ops, weights, input_activation(&chunks, input, cin, size), &mut batch_stats);
     let out = acts.pop().expect("an output");
@@ -1277,7 +1225,7 @@ mod tests {
         for (h, w, batch) in [(4, 4, 3), (5, 3, 2), (2, 6, 9), (32, 32, 2)] {
             let c = 2;
             let chunks = Chunks::new(batch);
-            let net = Net { chunks: &chunks };
+            let net = Net { chunks: &chunks, precision: Precision::F32 };
             let seed = &mut 5;
             let samples: Vec<f32> = (0..batch * c * h * w).map(|_| (lcg(seed) * 6.0).round()).collect();
             let grads: Vec<f32> = (0..batch * c * (h / 2) * (w / 2)).map(|_| lcg(seed)).collect();

@@ -10,6 +10,7 @@ pub mod config;
 pub mod cubes;
 pub mod init;
 pub mod kernels;
+pub mod matmul;
 pub mod model;
 pub mod net;
 pub mod stage;

@@ -1,6 +1,7 @@
 //! One band's model: network, Adam state and step count; the weighted
 //! training step (docs/method.md 5.4) and eval-mode per-sample errors.
 
+use crate::config::Precision;
 use crate::kernels::{self, Op, Weights};
 use crate::net::{Autoencoder, ParamRef};
 use crate::transfers::Transfers;
@@ -107,9 +108,16 @@ impl BandModel {
 
     /// [`BandModel::errors`] on the CPU kernels; `input` and `target` are
     /// [B, C, S, S] values, `dims` [input channels, target channels, S].
-    pub fn kernel_errors(&self, ops: &[Op], input: &[f32], target: &[f32], dims: [usize; 3]) -> Result<Vec<f32>, StageError> {
+    pub fn kernel_errors(
+        &self,
+        ops: &[Op],
+        precision: Precision,
+        input: &[f32],
+        target: &[f32],
+        dims: [usize; 3],
+    ) -> Result<Vec<f32>, StageError> {
         let (params, running) = self.kernel_values()?;
-        Ok(kernels::errors(ops, &Weights { params: &params, running: &running }, input, target, dims))
+        Ok(kernels::errors(ops, &Weights { params: &params, running: &running }, precision, input, target, dims))
     }
 
     /// [`BandModel::step`] with forward and backward on the CPU kernels and
@@ -119,6 +127,7 @@ impl BandModel {
     pub fn kernel_step(
         &mut self,
         ops: &[Op],
+        precision: Precision,
         input: &[f32],
         target: &[f32],
         weights: &[f32],
@@ -128,7 +137,7 @@ impl BandModel {
         train_device: &Device,
     ) -> Result<f32, StageError> {
         let (params, running) = self.kernel_values()?;
-        let result = kernels::train_step(ops, &Weights { params: &params, running: &running }, input, target, weights, dims);
+        let result = kernels::train_step(ops, &Weights { params: &params, running: &running }, precision, input, target, weights, dims);
         if !result.loss.is_finite() {
             return Err(StageError::new(format!(
                 "the loss is {} (not finite) at model step {}; the model was not updated",
@@ -205,8 +214,8 @@ mod tests {
     /// burn's autodiff on `train` against the CPU kernels on the same
     /// weights and batch: the loss to `loss_tol`, every parameter gradient to
     /// `grad_tol` of its largest value or of `noise_floor`, whichever is
-    /// larger (see [`assert_close`]).
-    fn assert_gradients_match(train: &Device, loss_tol: f32, grad_tol: f32, noise_floor: f32) {
+    /// larger (see [`assert_close`]). The kernels multiply at `precision`.
+    fn assert_gradients_match(train: &Device, precision: Precision, loss_tol: f32, grad_tol: f32, noise_floor: f32) {
         let ops = layers(DIMS[0], DIMS[1], F);
         let (burn_model, kernel_model) = (model(train), model(&Device::flex().autodiff()));
         // Five samples cut into uneven chunks; weights as SPR gives them, zeros included.
@@ -217,11 +226,11 @@ mod tests {
         let burn_loss: f32 = loss.clone().into_scalar();
         let burn_grads = GradientsParams::from_grads(loss.backward(), &burn_model.net);
         let (params, running) = kernel_model.kernel_values().unwrap();
-        let result = kernels::train_step(&ops, &Weights { params: &params, running: &running }, &input, &input, &weights, DIMS);
+        let result = kernels::train_step(&ops, &Weights { params: &params, running: &running }, precision, &input, &input, &weights, DIMS);
         assert!((result.loss - burn_loss).abs() <= loss_tol * burn_loss.abs(), "loss {} against burn's {burn_loss}", result.loss);
 
         // Chunks may run on any thread; the sums must not depend on which.
-        let again = kernels::train_step(&ops, &Weights { params: &params, running: &running }, &input, &input, &weights, DIMS);
+        let again = kernels::train_step(&ops, &Weights { params: &params, running: &running }, precision, &input, &input, &weights, DIMS);
         assert!(again.grads == result.grads && again.loss == result.loss, "a repeated step gave other gradients");
 
         let params = burn_model.net.params();
@@ -247,7 +256,7 @@ mod tests {
         for step in 0..3 {
             let input = batch(4, 20 + step);
             let a = burn_model.step(tensor(&input, &train), tensor(&input, &train), &weights, 1e-3, &train, &Transfers::default()).unwrap();
-            let b = kernel_model.kernel_step(&ops, &input, &input, &weights, DIMS, 1e-3, &cpu, &cpu_train).unwrap();
+            let b = kernel_model.kernel_step(&ops, Precision::F32, &input, &input, &weights, DIMS, 1e-3, &cpu, &cpu_train).unwrap();
             assert!((a - b).abs() <= tol * a.abs(), "step {step}: loss {b} against burn's {a}");
             if step == 0 {
                 // Later steps differ in the pre-BatchNorm biases: their gradients are rounding
@@ -263,13 +272,59 @@ mod tests {
         // Eval mode (running statistics) through both paths on one model.
         let probe = batch(7, 99);
         let burn_errors = burn_model.errors(tensor(&probe, plain), tensor(&probe, plain), &Transfers::default()).unwrap();
-        let kernel_errors = burn_model.kernel_errors(&ops, &probe, &probe, DIMS).unwrap();
+        let kernel_errors = burn_model.kernel_errors(&ops, Precision::F32, &probe, &probe, DIMS).unwrap();
         assert_close("eval errors", &kernel_errors, &burn_errors, tol, 0.0);
     }
 
     #[test]
     fn kernel_gradients_match_burn_autodiff() {
-        assert_gradients_match(&Device::flex().autodiff(), 1e-5, 2e-3, 1e-4);
+        assert_gradients_match(&Device::flex().autodiff(), Precision::F32, 1e-5, 2e-3, 1e-4);
+    }
+
+    /// bf16 products (operands with 8 bits of mantissa, f32 sums) against
+    /// f32 ones on the same weights and batch. Rounding the forward pass's
+    /// operands moves the point where the gradient is taken (through
+    /// BatchNorm over a small batch, by up to a third of a layer's largest
+    /// gradient in this small network), so the gradients are held to their
+    /// direction, not their values: the loss to 1%, each weight's gradient
+    /// to a cosine of at least 0.9 with f32's, the eval errors to 1%.
+    #[test]
+    fn bf16_kernel_gradients_and_errors_stay_near_f32() {
+        if !crate::matmul::bf16::available() {
+            vigil_stage_testkit::note("skipped: this CPU or system has no AMX-BF16 for `precision = \"bf16\"`");
+            return;
+        }
+        let ops = layers(DIMS[0], DIMS[1], F);
+        let model = model(&Device::flex().autodiff());
+        let (params, running) = model.kernel_values().unwrap();
+        let input = batch(8, 3);
+        let weights = [1.0, 0.0, 0.25, 1.0, 0.6, 1.0, 1.0, 0.5];
+        let step = |precision| {
+            kernels::train_step(&ops, &Weights { params: &params, running: &running }, precision, &input, &input, &weights, DIMS)
+        };
+        let (f32_step, bf16_step) = (step(Precision::F32), step(Precision::Bf16));
+        assert!((bf16_step.loss - f32_step.loss).abs() <= 1e-2 * f32_step.loss, "loss {} against {}", bf16_step.loss, f32_step.loss);
+        // A convolution's bias that a BatchNorm follows has a zero gradient
+        // up to rounding: noise in both, with no direction to compare.
+        let mut noise = Vec::new();
+        let mut p = 0;
+        for (op, next) in ops.iter().zip(ops.iter().skip(1).map(Some).chain([None])) {
+            if matches!((op, next), (Op::Conv { .. }, Some(Op::BnRelu { .. }))) {
+                noise.push(p + 1);
+            }
+            p += op.param_shapes().len();
+        }
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>();
+        for (i, (bf16, f32)) in bf16_step.grads.iter().zip(&f32_step.grads).enumerate().filter(|(i, _)| !noise.contains(i)) {
+            let cosine = dot(bf16, f32) / (dot(bf16, bf16) * dot(f32, f32)).sqrt();
+            assert!(cosine >= 0.9, "gradient of parameter {i}: cosine {cosine} with the f32 gradient");
+        }
+        let probe = batch(6, 9);
+        let errors = |precision| model.kernel_errors(&ops, precision, &probe, &probe, DIMS).unwrap();
+        let (f32_errors, bf16_errors) = (errors(Precision::F32), errors(Precision::Bf16));
+        for (bf16, f32) in bf16_errors.iter().zip(&f32_errors) {
+            assert!((bf16 - f32).abs() <= 1e-2 * f32, "eval error {bf16} with bf16 products against {f32} with f32");
+        }
     }
 
     #[test]
@@ -296,7 +351,7 @@ mod tests {
         /// is held to the CPU path's 2e-3 of its largest value.
         #[test]
         fn gpu_loss_and_gradients_match_the_cpu_kernels() {
-            assert_gradients_match(&device().autodiff(), 1e-5, 2e-3, 1e-3);
+            assert_gradients_match(&device().autodiff(), Precision::F32, 1e-5, 2e-3, 1e-3);
         }
 
         #[test]

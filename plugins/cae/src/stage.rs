@@ -171,7 +171,13 @@ impl CaeStage {
                     Some(ops) => {
                         let input = cubes.input_values(ids);
                         let target = cubes.target_values(ids);
-                        model.kernel_errors(ops, &input, target.as_deref().unwrap_or(&input), cubes.dims())?
+                        model.kernel_errors(
+                            ops,
+                            self.config.settings.precision,
+                            &input,
+                            target.as_deref().unwrap_or(&input),
+                            cubes.dims(),
+                        )?
                     }
                     None => {
                         let (input, target) = cubes.batch(ids, &self.device, &self.transfers);
@@ -207,7 +213,17 @@ impl CaeStage {
                 let input = cubes.input_values(indices);
                 let target = cubes.target_values(indices);
                 let target = target.as_deref().unwrap_or(&input);
-                model.kernel_step(&ops, &input, target, weights, cubes.dims(), lr, &self.device, &self.train_device)
+                model.kernel_step(
+                    &ops,
+                    self.config.settings.precision,
+                    &input,
+                    target,
+                    weights,
+                    cubes.dims(),
+                    lr,
+                    &self.device,
+                    &self.train_device,
+                )
             }
             None => {
                 let (input, target) = cubes.batch(indices, &self.train_device, &self.transfers);

@@ -70,31 +70,52 @@ fn loss_falls_on_real_ped2_crops() {
     let Some(video) = shared_data("ped2/testing/frames/01") else { return };
     let count = 256;
     let cubes = ped2_cubes(&video, count);
-    // A small network with a larger step, so that 80 steps show real learning.
-    let mut s = stage(json!({"features_root": 8, "batch_size": 32, "lr": 0.005}));
-    let plan = s.fit_begin(cubes_batch(&cubes, vec![0; count])).unwrap();
-    assert_eq!((plan.models, plan.batch_size, plan.epochs), (1, 32, 30));
-    let all: Vec<u32> = (0..count as u32).collect();
-    let before = mean(&s.errors(all.as_slice().into()).unwrap());
-    let ones = vec![1.0f32; 32];
-    let mut losses = Vec::new();
-    for epoch in 0..10 {
-        for b in 0..count / 32 {
-            let idx: Vec<u32> = (0..32).map(|i| ((b * 32 + i + epoch * 11) % count) as u32).collect();
-            losses.push(s.step(idx.as_slice().into(), ones.as_slice().into()).unwrap());
-        }
+    let mut precisions = vec!["f32"];
+    if vigil_plugin_cae::matmul::bf16::available() {
+        precisions.push("bf16");
+    } else {
+        vigil_stage_testkit::note("bf16 products not trained: this CPU or system has no AMX-BF16");
     }
-    let after = mean(&s.errors(all.as_slice().into()).unwrap());
-    let first: f32 = losses[..4].iter().sum::<f32>() / 4.0;
-    let last: f32 = losses[losses.len() - 8..].iter().sum::<f32>() / 8.0;
-    println!("loss first 4 steps {first:.5}, last 8 steps {last:.5}; eval SSE per cube {before:.1} -> {after:.1}");
-    assert!(last < 0.3 * first, "training loss should fall well: {first} -> {last}");
-    assert!(after < 0.3 * before, "eval-mode errors should fall well: {before} -> {after}");
-    // The loss is the mean squared error per value at weight 1: SSE / (15 * 32 * 32).
-    let stats = s.statistics().unwrap();
-    assert_eq!(stats.len(), 1);
-    assert!((stats[0].mean - after).abs() < 1e-3 * after, "statistics mean {} vs errors mean {after}", stats[0].mean);
-    assert_eq!(stats[0].count, count as u64);
+    for precision in precisions {
+        // A small network with a larger step, so that 80 steps show real learning.
+        let mut s = stage(json!({"features_root": 8, "batch_size": 32, "lr": 0.005, "precision": precision}));
+        let plan = s.fit_begin(cubes_batch(&cubes, vec![0; count])).unwrap();
+        assert_eq!((plan.models, plan.batch_size, plan.epochs), (1, 32, 30));
+        let all: Vec<u32> = (0..count as u32).collect();
+        let before = mean(&s.errors(all.as_slice().into()).unwrap());
+        let ones = vec![1.0f32; 32];
+        let mut losses = Vec::new();
+        for epoch in 0..10 {
+            for b in 0..count / 32 {
+                let idx: Vec<u32> = (0..32).map(|i| ((b * 32 + i + epoch * 11) % count) as u32).collect();
+                losses.push(s.step(idx.as_slice().into(), ones.as_slice().into()).unwrap());
+            }
+        }
+        let after = mean(&s.errors(all.as_slice().into()).unwrap());
+        let first: f32 = losses[..4].iter().sum::<f32>() / 4.0;
+        let last: f32 = losses[losses.len() - 8..].iter().sum::<f32>() / 8.0;
+        println!("{precision}: loss first 4 steps {first:.5}, last 8 steps {last:.5}; eval SSE per cube {before:.1} -> {after:.1}");
+        assert!(last < 0.3 * first, "{precision}: training loss should fall well: {first} -> {last}");
+        assert!(after < 0.3 * before, "{precision}: eval-mode errors should fall well: {before} -> {after}");
+        // The loss is the mean squared error per value at weight 1: SSE / (15 * 32 * 32).
+        let stats = s.statistics().unwrap();
+        assert_eq!(stats.len(), 1);
+        assert!((stats[0].mean - after).abs() < 1e-3 * after, "{precision}: statistics mean {} vs errors mean {after}", stats[0].mean);
+        assert_eq!(stats[0].count, count as u64);
+    }
+}
+
+#[test]
+fn bf16_products_are_refused_where_they_cannot_run() {
+    let on_gpu = create::<Cae>(json!({"precision": "bf16", "device": "gpu"})).err().expect("bf16 on the GPU is refused");
+    assert!(on_gpu.contains("option `precision` = \"bf16\" applies to the CPU kernels"), "{on_gpu}");
+    let on_cpu = create::<Cae>(json!({"precision": "bf16", "device": "cpu"}));
+    if vigil_plugin_cae::matmul::bf16::available() {
+        assert!(on_cpu.is_ok(), "this CPU has AMX-BF16, yet bf16 was refused");
+    } else {
+        let err = on_cpu.err().expect("bf16 without AMX-BF16 is refused");
+        assert!(err.contains("needs a CPU with AMX-BF16"), "{err}");
+    }
 }
 
 #[test]
