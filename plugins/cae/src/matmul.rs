@@ -97,7 +97,7 @@ fn product(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], 
 /// AVX-512 BF16's `vdpbf16ps`, the other way to these products, was
 /// measured here at half the multiply-adds per second of f32 FMAs (one
 /// instruction per two cycles against two per cycle), so it is not used
-/// (docs/benchmarks.md, "bf16 products").
+/// (docs/decisions/bf16-products.md).
 pub mod bf16 {
     use super::Mat;
 
@@ -119,7 +119,7 @@ pub mod bf16 {
     /// writing dst, at 32 and below), nor with one side at most 16 and a
     /// long inner dimension (a weight gradient at 32 x 32: bound by packing
     /// the long operand): measured per product of a ped2-fast training step
-    /// (docs/benchmarks.md, "bf16 products").
+    /// (docs/decisions/bf16-products.md).
     pub fn pays(m: usize, n: usize, k: usize) -> bool {
         k >= 64 && (m.min(n) >= 32 || k <= 2048)
     }
