@@ -8,9 +8,9 @@ use gemm::{gemm, Parallelism};
 /// A matrix operand: element (r, c) is `data[r * rs + c * cs]`.
 #[derive(Clone, Copy)]
 pub struct Mat<'a> {
-    pub data: &'a [f32],
-    pub rs: usize,
-    pub cs: usize,
+    data: &'a [f32],
+    rs: usize,
+    cs: usize,
 }
 
 impl<'a> Mat<'a> {
@@ -124,13 +124,13 @@ pub mod bf16 {
         k >= 64 && (m.min(n) >= 32 || k <= 2048)
     }
 
-    /// dst (row-major m x n) = a (m x k) * b (k x n).
-    /// The caller has checked every index against the slices (as
-    /// `matmul_to` does) and k, m, n > 0.
+    /// dst (row-major m x n) = a (m x k) * b (k x n). Not public: it
+    /// trusts its caller (`product`) to have checked every index against
+    /// the slices and k, m, n > 0.
     ///
     /// # Panics
     /// When [`available`] is false (the stage refuses the option there).
-    pub fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>) {
+    pub(super) fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>) {
         assert!(available(), "bf16 products on a CPU or system without AMX-BF16");
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         // SAFETY: the CPU has the features and the tiles are enabled
@@ -179,7 +179,7 @@ pub mod bf16 {
         }
 
         thread_local! {
-            /// The packed left operand and one packed right panel, kept per
+            /// The packed left operand and a span of packed right panels, kept per
             /// thread: fresh megabyte buffers per product would be mapped
             /// anew each time.
             static PACKED: RefCell<(Vec<u32>, Vec<u32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
