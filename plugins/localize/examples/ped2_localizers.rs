@@ -16,6 +16,10 @@ use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
 use vigil_stage_api::{names, StageFactory, Tensor};
 use vigil_stage_testkit as kit;
 
+/// The detector's `input_size` choices: the model's 416 x 416 (what
+/// onnxruntime's reference runs), and 416 x 288 cut to Ped2's aspect.
+const INPUT_SIZES: [&str; 2] = ["model", "fit"];
+
 /// Consecutive frames per batch, as the runtime would send them.
 const BATCH: usize = 8;
 
@@ -29,17 +33,24 @@ fn main() {
     let model = model.display().to_string();
     println!("machine: {} CPUs, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
 
-    speed(&ped2, &model);
+    for input_size in INPUT_SIZES {
+        speed(&ped2, &model, input_size);
+    }
     if std::env::args().any(|a| a == "--speed-only") {
         return;
     }
 
     // Detector with motion completion from frame differences; its own
     // boxes (class >= 0) give the detector-only figure from the same run.
-    let options = json!({"model": model, "motion_source": "frame_difference"});
-    let (all, detections, seconds) = coverage::<DetectorLocalizer>(&ped2, options, stride, |b| b[4] >= 0.0);
-    println!("detector only:                       {detections}");
-    println!("detector + motion (frame difference): {all}  [{:.1} ms/frame incl. JPEG and mask reading]", ms(seconds, all.frames));
+    for input_size in INPUT_SIZES {
+        let options = json!({"model": model, "motion_source": "frame_difference", "input_size": input_size});
+        let (all, detections, seconds) = coverage::<DetectorLocalizer>(&ped2, options, stride, |b| b[4] >= 0.0);
+        println!("detector only, input_size {input_size:5}:                       {detections}");
+        println!(
+            "detector + motion (frame difference), input_size {input_size:5}: {all}  [{:.1} ms/frame incl. JPEG and mask reading]",
+            ms(seconds, all.frames)
+        );
+    }
     let options = json!({"motion_source": "frame_difference"});
     let (motion, _, seconds) = coverage::<MotionLocalizer>(&ped2, options, stride, |_| true);
     println!("motion (frame difference):           {motion}  [{:.1} ms/frame incl. JPEG and mask reading]", ms(seconds, motion.frames));
@@ -47,9 +58,9 @@ fn main() {
 
 /// Detector time per frame on the first 60 frames of video 01, with the
 /// reference program's settings (score > 0.3, NMS 0.45, no other filters).
-fn speed(ped2: &Ped2, model: &str) {
+fn speed(ped2: &Ped2, model: &str, input_size: &str) {
     let options = json!({
-        "model": model, "score_threshold": 0.3, "min_area": 0.0, "cover_threshold": 1.0, "motion_completion": false
+        "model": model, "input_size": input_size, "score_threshold": 0.3, "min_area": 0.0, "cover_threshold": 1.0, "motion_completion": false
     });
     let mut stage = kit::into_localizer(kit::create::<DetectorLocalizer>(options).unwrap());
     let batches: Vec<_> = (0..60).map(|f| ped2.batch(1, &[f])).collect();
@@ -62,7 +73,7 @@ fn speed(ped2: &Ped2, model: &str) {
     }
     let (elapsed, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu_started);
     println!(
-        "detector speed, video 01 frames 0-59: {:.1} ms/frame wall, {:.1} ms/frame CPU, {:.1} boxes/frame at \
+        "detector speed, input_size {input_size:5}, video 01 frames 0-59: {:.1} ms/frame wall, {:.1} ms/frame CPU, {:.1} boxes/frame at \
          score 0.3 (onnxruntime reference on an idle machine: 5.4 ms, 15.8 boxes/frame)",
         ms(elapsed, 60),
         ms(cpu, 60),

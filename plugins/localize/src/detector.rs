@@ -6,7 +6,7 @@ use crate::batch_io::{boxes_spec, boxes_tensor, frames_spec, FrameView, Frames, 
 use crate::boxes::{nms_per_class, remove_covered, Bbox, CoverRemoval};
 use crate::completion::{clear_detections, motion_boxes, MotionBoxRules};
 use crate::letterbox::letterbox_into;
-use crate::model::YoloxModel;
+use crate::model::{InputSize, YoloxModel};
 use crate::motion_source::{MotionSettings, MotionSource};
 use crate::rows::on_cores;
 use std::path::PathBuf;
@@ -28,6 +28,9 @@ settings! {
         /// YOLOX-style ONNX detector: input f32 [1, 3, H, W] (BGR 0..255), output [1, anchors, 5 + classes]
         /// undecoded, e.g. yolox_nano.onnx
         pub model: PathBuf = PathBuf::new(),
+        /// the input a frame is letterboxed into: the model's declared size ("model"), or that size cut
+        /// down to the frame's aspect, leaving out padding ("fit": same placement and scale, less arithmetic)
+        pub input_size: InputSize = InputSize::Fit,
         /// keep detections whose objectness x class probability is above this
         pub score_threshold: f32 = 0.2 => within(0.0, 1.0),
         /// per-class NMS drops a box overlapping a better one by more than this IoU
@@ -57,7 +60,7 @@ impl StageFactory for DetectorLocalizer {
 
     fn create(options: &Options, _context: &StageContext) -> Result<StageInstance, StageError> {
         let settings = DetectorSettings::from_options(options)?;
-        let model = YoloxModel::load(&settings.model)?;
+        let model = YoloxModel::load(&settings.model, settings.input_size)?;
         let filter = DetectionFilter::new(&settings, model.classes)?;
         let completion = settings.motion_completion.then(|| (settings.motion.source(), settings.motion.box_rules()));
         let mut inputs = vec![frames_spec()];
@@ -110,10 +113,11 @@ impl DetectorStage {
     /// The kept detections of one frame, in image pixels.
     fn detect(&self, frame: FrameView<'_>) -> Result<Vec<Bbox>, StageError> {
         let (m, f) = (&self.model, &self.filter);
-        let mut input = vec![0.0f32; 3 * m.input_width * m.input_height];
-        let placement = letterbox_into(frame, m.input_width, m.input_height, &mut input);
-        let output = m.run(input)?;
-        let candidates = m.grid.decode(&output, &f.wanted, CANDIDATE_SCORE.min(f.score_threshold));
+        let plan = m.plan_for(frame.width, frame.height)?;
+        let mut input = vec![0.0f32; 3 * plan.input_width * plan.input_height];
+        let placement = letterbox_into(frame, plan.input_width, plan.input_height, &mut input);
+        let output = m.run(&plan, input)?;
+        let candidates = plan.grid.decode(&output, &f.wanted, CANDIDATE_SCORE.min(f.score_threshold));
         let mut kept = nms_per_class(candidates, f.nms_iou);
         kept.truncate(MAX_DETECTIONS);
         let boxes: Vec<Bbox> = kept

@@ -1,33 +1,72 @@
 //! A YOLOX-style ONNX detector run with tract. Loading checks the graph's
 //! input and output shapes, so a wrong or broken file fails at stage
 //! creation (what `vigil check` runs), with the file named.
+//!
+//! The network is fully convolutional, so besides its declared input size
+//! it can run at the size a frame's letterbox actually fills
+//! ([`InputSize::Fit`]): a 360 x 240 frame scaled into 416 x 416 fills
+//! 415 x 277, and running 416 x 288 leaves out two thirds of the padding
+//! rows, and about 30% of the arithmetic, with the image placed and scaled
+//! exactly as before. One optimized plan is kept per input size.
 
+use crate::letterbox::Letterbox;
 use crate::yolox::{AnchorGrid, BOX_COLUMNS, STRIDES};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tract_onnx::prelude::{
-    tract_ndarray, tvec, DatumType, Framework, InferenceModelExt, IntoRunnable, IntoTensor, TypedModel, TypedSimplePlan,
+    tract_ndarray, tvec, Datum, DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, IntoRunnable, IntoTensor,
+    TypedModel, TypedSimplePlan,
 };
 use vigil_stage_api::StageError;
 
-pub struct YoloxModel {
-    path: PathBuf,
+vigil_stage_api::choice! {
+    /// The size of the input a frame is letterboxed into.
+    pub enum InputSize {
+        /// The model's declared input size: a frame of another aspect is padded to it.
+        Model = "model",
+        /// The declared size cut down to the frame's aspect: the scaled frame rounded up to a
+        /// multiple of 32, so the frame is placed and scaled as with "model" and less padding runs.
+        Fit = "fit",
+    }
+}
+
+/// The network at one input size, ready to run.
+pub struct SizedPlan {
     plan: Arc<TypedSimplePlan>,
     pub input_width: usize,
     pub input_height: usize,
-    pub classes: usize,
     pub grid: AnchorGrid,
 }
 
+pub struct YoloxModel {
+    path: PathBuf,
+    /// The graph before typing, to type and optimize at another input size.
+    source: InferenceModel,
+    input_size: InputSize,
+    /// The declared input size.
+    pub input_width: usize,
+    pub input_height: usize,
+    pub classes: usize,
+    /// One plan per input size met so far, the declared size's first.
+    plans: Mutex<Vec<Arc<SizedPlan>>>,
+}
+
 impl YoloxModel {
-    pub fn load(path: &Path) -> Result<YoloxModel, StageError> {
+    pub fn load(path: &Path, input_size: InputSize) -> Result<YoloxModel, StageError> {
         let shown = path.display();
         if !path.is_file() {
             return Err(StageError::invalid(format!("detector model {shown}: no such file")));
         }
-        let model = tract_onnx::onnx()
+        // The intermediate shapes an export records (value_info) hold only
+        // at the declared size; tract infers them again at any size.
+        let source = tract_onnx::onnx()
+            .with_ignore_value_info(true)
+            .with_ignore_output_shapes(true)
             .model_for_path(path)
-            .and_then(|m| m.into_typed())
+            .map_err(|e| StageError::invalid(format!("detector model {shown}: not a loadable ONNX model: {e:#}")))?;
+        let model = source
+            .clone()
+            .into_typed()
             .map_err(|e| StageError::invalid(format!("detector model {shown}: not a loadable ONNX model: {e:#}")))?;
         let (input_width, input_height) = check_input(&model).map_err(|found| {
             StageError::invalid(format!(
@@ -44,22 +83,104 @@ impl YoloxModel {
                 grid.len()
             ))
         })?;
-        let plan = model
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| StageError::invalid(format!("detector model {shown}: cannot be prepared to run: {e:#}")))?;
-        Ok(YoloxModel { path: path.to_path_buf(), plan, input_width, input_height, classes, grid })
+        let declared =
+            optimize(model, input_width, input_height).map_err(|e| StageError::invalid(format!("detector model {shown}: {e}")))?;
+        let yolox = YoloxModel {
+            path: path.to_path_buf(),
+            source,
+            input_size,
+            input_width,
+            input_height,
+            classes,
+            plans: Mutex::new(vec![Arc::new(declared)]),
+        };
+        if input_size == InputSize::Fit {
+            // A model with sizes fixed inside its graph fails here, at
+            // creation, rather than on the first frame of another aspect.
+            let (width, height) = (input_width, input_height.saturating_sub(STRIDES[2]).max(STRIDES[2]));
+            yolox.typed_at(width, height).map_err(|e| {
+                StageError::invalid(format!(
+                    "detector model {shown}: option `input_size` = \"fit\" needs a model that runs at other input sizes, \
+                     and this one fails at {width}x{height} ({e}); use input_size = \"model\""
+                ))
+            })?;
+        }
+        Ok(yolox)
     }
 
+    /// The plan a `frame_width` x `frame_height` frame runs through,
+    /// optimized on first use of its input size.
+    pub fn plan_for(&self, frame_width: usize, frame_height: usize) -> Result<Arc<SizedPlan>, StageError> {
+        let (width, height) = self.input_for(frame_width, frame_height);
+        // Held while a new size is optimized: the other frames of the batch
+        // need that same plan.
+        let mut plans = self.plans.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(plan) = plans.iter().find(|p| (p.input_width, p.input_height) == (width, height)) {
+            return Ok(plan.clone());
+        }
+        let fail = |e: String| {
+            StageError::new(format!(
+                "detector model {}: cannot run at {width}x{height} for {frame_width}x{frame_height} frames: {e}",
+                self.path.display()
+            ))
+        };
+        let plan = Arc::new(optimize(self.typed_at(width, height).map_err(fail)?, width, height).map_err(fail)?);
+        tracing::info!("detector: {width}x{height} input for {frame_width}x{frame_height} frames");
+        plans.push(plan.clone());
+        Ok(plan)
+    }
+
+    /// Runs one letterboxed frame through `plan` (see [`SizedPlan::run`]).
+    pub fn run(&self, plan: &SizedPlan, input: Vec<f32>) -> Result<Vec<f32>, StageError> {
+        plan.run(input).map_err(|e| StageError::new(format!("detector model {}: {e}", self.path.display())))
+    }
+
+    /// The input size a frame is letterboxed into.
+    fn input_for(&self, frame_width: usize, frame_height: usize) -> (usize, usize) {
+        match self.input_size {
+            InputSize::Model => (self.input_width, self.input_height),
+            InputSize::Fit => fitted_input(frame_width, frame_height, self.input_width, self.input_height),
+        }
+    }
+
+    /// The graph typed with a `width` x `height` input, its output checked.
+    fn typed_at(&self, width: usize, height: usize) -> Result<TypedModel, String> {
+        let fact = InferenceFact::dt_shape(f32::datum_type(), [1, 3, height, width]);
+        let model = self.source.clone().with_input_fact(0, fact).and_then(|m| m.into_typed()).map_err(|e| format!("{e:#}"))?;
+        let anchors = AnchorGrid::new(width, height).len();
+        match check_output(&model, anchors) {
+            Ok(classes) if classes == self.classes => Ok(model),
+            Ok(classes) => Err(format!("{classes} classes instead of {}", self.classes)),
+            Err(found) => Err(format!("output {found}, expected [1, {anchors}, {}]", BOX_COLUMNS + self.classes)),
+        }
+    }
+}
+
+/// The smallest input of whole stride-32 cells that holds a frame
+/// letterboxed into `width` x `height`. One side keeps its declared length
+/// (the one that limits the scale), so the scale, and where every pixel
+/// lands, are the same as in the declared input.
+fn fitted_input(frame_width: usize, frame_height: usize, width: usize, height: usize) -> (usize, usize) {
+    let (scaled_width, scaled_height) = Letterbox::new(frame_width, frame_height, width, height).resized_size();
+    let fit = |scaled: usize, declared: usize| (scaled.div_ceil(STRIDES[2]).max(1) * STRIDES[2]).min(declared);
+    (fit(scaled_width, width), fit(scaled_height, height))
+}
+
+/// `model` optimized into a plan for its `width` x `height` input.
+fn optimize(model: TypedModel, width: usize, height: usize) -> Result<SizedPlan, String> {
+    let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| format!("cannot be prepared to run: {e:#}"))?;
+    Ok(SizedPlan { plan, input_width: width, input_height: height, grid: AnchorGrid::new(width, height) })
+}
+
+impl SizedPlan {
     /// Runs one letterboxed frame, planar BGR [3, H, W]; returns the raw
     /// output rows [anchors, 5 + classes].
-    pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>, StageError> {
-        let fail = |e: &dyn std::fmt::Display| StageError::new(format!("detector model {}: {e}", self.path.display()));
-        let array = tract_ndarray::Array4::from_shape_vec((1, 3, self.input_height, self.input_width), input).map_err(|e| fail(&e))?;
-        let outputs = self.plan.run(tvec!(array.into_tensor().into())).map_err(|e| fail(&format!("{e:#}")))?;
+    pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>, String> {
+        let array = tract_ndarray::Array4::from_shape_vec((1, 3, self.input_height, self.input_width), input).map_err(|e| e.to_string())?;
+        let outputs = self.plan.run(tvec!(array.into_tensor().into())).map_err(|e| format!("{e:#}"))?;
         // A tract tensor is contiguous: one copy, not an element-by-element walk of a view.
-        let plain = outputs[0].try_as_plain_ram().map_err(|e| fail(&e))?;
-        Ok(plain.as_slice::<f32>().map_err(|e| fail(&e))?.to_vec())
+        let plain = outputs[0].try_as_plain_ram().map_err(|e| e.to_string())?;
+        Ok(plain.as_slice::<f32>().map_err(|e| e.to_string())?.to_vec())
     }
 }
 
@@ -82,5 +203,34 @@ fn check_output(model: &TypedModel, anchors: usize) -> Result<usize, String> {
     match fact.shape.as_concrete() {
         Some(&[1, a, columns]) if a == anchors && columns > BOX_COLUMNS && fact.datum_type == DatumType::F32 => Ok(columns - BOX_COLUMNS),
         _ => Err(format!("{:?} [{:?}]", fact.datum_type, fact.shape)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fitted_input_keeps_the_letterbox_scale_and_drops_whole_padding_cells() {
+        // Ped2's 360 x 240 fills 415 x 277 of 416 x 416.
+        assert_eq!(fitted_input(360, 240, 416, 416), (416, 288));
+        assert_eq!(fitted_input(240, 360, 416, 416), (288, 416));
+        // 16:9 scaled to 416 x 234; a square frame needs the whole input.
+        assert_eq!(fitted_input(1280, 720, 416, 416), (416, 256));
+        assert_eq!(fitted_input(500, 500, 416, 416), (416, 416));
+        // A sliver still gets one cell; a rectangular model keeps its limits.
+        assert_eq!(fitted_input(4000, 3, 416, 416), (416, 32));
+        assert_eq!(fitted_input(360, 240, 640, 384), (576, 384));
+        for (frame_width, frame_height) in [(360, 240), (240, 360), (1280, 720), (4000, 3), (333, 777)] {
+            let (width, height) = fitted_input(frame_width, frame_height, 416, 416);
+            let (declared, fitted) =
+                (Letterbox::new(frame_width, frame_height, 416, 416), Letterbox::new(frame_width, frame_height, width, height));
+            assert_eq!(declared.ratio, fitted.ratio, "{frame_width}x{frame_height} in {width}x{height}");
+            let (scaled_width, scaled_height) = fitted.resized_size();
+            assert!(scaled_width <= width && scaled_height <= height && width % 32 == 0 && height % 32 == 0);
+            // Less than a cell of padding, except where the frame needs the whole side or fills none of a cell.
+            assert!(width - scaled_width < 32 || width == 416 || width == 32, "{frame_width}x{frame_height}: {width}");
+            assert!(height - scaled_height < 32 || height == 416 || height == 32, "{frame_width}x{frame_height}: {height}");
+        }
     }
 }
