@@ -280,3 +280,61 @@ fn bad_bundles_and_inputs_are_one_clear_error_each() {
     assert!(e.contains("exists and is not a model bundle"), "{e}");
     assert!(notes.join("todo.txt").exists());
 }
+
+/// A pipeline that names its detector model relative to itself through
+/// `..`, and has no flow stage: its bundle scores. (The bundle records the
+/// path absolute, and once compared it with the relative one of the fit and
+/// refused; scoring without a flow stage then panicked dropping flow pairs
+/// it never held.)
+#[test]
+fn a_detector_model_named_by_a_relative_path_and_no_flow_stage_scores() {
+    let Some(yolox) = vigil_stage_testkit::shared_data("models/yolox_nano.onnx") else { return };
+    let work = PathBuf::from(vigil_stage_testkit::context("score-relative-detector").work_dir.to_string());
+    let _ = std::fs::remove_dir_all(&work);
+    let config = vigil_scene::SceneConfig { seed: 5, videos: 1, frames_per_video: 40, ..Default::default() };
+    let scene = vigil_scene::generate(&config, &work.join("scene")).unwrap();
+    std::fs::create_dir_all(work.join("models")).unwrap();
+    std::fs::create_dir_all(work.join("pipelines")).unwrap();
+    std::fs::copy(&yolox, work.join("models/yolox_nano.onnx")).unwrap();
+    let pipeline = format!(
+        r#"[pipeline]
+name = "relative-detector"
+seed = 7
+[data]
+test = "{}"
+[cubes]
+context = 2
+size = 32
+[report]
+heatmaps = 0
+[[stage]]
+id = "decode"
+plugin = "frames"
+[[stage]]
+id = "boxes"
+plugin = "detector"
+options = {{ model = "../models/yolox_nano.onnx", motion_source = "frame_difference" }}
+[[stage]]
+id = "appearance"
+plugin = "cae"
+options = {{ target = "frames", epochs = 1, features_root = 8, batch_size = 64 }}
+[[stage]]
+id = "score"
+plugin = "zscore"
+"#,
+        scene.frames_root.display()
+    );
+    std::fs::write(work.join("pipelines/relative.toml"), pipeline).unwrap();
+    // Run from the work folder, so that the pipeline's own path is relative too.
+    let run = |list: &[&str]| {
+        let args: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        vigil_command_in(&work, &args).current_dir(&work).output().expect("run vigil")
+    };
+    succeeded(&run(&["fit", "pipelines/relative.toml", "--out", "model"]));
+    let recorded = std::fs::read_to_string(work.join("model/pipeline.toml")).unwrap();
+    let absolute = work.join("models/yolox_nano.onnx").canonicalize().unwrap();
+    assert!(recorded.contains(&format!("model = \"{}\"", absolute.display())), "{recorded}");
+    succeeded(&run(&["score", "model", scene.frames_root.to_str().unwrap(), "--out", "scored"]));
+    let scored = scores(&work.join("scored"));
+    assert_eq!(scored.len(), 40, "every frame scored");
+}

@@ -31,7 +31,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use vigil_events::Threshold;
 use vigil_stage_api::height::HeightLine;
-use vigil_stage_api::{ModelStats, OptionType, StageKind};
+use vigil_stage_api::{ModelStats, StageKind};
 
 pub const RECORD_FILE: &str = "bundle.json";
 pub const PIPELINE_FILE: &str = "pipeline.toml";
@@ -286,6 +286,7 @@ fn hash(bytes: &[u8]) -> String {
 /// on), `[plugins]`, `[cubes]`, `[report]`, and every stage with its complete
 /// options; path options and paths absolute.
 fn resolved_pipeline(checked: &Checked) -> Result<String> {
+    use crate::out_dir::absolute;
     use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
     let p = &checked.pipeline;
     let absolute = |path: &Path| -> String { absolute(path).display().to_string() };
@@ -325,13 +326,8 @@ fn resolved_pipeline(checked: &Checked) -> Result<String> {
         table["id"] = value(stage.id());
         table["plugin"] = value(stage.spec.plugin.as_str());
         let mut options = InlineTable::new();
-        for (name, v) in stage.options.map() {
-            let is_path = stage.info.options.iter().any(|o| o.name.as_str() == name && o.ty == OptionType::Path);
-            let v = match (is_path, v) {
-                (true, Value::String(text)) => Value::String(absolute(Path::new(text))),
-                _ => v.clone(),
-            };
-            if let Some(v) = toml_value(&v) {
+        for (name, v) in &stage.options_with_absolute_paths() {
+            if let Some(v) = toml_value(v) {
                 options.insert(name, v);
             }
         }
@@ -340,11 +336,6 @@ fn resolved_pipeline(checked: &Checked) -> Result<String> {
     }
     doc["stage"] = Item::ArrayOfTables(stages);
     Ok(format!("# The resolved pipeline of a Vigil model bundle (written by `vigil fit`).\n{doc}"))
-}
-
-/// `path` made absolute against the working folder (and canonical when it exists).
-fn absolute(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf()))
 }
 
 /// An option's JSON value as TOML; `None` for null (an unset option).

@@ -61,7 +61,7 @@ impl Fingerprint {
             let value = serde_json::json!({
                 "plugin": stage.spec.plugin,
                 "version": stage.info.version.as_str(),
-                "options": Value::Object(stage.options.map().clone()),
+                "options": Value::Object(stage.options_with_absolute_paths()),
             });
             parts.insert(format!("{STAGE_PREFIX}{}", stage.id()), value.to_string());
         }

@@ -47,7 +47,7 @@ pub fn remove_if_empty(out: &Path) {
 }
 
 /// `path` made absolute and with symbolic links resolved as far as it exists.
-fn absolute(path: &Path) -> PathBuf {
+pub(crate) fn absolute(path: &Path) -> PathBuf {
     let joined = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let mut existing = joined.as_path();
     let mut rest = Vec::new();

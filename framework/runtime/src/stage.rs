@@ -2,9 +2,11 @@
 //! through [`Stage::call`], which names the stage and plugin in any error
 //! (including a panic the plugin's guard caught).
 
+use crate::out_dir::absolute;
 use crate::pipeline::StageSpec;
-use std::path::PathBuf;
-use vigil_stage_api::{Options, RResult, StageError, StageInfo, StageIo, StageKind, StageObject};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use vigil_stage_api::{OptionType, Options, RResult, StageError, StageInfo, StageIo, StageKind, StageObject};
 
 pub struct Stage {
     pub spec: StageSpec,
@@ -28,6 +30,24 @@ impl Stage {
     /// Describes this stage for messages: ``stage `boxes` (plugin `detector`)``.
     pub fn label(&self) -> String {
         format!("stage `{}` (plugin `{}`)", self.spec.id, self.spec.plugin)
+    }
+
+    /// The complete options with every path option absolute and its links
+    /// resolved: what a bundle's pipeline.toml records and what fingerprints
+    /// compare. A pipeline names files relative to itself or to the working
+    /// folder (`pipelines/../models/x.onnx`), its bundle by absolute path;
+    /// both must read as the same fit.
+    pub fn options_with_absolute_paths(&self) -> Map<String, Value> {
+        let is_path = |name: &str| self.info.options.iter().any(|o| o.name.as_str() == name && o.ty == OptionType::Path);
+        let mut options = self.options.map().clone();
+        for (name, value) in options.iter_mut() {
+            if let Value::String(text) = value {
+                if is_path(name) && !text.is_empty() {
+                    *text = absolute(Path::new(text.as_str())).display().to_string();
+                }
+            }
+        }
+        options
     }
 
     /// Turns a plugin's result into an error that says which stage failed.

@@ -433,8 +433,9 @@ impl Window {
             self.frames.drain(..(keep - self.first) * height * width * 3);
             self.first = keep;
         }
+        // Without a flow stage no pairs are held, and none are dropped.
         let keep_pairs = keep.saturating_sub(1);
-        if keep_pairs > self.pairs_first {
+        if with_flow && keep_pairs > self.pairs_first {
             self.pairs.drain(..(keep_pairs - self.pairs_first) * height * width * 2);
             self.pairs_first = keep_pairs;
         }
@@ -807,6 +808,29 @@ mod tests {
         window.ended = true;
         assert_eq!(window.frame_flows(1, 5), whole[2..]);
         assert_eq!(window.frame_flows(0, 2), whole[..4], "frame 0 has no flow");
+    }
+
+    /// Frames scored and cubed are dropped; a pipeline without flow holds
+    /// no pairs (scoring a `detector` model without a flow stage panicked
+    /// here, draining pairs it never had).
+    #[test]
+    fn trimming_drops_what_no_step_needs_with_and_without_flow() {
+        for with_flow in [false, true] {
+            let mut window = Window::new(0);
+            window.size = Some((1, 2));
+            window.frames = (0..10 * 6).map(|v| v as u8).collect();
+            window.decoded = 10;
+            (window.localized, window.cubed, window.scored) = (10, 8, 7);
+            if with_flow {
+                window.pairs = vec![0.0; 9 * 4];
+                window.pairs_done = 9;
+            }
+            window.trim(2, with_flow);
+            assert_eq!(window.first, 6, "cubes of frame 8 on reach back 2 frames (with flow {with_flow})");
+            assert_eq!(window.frames.len(), 4 * 6);
+            assert_eq!(window.frame(6).unwrap().pixels, &[36, 37, 38, 39, 40, 41][..]);
+            assert_eq!((window.pairs_first, window.pairs.len()), if with_flow { (5, 4 * 4) } else { (0, 0) });
+        }
     }
 
     #[test]
