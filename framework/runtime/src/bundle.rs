@@ -286,10 +286,9 @@ fn hash(bytes: &[u8]) -> String {
 /// on), `[plugins]`, `[cubes]`, `[report]`, and every stage with its complete
 /// options; path options and paths absolute.
 fn resolved_pipeline(checked: &Checked) -> Result<String> {
-    use crate::out_dir::absolute;
     use toml_edit::{value, Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table};
     let p = &checked.pipeline;
-    let absolute = |path: &Path| -> String { absolute(path).display().to_string() };
+    let absolute = |path: &Path| -> String { crate::out_dir::absolute(path).display().to_string() };
     let mut doc = DocumentMut::new();
     let mut pipeline = Table::new();
     pipeline["name"] = value(p.name.as_str());
