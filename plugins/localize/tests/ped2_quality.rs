@@ -7,6 +7,7 @@
 mod common;
 use common::{boxes_of_row, overlaps, Coverage, Ped2};
 use serde_json::json;
+use vigil_plugin_localize::boxes::Bbox;
 use vigil_plugin_localize::{DetectorLocalizer, MotionLocalizer};
 use vigil_stage_api::names;
 use vigil_stage_testkit as kit;
@@ -134,26 +135,19 @@ fn a_fitted_input_finds_the_confident_boxes_of_the_declared_input() {
         kit::into_localizer(kit::create::<DetectorLocalizer>(options).unwrap())
     };
     let (mut declared_stage, mut fitted_stage) = (stage("model"), stage("fit"));
-    // (x1, y1, x2, y2, score, class) of every box.
     let detect = |stage: &mut vigil_stage_api::LocalizerBox, video: u32, frame: u32| {
         let out = stage.process(ped2.batch(video, &[frame])).into_result().unwrap();
         let raw = out.get(names::BOXES).unwrap().as_slice::<f32>().unwrap().to_vec();
-        raw.chunks_exact(7).map(|b| [b[1], b[2], b[3], b[4], b[5], b[6]]).collect::<Vec<_>>()
-    };
-    let iou = |a: &[f32; 6], b: &[f32; 6]| {
-        let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
-        let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
-        let area = |r: &[f32; 6]| (r[2] - r[0]) * (r[3] - r[1]);
-        w * h / (area(a) + area(b) - w * h)
+        raw.chunks_exact(7).map(|b| Bbox::new(b[1], b[2], b[3], b[4], b[5], b[6] as i32)).collect::<Vec<_>>()
     };
     let (mut confident, mut unmatched, mut score_change) = (0, Vec::new(), 0.0f32);
     for video in 1..=10 {
         let frame = 10 * video;
         let (declared, fitted) = (detect(&mut declared_stage, video, frame), detect(&mut fitted_stage, video, frame));
-        for d in declared.iter().filter(|d| d[4] > 0.5) {
+        for d in declared.iter().filter(|d| d.score > 0.5) {
             confident += 1;
-            match fitted.iter().filter(|f| f[5] == d[5] && iou(f, d) > 0.7).max_by(|a, b| iou(a, d).total_cmp(&iou(b, d))) {
-                Some(f) => score_change = score_change.max((f[4] - d[4]).abs()),
+            match fitted.iter().filter(|f| f.class == d.class && f.iou(d) > 0.7).max_by(|a, b| a.iou(d).total_cmp(&b.iou(d))) {
+                Some(f) => score_change = score_change.max((f.score - d.score).abs()),
                 None => unmatched.push((video, frame, *d)),
             }
         }
