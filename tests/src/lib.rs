@@ -84,12 +84,6 @@ pub fn fixture_plugins() -> PathBuf {
     build_external(&repo_root().join("tests/fixtures/plugins"))
 }
 
-/// The `probe` fixture plugin built against stage-api 1.0
-/// (`tests/fixtures/plugin-abi-1-0`), built once.
-pub fn probe_built_against_stage_api_1_0() -> PathBuf {
-    dylib(&build_external(&repo_root().join("tests/fixtures/plugin-abi-1-0")), "vigil-probe-abi-1-0")
-}
-
 /// The third-party example plugin, built once.
 pub fn third_party_plugin() -> PathBuf {
     dylib(&build_external(&repo_root().join("docs/examples/third-party-plugin")), "vigil-framediff")

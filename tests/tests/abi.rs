@@ -1,19 +1,14 @@
 //! What crosses the plugin boundary: tensors move without copies, a
 //! panicking plugin becomes an error naming plugin and stage, and a plugin
-//! built against an older minor stage-api still loads and runs.
+//! says which stage-api it was built against.
 
-use std::path::Path;
 use vigil_runtime::registry::load_library;
 use vigil_runtime::stage::Stage;
 use vigil_stage_api::{complete_options, names, Batch, FrameId, StageContext, StageObject, Tensor};
 use vigil_tests::*;
 
 fn probe(panic: bool) -> vigil_stage_api::FlowBox {
-    probe_from(&dylib(&fixture_plugins(), "vigil-probe"), panic)
-}
-
-fn probe_from(path: &Path, panic: bool) -> vigil_stage_api::FlowBox {
-    let library = load_library(path).unwrap_or_else(|e| panic!("{e}"));
+    let library = load_library(&dylib(&fixture_plugins(), "vigil-probe")).unwrap_or_else(|e| panic!("{e}"));
     let info = library.stages.iter().find(|s| s.name.as_str() == "probe").unwrap();
     let mut given = serde_json::Map::new();
     given.insert("panic".into(), panic.into());
@@ -28,10 +23,7 @@ fn probe_from(path: &Path, panic: bool) -> vigil_stage_api::FlowBox {
 
 #[test]
 fn a_batch_round_trips_through_a_plugin_without_a_copy() {
-    round_trip_without_a_copy(probe(false));
-}
-
-fn round_trip_without_a_copy(mut flow: vigil_stage_api::FlowBox) {
+    let mut flow = probe(false);
     let frames = vec![7u8; 3 * 4 * 5 * 3];
     let pointer = frames.as_ptr() as usize;
     let ids = (0..3).map(|frame| FrameId { video: 0, frame }).collect();
@@ -52,17 +44,6 @@ fn a_panicking_plugin_becomes_an_error_naming_plugin_and_stage() {
     let batch = Batch::new(vec![]).with(names::FRAMES, Tensor::from_vec(vec![0u8; 3], &[1, 1, 1, 3]));
     let error = Stage::call("stage `p` (plugin `probe`)", flow.process(batch)).unwrap_err().to_string();
     assert_eq!(error, "stage `p` (plugin `probe`): panicked: probe was asked to panic");
-}
-
-#[test]
-fn a_plugin_built_against_stage_api_1_0_loads_and_runs() {
-    let path = probe_built_against_stage_api_1_0();
-    let library = load_library(&path).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(library.api_version, "1.0.0");
-    assert_ne!(vigil_stage_api::API_VERSION, "1.0.0", "the host must be a later minor for this test to mean anything");
-    // 1.0's root module ends before `description`: the host sees none.
-    assert_eq!(library.description, None);
-    round_trip_without_a_copy(probe_from(&path, false));
 }
 
 #[test]

@@ -225,3 +225,37 @@ fn an_unreadable_data_folder_is_named_at_its_own_setting() {
     assert_eq!(line.matches("(os error").count(), 1, "the reason once: {line}");
     assert!(!e.contains(&format!("--set {test}:")), "{e}");
 }
+
+/// A stage that puts its flow on a GPU, before a localizer that reads flow
+/// on the CPU only (`motion`): `vigil check` refuses the pipeline, naming
+/// both stages and the device, and says that the runtime itself reads the
+/// flow in host memory. The same pipeline with the flow on the CPU passes.
+#[test]
+fn a_device_tensor_handed_to_a_stage_that_reads_it_on_the_cpu_only_is_refused() {
+    let dir = std::path::PathBuf::from(vigil_stage_testkit::context("device-check").work_dir.to_string());
+    std::fs::create_dir_all(&dir).unwrap();
+    let probe = dylib(&fixture_plugins(), "vigil-probe");
+    let valid = std::fs::read_to_string(fixture("valid.toml")).unwrap();
+    let check_with_flow_on = |device: &str| {
+        let stock_flow = "id = \"flow\"\nplugin = \"flow\"\n";
+        assert!(valid.contains(stock_flow));
+        let text = valid.replace(stock_flow, &format!("id = \"flow\"\nplugin = \"probe\"\noptions = {{ flow_device = \"{device}\" }}\n"));
+        let file = dir.join(format!("flow-on-{device}.toml"));
+        std::fs::write(&file, format!("{text}\n[plugins]\npaths = [{:?}]\n", probe.display().to_string())).unwrap();
+        (file.display().to_string(), vigil(&["check", file.to_str().unwrap()]))
+    };
+    let (_, on_cpu) = check_with_flow_on("cpu");
+    assert!(on_cpu.status.success(), "{}", text(&on_cpu.stderr));
+    let (file, on_gpu) = check_with_flow_on("wgpu");
+    let stderr = text(&on_gpu.stderr);
+    assert_eq!(on_gpu.status.code(), Some(1), "{stderr}");
+    let at_line = |line: usize, needle: &str| {
+        let prefix = format!("{file}:{line}:");
+        assert!(stderr.lines().any(|l| l.starts_with(&prefix) && l.contains(needle)), "expected `{needle}` at line {line}:\n{stderr}");
+    };
+    at_line(
+        25,
+        "stage `boxes` (motion) reads `flow` on cpu only, but stage `flow` puts it on wgpu: a device tensor would reach a stage that cannot read it",
+    );
+    at_line(20, "stage `flow` (probe) puts `flow` on wgpu, but `vigil run` reads it in host memory");
+}

@@ -10,7 +10,7 @@ use crate::registry::Registry;
 use crate::stage::Stage;
 use serde_json::{Map, Value};
 use std::path::Path;
-use vigil_stage_api::{complete_options, names, DType, OptionType, RResult, StageContext, StageKind, TensorSpec};
+use vigil_stage_api::{complete_options, names, DType, DeviceKind, OptionType, RResult, StageContext, StageKind, TensorSpec};
 
 /// Tensors the runtime itself produces between the localizer and the
 /// reconstructors (the cube builder) and for the later stages.
@@ -250,39 +250,52 @@ fn matches(spec: &TensorSpec, name: &str) -> bool {
     }
 }
 
+/// A tensor on offer to later stages: its spec, who makes it, and the
+/// plugin library it comes from (`None`: the runtime).
+struct Offer<'s> {
+    spec: TensorSpec,
+    producer: String,
+    library: Option<&'s Path>,
+}
+
 fn check_contracts(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
-    // (tensor, who produces it)
-    let mut available: Vec<(TensorSpec, String)> = Vec::new();
+    let mut available: Vec<Offer> = Vec::new();
+    let by_runtime = |specs: Vec<TensorSpec>, producer: &str| {
+        specs.into_iter().map(|spec| Offer { spec, producer: producer.to_string(), library: None }).collect::<Vec<_>>()
+    };
     let by_kind = |kind| stages.iter().filter(move |s: &&Stage| s.kind() == kind);
     let has_flow = by_kind(StageKind::Flow).next().is_some();
     let reconstructor_ids: Vec<&str> = by_kind(StageKind::Reconstructor).map(|s| s.id()).collect();
     for kind in StageKind::ALL {
         if kind == StageKind::Reconstructor {
-            available.extend(cube_outputs(has_flow).into_iter().map(|t| (t, "the cube builder".to_string())));
+            available.extend(by_runtime(cube_outputs(has_flow), "the cube builder"));
         }
         if kind == StageKind::Refiner {
-            available.extend(scoring_inputs(&reconstructor_ids).into_iter().map(|t| (t, "the runtime".to_string())));
+            available.extend(by_runtime(scoring_inputs(&reconstructor_ids), "the runtime"));
         }
         for stage in by_kind(kind) {
             for input in stage.io.inputs.iter() {
-                let candidates: Vec<&(TensorSpec, String)> = available.iter().filter(|(t, _)| matches(input, t.name.as_str())).collect();
-                let fits = candidates.iter().any(|(t, _)| t.dtype == input.dtype && t.rank == input.rank);
-                if fits {
+                let candidates: Vec<&Offer> = available.iter().filter(|o| matches(input, o.spec.name.as_str())).collect();
+                let fitting = candidates.iter().find(|o| o.spec.dtype == input.dtype && o.spec.rank == input.rank);
+                if let Some(offer) = fitting {
+                    diags.extend(device_problem(stage, input, offer).map(|m| Diagnostic::new(&stage.spec.plugin_origin, m)));
                     continue;
                 }
                 let message = match candidates.first() {
-                    Some((t, producer)) => format!(
-                        "stage `{}` ({}) needs input `{}` as {} rank {}, but {producer} produces it as {} rank {}",
+                    Some(o) => format!(
+                        "stage `{}` ({}) needs input `{}` as {} rank {}, but {} produces it as {} rank {}",
                         stage.id(),
                         stage.spec.plugin,
                         input.name,
                         input.dtype,
                         input.rank,
-                        t.dtype,
-                        t.rank
+                        o.producer,
+                        o.spec.dtype,
+                        o.spec.rank
                     ),
                     None => {
-                        let names: Vec<String> = available.iter().map(|(t, _)| format!("{}:{}[{}]", t.name, t.dtype, t.rank)).collect();
+                        let names: Vec<String> =
+                            available.iter().map(|o| format!("{}:{}[{}]", o.spec.name, o.spec.dtype, o.spec.rank)).collect();
                         format!(
                             "stage `{}` ({}) needs input `{}` ({} rank {}), which no earlier stage produces (available: {})",
                             stage.id(),
@@ -296,7 +309,67 @@ fn check_contracts(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
                 };
                 diags.push(Diagnostic::new(&stage.spec.plugin_origin, message));
             }
-            available.extend(stage.io.outputs.iter().map(|t| (t.clone(), format!("stage `{}`", stage.id()))));
+            for output in stage.io.outputs.iter().filter(|o| !o.is_host_only() && runtime_reads(kind, o.name.as_str())) {
+                diags.push(Diagnostic::new(
+                    &stage.spec.plugin_origin,
+                    format!(
+                        "stage `{}` ({}) puts `{}` on {}, but `vigil run` reads it in host memory (between stages it \
+                         holds frames, flow, boxes and cubes on the host); run the stage with that output on the CPU",
+                        stage.id(),
+                        stage.spec.plugin,
+                        output.name,
+                        kinds(&output.devices)
+                    ),
+                ));
+            }
+            available.extend(stage.io.outputs.iter().map(|spec| Offer {
+                spec: spec.clone(),
+                producer: format!("stage `{}`", stage.id()),
+                library: Some(&stage.library),
+            }));
         }
+    }
+}
+
+/// Whether `vigil run` reads an output of a stage of `kind` called `name`
+/// itself (in host memory): the decoder's frames, the flow, the boxes (it
+/// cuts cubes from them), and whatever a reconstructor, refiner or scorer
+/// returns (errors, weights, scores).
+fn runtime_reads(kind: StageKind, name: &str) -> bool {
+    match kind {
+        StageKind::Decoder | StageKind::Flow | StageKind::Localizer => [names::FRAMES, names::FLOW, names::BOXES].contains(&name),
+        StageKind::Reconstructor | StageKind::Refiner | StageKind::Scorer => true,
+    }
+}
+
+fn kinds(devices: &[DeviceKind]) -> String {
+    devices.iter().map(DeviceKind::to_string).collect::<Vec<_>>().join(" or ")
+}
+
+/// Why `stage` cannot read `input` as `offer` hands it over, if it cannot:
+/// the offer may live on a device the stage does not read from, or in wgpu
+/// buffers of another plugin library (each library has its own wgpu
+/// instance, so only the one that made a buffer can use it).
+fn device_problem(stage: &Stage, input: &TensorSpec, offer: &Offer) -> Option<String> {
+    let who = format!("stage `{}` ({})", stage.id(), stage.spec.plugin);
+    if let Some(unread) = offer.spec.devices.iter().find(|d| !input.devices.contains(d)) {
+        return Some(format!(
+            "{who} reads `{}` on {} only, but {} puts it on {unread}: a device tensor would reach a stage that cannot read it; \
+             run the producer on a device the reader takes, or use a reader that takes {unread} tensors",
+            input.name,
+            kinds(&input.devices),
+            offer.producer
+        ));
+    }
+    let foreign_library = offer.library.filter(|&library| library != stage.library.as_path());
+    match (offer.spec.devices.contains(&DeviceKind::Wgpu), foreign_library) {
+        (true, Some(library)) => Some(format!(
+            "{who} reads `{}` from wgpu buffers, but {} makes them in another plugin library ({}), whose wgpu \
+             instance alone can use them; put both stages in one library, or hand the tensor over on the CPU",
+            input.name,
+            offer.producer,
+            library.display()
+        )),
+        _ => None,
     }
 }

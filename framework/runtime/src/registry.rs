@@ -183,7 +183,7 @@ pub fn load_library(path: &Path) -> Result<Library, LoadFailure> {
         name: module.name.to_string(),
         version: module.version.to_string(),
         api_version: module.api_version.to_string(),
-        description: module.description.map(|d| d.to_string()).filter(|d| !d.is_empty()),
+        description: Some(module.description.to_string()).filter(|d| !d.is_empty()),
         module,
         stages,
     })

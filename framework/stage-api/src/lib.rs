@@ -110,7 +110,7 @@ pub use options::{complete_options, OptionProblem, OptionSpec, OptionType, Optio
 pub use plugin::{StageFactory, VigilPlugin_Ref, API_VERSION};
 pub use rng::SplitMix64;
 pub use stage::*;
-pub use tensor::{DType, Device, DeviceKind, Element, Tensor};
+pub use tensor::{DType, Device, DeviceContext, DeviceKind, Element, Tensor};
 
 /// Builds a [`StageInfo`] in [`StageFactory::info`]. `version` is the
 /// package version of the crate that invokes the macro (the plugin's), and

@@ -45,7 +45,7 @@ pub type StagesFn = extern "C" fn() -> RResult<RVec<StageInfo>, StageError>;
 pub type CreateFn = extern "C" fn(RStr<'_>, RStr<'_>, StageContext) -> RResult<StageInstance, StageError>;
 
 /// The root module of a plugin library, as this stage-api version lays it
-/// out. Minor versions only append fields after `create`; the host checks a
+/// out. Minor versions only append fields after `description`; the host checks a
 /// plugin against the layout of the minor version it declares
 /// ([`open_plugin`](crate::open::open_plugin)), since abi_stable refuses a
 /// library whose root module has fewer fields than the host's.
@@ -66,11 +66,10 @@ pub struct VigilPlugin {
     /// Describes every stage the library exports.
     pub stages: extern "C" fn() -> RResult<RVec<StageInfo>, StageError>,
     /// Creates stage `name` with validated options (a JSON object).
-    #[sabi(last_prefix_field)]
     pub create: extern "C" fn(RStr<'_>, RStr<'_>, StageContext) -> RResult<StageInstance, StageError>,
     /// The library's one-line description (its crate's `description`).
-    /// Since stage-api 1.1.
-    #[cfg(not(feature = "abi-1-0"))]
+    /// Fields a minor version appends go after this one.
+    #[sabi(last_prefix_field)]
     pub description: RStr<'static>,
 }
 
@@ -93,8 +92,6 @@ pub struct LibraryIdentity {
 /// version lays it out.
 #[doc(hidden)]
 pub fn root_module(library: LibraryIdentity, stages: StagesFn, create: CreateFn) -> VigilPlugin_Ref {
-    #[cfg(feature = "abi-1-0")]
-    let _ = library.description;
     VigilPlugin {
         name: RStr::from_str(library.name),
         version: RStr::from_str(library.version),
@@ -102,7 +99,6 @@ pub fn root_module(library: LibraryIdentity, stages: StagesFn, create: CreateFn)
         set_logger: crate::log_bridge::set_host_logger,
         stages,
         create,
-        #[cfg(not(feature = "abi-1-0"))]
         description: RStr::from_str(library.description),
     }
     .leak_into_prefix()

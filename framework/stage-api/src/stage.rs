@@ -7,7 +7,7 @@
 //!   added (inputs pass through untouched, so nothing is copied);
 //! - errors are values; the host adds plugin and stage names.
 
-use crate::{Batch, DType, OptionSpec, StageError};
+use crate::{Batch, DType, DeviceKind, OptionSpec, StageError};
 use abi_stable::{
     sabi_trait,
     std_types::{RBox, ROption, RResult, RSlice, RStr, RString, RVec},
@@ -67,12 +67,28 @@ pub struct TensorSpec {
     pub rank: u32,
     /// What it holds, for `vigil plugins NAME`.
     pub doc: RString,
+    /// Where it lives: for an input, every device kind the stage reads it
+    /// from; for an output, where the stage puts it. `vigil check` refuses a
+    /// pipeline that hands a stage a tensor on a device it does not read.
+    pub devices: RVec<DeviceKind>,
 }
 
 impl TensorSpec {
-    /// A spec from plain strings.
+    /// A spec from plain strings, for a tensor in host memory.
     pub fn new(name: &str, dtype: DType, rank: u32, doc: &str) -> TensorSpec {
-        TensorSpec { name: name.into(), dtype, rank, doc: doc.into() }
+        TensorSpec { name: name.into(), dtype, rank, doc: doc.into(), devices: vec![DeviceKind::Cpu].into() }
+    }
+
+    /// The same spec on `devices` instead of the CPU alone: the kinds an
+    /// input is read from, or the one an output is put on.
+    pub fn on(mut self, devices: &[DeviceKind]) -> TensorSpec {
+        self.devices = devices.to_vec().into();
+        self
+    }
+
+    /// Whether the tensor lives only in host memory.
+    pub fn is_host_only(&self) -> bool {
+        self.devices.iter().all(|&d| d == DeviceKind::Cpu)
     }
 }
 

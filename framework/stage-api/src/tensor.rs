@@ -77,6 +77,11 @@ pub enum DeviceKind {
     Cpu = 1,
     /// CUDA device memory.
     Cuda = 2,
+    /// A wgpu buffer (Vulkan, Metal or DX12 underneath; DLPack's
+    /// `kDLWebGPU` code). Unlike a CUDA address, its handle means something
+    /// only to the wgpu instance, and so the plugin library, that made it:
+    /// see [`DeviceContext`].
+    Wgpu = 15,
 }
 
 /// DLPack's `DLDevice`.
@@ -95,6 +100,74 @@ impl Device {
     /// CUDA device number `ordinal`.
     pub fn cuda(ordinal: i32) -> Device {
         Device { kind: DeviceKind::Cuda, ordinal }
+    }
+    /// wgpu adapter number `ordinal`.
+    pub fn wgpu(ordinal: i32) -> Device {
+        Device { kind: DeviceKind::Wgpu, ordinal }
+    }
+}
+
+impl std::fmt::Display for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            DeviceKind::Cpu => f.write_str("the CPU"),
+            DeviceKind::Cuda => write!(f, "CUDA device {}", self.ordinal),
+            DeviceKind::Wgpu => write!(f, "wgpu adapter {}", self.ordinal),
+        }
+    }
+}
+
+impl std::fmt::Display for DeviceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeviceKind::Cpu => "cpu",
+            DeviceKind::Cuda => "cuda",
+            DeviceKind::Wgpu => "wgpu",
+        })
+    }
+}
+
+/// The device buffers of one plugin library, and the Rust type `H` of their
+/// handles. A library that hands device tensors from one of its stages to
+/// another declares one as a `static` and names it on both sides
+/// ([`Tensor::from_device_buffer`], [`Tensor::device_buffer`]). A wgpu
+/// buffer belongs to the wgpu instance of the library that made it (each
+/// plugin library links its own), so a stage must read only its own
+/// library's buffers: statics have distinct addresses, and the tensor
+/// records its context's, which is how [`Tensor::device_buffer`] tells them
+/// apart.
+///
+/// ```
+/// use vigil_stage_api::{DType, Device, DeviceContext, Tensor};
+/// struct GpuBuffer(u64); // a stand-in for a device allocation
+/// static BUFFERS: DeviceContext<GpuBuffer> = DeviceContext::new();
+/// static OTHER: DeviceContext<GpuBuffer> = DeviceContext::new();
+///
+/// let tensor = Tensor::from_device_buffer(GpuBuffer(7), &BUFFERS, Device::wgpu(0), DType::F32, &[2, 3]);
+/// assert_eq!(tensor.device_buffer(&BUFFERS).unwrap().0, 7);
+/// assert!(tensor.device_buffer(&OTHER).is_err(), "another library's buffer");
+/// assert!(tensor.as_slice::<f32>().is_err(), "not host memory");
+/// ```
+#[repr(C)]
+pub struct DeviceContext<H> {
+    // One byte, so that no two contexts share an address.
+    _distinct: u8,
+    _handle: std::marker::PhantomData<fn() -> H>,
+}
+
+impl<H> DeviceContext<H> {
+    /// A context, for a `static`.
+    pub const fn new() -> DeviceContext<H> {
+        DeviceContext { _distinct: 0, _handle: std::marker::PhantomData }
+    }
+    fn address(&'static self) -> *const c_void {
+        self as *const DeviceContext<H> as *const c_void
+    }
+}
+
+impl<H> Default for DeviceContext<H> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -140,6 +213,9 @@ pub enum TensorAccessError {
     },
     /// The tensor lives on this device, not in host memory.
     NotOnCpu(Device),
+    /// The tensor is not a device buffer of the [`DeviceContext`] asked
+    /// for: host memory, or another library's buffer.
+    ForeignBuffer(Device),
     /// The strides are not row-major contiguous.
     NotContiguous,
     /// The data's address (a foreign tensor's, with its byte offset) is not
@@ -154,7 +230,11 @@ impl std::fmt::Display for TensorAccessError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::DType { expected, found } => write!(f, "expected dtype {expected}, found {found}"),
-            Self::NotOnCpu(d) => write!(f, "tensor lives on {:?}:{}, expected the CPU", d.kind, d.ordinal),
+            Self::NotOnCpu(d) => write!(f, "tensor lives on {d}, expected the CPU"),
+            Self::ForeignBuffer(d) => match d.kind {
+                DeviceKind::Cpu => write!(f, "tensor lives on the CPU, expected a device buffer of this library"),
+                _ => write!(f, "tensor lives on {d} in a buffer another library made, which only that library can read"),
+            },
             Self::NotContiguous => write!(f, "tensor is not contiguous (row-major)"),
             Self::Misaligned { align } => write!(f, "tensor data is not aligned to {align} bytes, as its element type needs"),
         }
@@ -176,6 +256,9 @@ pub struct Tensor {
     byte_offset: u64,
     manager_ctx: *mut c_void,
     deleter: Option<unsafe extern "C" fn(*mut c_void)>,
+    /// The [`DeviceContext`] of a buffer made by
+    /// [`Tensor::from_device_buffer`]; null otherwise.
+    context: *const c_void,
 }
 
 // The descriptor owns its memory exclusively; moving it between threads moves
@@ -183,8 +266,8 @@ pub struct Tensor {
 unsafe impl Send for Tensor {}
 unsafe impl Sync for Tensor {}
 
-unsafe extern "C" fn drop_boxed_vec<T>(ctx: *mut c_void) {
-    drop(unsafe { Box::from_raw(ctx as *mut Vec<T>) });
+unsafe extern "C" fn drop_boxed<H>(ctx: *mut c_void) {
+    drop(unsafe { Box::from_raw(ctx as *mut H) });
 }
 
 /// The strides, in elements, of a row-major (C-contiguous) tensor of
@@ -223,8 +306,53 @@ impl Tensor {
             shape: shape.into(),
             byte_offset: 0,
             manager_ctx: Box::into_raw(boxed) as *mut c_void,
-            deleter: Some(drop_boxed_vec::<T>),
+            deleter: Some(drop_boxed::<Vec<T>>),
+            context: std::ptr::null(),
         }
+    }
+
+    /// A device-resident tensor: `buffer` is the producing library's handle
+    /// (a wgpu buffer, or a burn tensor holding one) of `shape` elements of
+    /// `dtype`, on `device`. The tensor owns it, and dropping the tensor
+    /// drops it in this library. Only a stage naming the same `context`
+    /// reads it back ([`Tensor::device_buffer`]); no host copy is made.
+    ///
+    /// Panics if `device` is the CPU (host memory goes through
+    /// [`Tensor::from_vec`]).
+    pub fn from_device_buffer<H: Send + Sync + 'static>(
+        buffer: H,
+        context: &'static DeviceContext<H>,
+        device: Device,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Tensor {
+        assert_ne!(device.kind, DeviceKind::Cpu, "a device buffer on the CPU: use Tensor::from_vec");
+        let boxed = Box::new(buffer);
+        let shape: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+        let handle = Box::into_raw(boxed);
+        Tensor {
+            data: handle as *mut c_void,
+            device,
+            dtype,
+            strides: contiguous_strides(&shape).into(),
+            shape: shape.into(),
+            byte_offset: 0,
+            manager_ctx: handle as *mut c_void,
+            deleter: Some(drop_boxed::<H>),
+            context: context.address(),
+        }
+    }
+
+    /// The handle of a device tensor made by [`Tensor::from_device_buffer`]
+    /// with this `context`; [`TensorAccessError::ForeignBuffer`] for any
+    /// other tensor (host memory, or another library's buffer, whose handle
+    /// this library could not use).
+    pub fn device_buffer<H>(&self, context: &'static DeviceContext<H>) -> Result<&H, TensorAccessError> {
+        if self.context.is_null() || self.context != context.address() {
+            return Err(TensorAccessError::ForeignBuffer(self.device));
+        }
+        // The same context means the same library made `data` as a boxed `H`.
+        Ok(unsafe { &*(self.data as *const H) })
     }
 
     /// Wraps foreign memory (e.g. a CUDA allocation) described DLPack-style.
@@ -243,7 +371,17 @@ impl Tensor {
         manager_ctx: *mut c_void,
         deleter: Option<unsafe extern "C" fn(*mut c_void)>,
     ) -> Tensor {
-        Tensor { data, device, dtype, shape: shape.into(), strides: strides.into(), byte_offset, manager_ctx, deleter }
+        Tensor {
+            data,
+            device,
+            dtype,
+            shape: shape.into(),
+            strides: strides.into(),
+            byte_offset,
+            manager_ctx,
+            deleter,
+            context: std::ptr::null(),
+        }
     }
 
     /// Element type.
@@ -366,6 +504,36 @@ mod tests {
         // One byte into the buffer: 8 bytes of f32 data that no &[f32] may point at.
         assert_eq!(two_floats_at(1).as_slice::<f32>().unwrap_err(), TensorAccessError::Misaligned { align: 4 });
         assert_eq!(two_floats_at(4).as_slice::<f32>().unwrap(), [0.0, 0.0]);
+    }
+
+    #[test]
+    fn a_device_buffer_is_dropped_once_by_its_library_and_read_only_through_its_context() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static DROPPED: AtomicUsize = AtomicUsize::new(0);
+        #[derive(Debug)]
+        struct Buffer(u32);
+        impl Drop for Buffer {
+            fn drop(&mut self) {
+                DROPPED.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        static OURS: DeviceContext<Buffer> = DeviceContext::new();
+        static THEIRS: DeviceContext<Buffer> = DeviceContext::new();
+        let t = Tensor::from_device_buffer(Buffer(5), &OURS, Device::wgpu(1), DType::F32, &[4, 2]);
+        assert_eq!((t.shape(), t.strides(), t.device()), (vec![4, 2], &[2i64, 1][..], Device::wgpu(1)));
+        assert_eq!(t.device_buffer(&OURS).unwrap().0, 5);
+        let foreign = t.device_buffer(&THEIRS).unwrap_err();
+        assert_eq!(foreign, TensorAccessError::ForeignBuffer(Device::wgpu(1)));
+        assert_eq!(
+            foreign.to_string(),
+            "tensor lives on wgpu adapter 1 in a buffer another library made, which only that library can read"
+        );
+        assert_eq!(t.as_slice::<f32>().unwrap_err(), TensorAccessError::NotOnCpu(Device::wgpu(1)));
+        let host = Tensor::from_vec(vec![0f32; 8], &[4, 2]);
+        assert_eq!(host.device_buffer(&OURS).unwrap_err(), TensorAccessError::ForeignBuffer(Device::CPU));
+        assert_eq!(DROPPED.load(Ordering::SeqCst), 0);
+        drop(t);
+        assert_eq!(DROPPED.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! rule.
 //!
 //! The stage-api crate is versioned apart from the rest of Vigil, and its
-//! version is the ABI's. A host of 1.y loads plugins built against 1.x for
+//! version is the ABI's. A host of X.y loads plugins built against X.x for
 //! every x ≤ y. Because abi_stable refuses a prefix type with fewer fields
 //! than the host's, a minor version may change only this much:
 //!
@@ -12,23 +12,22 @@
 //! - add functions, constants and types that do not cross the boundary.
 //!
 //! Anything else reachable from the root module (`StageInfo`, `StageKind`,
-//! `StageObject`, the stage traits, `Tensor`, `Batch`, options, errors)
-//! keeps its layout until the next major version. History: 1.0 is the ABI
-//! of 0.2 (`errors_of` and `reach` included), declared stable; 1.1
-//! appended the root module's `description`; 1.2 added the `f16` element
-//! type ([`DType::F16`](crate::DType::F16)), in which the host hands flow
-//! cubes (`motion`) since.
+//! `StageObject`, the stage traits, `Tensor`, `TensorSpec`, `Batch`,
+//! options, errors) keeps its layout until the next major version.
+//!
+//! History: 1.0 was the ABI of 0.2 (`errors_of` and `reach` included),
+//! declared stable; 1.1 appended the root module's `description`; 1.2
+//! added the `f16` element type ([`DType::F16`](crate::DType::F16)). 2.0
+//! lets a tensor live on a GPU and stages say where they read and put
+//! theirs: the device kind [`DeviceKind::Wgpu`](crate::DeviceKind::Wgpu),
+//! a tensor's [`DeviceContext`](crate::DeviceContext) (whose library's
+//! buffer it is), and [`TensorSpec::devices`](crate::TensorSpec::devices);
+//! the root module's `description` joined its fixed prefix. A 2.0 host
+//! refuses 1.x plugins, naming the version to rebuild against.
 
 /// The stage-api version of this build: the ABI version a plugin records in
 /// its root module and the host checks ([`check_plugin_api`]).
-#[cfg(not(feature = "abi-1-0"))]
 pub const API_VERSION: &str = env!("CARGO_PKG_VERSION");
-
-/// Built with the `abi-1-0` feature, stage-api lays out its root module as
-/// 1.0 did and says so, standing in for a plugin built against 1.0 in the
-/// host's compatibility test (`tests/fixtures/plugin-abi-1-0`).
-#[cfg(feature = "abi-1-0")]
-pub const API_VERSION: &str = "1.0.0";
 
 /// A `MAJOR.MINOR.PATCH` version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
