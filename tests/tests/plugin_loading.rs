@@ -58,6 +58,8 @@ fn a_stage_shows_its_library_and_the_stage_api_it_was_built_against() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(json["stage_api"], vigil_stage_api::API_VERSION);
     assert!(json["library_description"].as_str().is_some_and(|d| d.contains("autoencoder")), "{json}");
+    // Where each tensor lives (stage-api 2.0): the stock stages keep theirs in host memory.
+    assert_eq!(json["inputs"][0]["devices"], serde_json::json!(["cpu"]), "{json}");
 }
 
 #[test]

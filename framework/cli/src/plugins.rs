@@ -92,7 +92,12 @@ fn default_io(library: &Library, info: &StageInfo) -> Option<StageIo> {
 
 fn stage_json(library: &Library, info: &StageInfo, io: Option<&StageIo>) -> serde_json::Value {
     let tensors = |list: &[vigil_stage_api::TensorSpec]| -> Vec<serde_json::Value> {
-        list.iter().map(|t| json!({"name": t.name.as_str(), "dtype": t.dtype.to_string(), "rank": t.rank, "doc": t.doc.as_str()})).collect()
+        list.iter()
+            .map(|t| {
+                let devices: Vec<String> = t.devices.iter().map(ToString::to_string).collect();
+                json!({"name": t.name.as_str(), "dtype": t.dtype.to_string(), "rank": t.rank, "devices": devices, "doc": t.doc.as_str()})
+            })
+            .collect()
     };
     json!({
         "name": info.name.as_str(), "kind": info.kind.as_str(), "version": info.version.as_str(),
@@ -130,7 +135,13 @@ fn print_stage(library: &Library, info: &StageInfo, io: Option<&StageIo>) {
         println!();
         println!("{title}:");
         for t in list {
-            println!("  {} {}[rank {}]  {}", t.name, t.dtype, t.rank, t.doc);
+            // Host memory is the rule; only other devices are worth a word.
+            let place = if t.is_host_only() {
+                String::new()
+            } else {
+                format!(" on {}", t.devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or "))
+            };
+            println!("  {} {}[rank {}]{place}  {}", t.name, t.dtype, t.rank, t.doc);
         }
     };
     match io {

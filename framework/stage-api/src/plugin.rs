@@ -157,10 +157,19 @@ pub fn create_stage(
 /// ```ignore
 /// vigil_stage_api::export_plugin!(FramesDecoder, VideoDecoder);
 /// ```
-/// Each type implements [`StageFactory`].
+/// Each type implements [`StageFactory`]. The library is named and
+/// described by its crate's Cargo manifest; a library that is not its
+/// package's own (a cdylib example) names itself:
+///
+/// ```ignore
+/// vigil_stage_api::export_plugin!(library: "device-handoff", description: "two stages ..."; FrameChange, ChangeBoxes);
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
     ($($stage:ty),+ $(,)?) => {
+        $crate::export_plugin!(library: env!("CARGO_PKG_NAME"), description: env!("CARGO_PKG_DESCRIPTION"); $($stage),+);
+    };
+    (library: $name:expr, description: $description:expr; $($stage:ty),+ $(,)?) => {
         fn __vigil_stage_entries() -> ::std::vec::Vec<$crate::plugin::StageEntry> {
             ::std::vec![$($crate::plugin::StageEntry::of::<$stage>()),+]
         }
@@ -178,11 +187,7 @@ macro_rules! export_plugin {
             $crate::plugin::create_stage(&__vigil_stage_entries(), name, options, context)
         }
         fn __vigil_root_module() -> $crate::plugin::VigilPlugin_Ref {
-            let library = $crate::plugin::LibraryIdentity {
-                name: env!("CARGO_PKG_NAME"),
-                version: env!("CARGO_PKG_VERSION"),
-                description: env!("CARGO_PKG_DESCRIPTION"),
-            };
+            let library = $crate::plugin::LibraryIdentity { name: $name, version: env!("CARGO_PKG_VERSION"), description: $description };
             $crate::plugin::root_module(library, __vigil_stages, __vigil_create)
         }
         // What abi_stable's `#[export_root_module]` generates, spelled out so

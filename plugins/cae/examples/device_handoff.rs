@@ -154,4 +154,8 @@ impl Localizer for ChangeBoxes {
     }
 }
 
-export_plugin!(FrameChange, ChangeBoxes);
+export_plugin!(
+    library: "device-handoff",
+    description: "Example: two stages that hand a tensor from one to the other on the GPU";
+    FrameChange, ChangeBoxes
+);
