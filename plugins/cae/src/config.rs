@@ -233,7 +233,7 @@ pub(crate) mod gpu {
             .iter()
             .map(|a| {
                 let limits = a.limits();
-                Adapter { info: a.get_info(), largest_buffer: limits.max_buffer_size.min(limits.max_storage_buffer_binding_size as u64) }
+                Adapter { info: a.get_info(), largest_buffer: limits.max_buffer_size.min(limits.max_storage_buffer_binding_size) }
             })
             .collect()
     }

@@ -32,7 +32,7 @@ fn example_library() -> PathBuf {
 }
 
 fn create(module: &PluginModule, name: &str) -> StageObject {
-    let stages = module.stages.clone()().into_result().expect("the stages");
+    let stages = (module.stages)().into_result().expect("the stages");
     let info = stages.iter().find(|s| s.name.as_str() == name).unwrap_or_else(|| panic!("no stage {name}"));
     let options = complete_options(&info.options, &serde_json::Map::new()).expect("the default options");
     let context = StageContext { stage_id: name.into(), seed: 0, device: "gpu".into(), work_dir: "/tmp".into() };
