@@ -53,7 +53,7 @@ impl StageFactory for FrameChange {
             name: "gpu-frame-change",
             kind: StageKind::Flow,
             description: "each pair's change of gray level, computed and kept on the GPU",
-            options: Vec::<vigil_stage_api::OptionSpec>::new(),
+            options: [],
         }
     }
 
