@@ -54,8 +54,8 @@ pub fn frames_batch(frames: Vec<Vec<u8>>, height: usize, width: usize) -> Batch 
     Batch::new(ids).with(names::FRAMES, Tensor::from_vec(data, &[n, height, width, 3]))
 }
 
-/// Checks that `batch` holds every output `io` declares, with its dtype and
-/// rank; returns a description of each mismatch.
+/// Checks that `batch` holds every output `io` declares, with its dtype,
+/// rank and device; returns a description of each mismatch.
 pub fn contract_violations(io: &StageIo, batch: &Batch) -> Vec<String> {
     io.outputs
         .iter()
@@ -69,6 +69,10 @@ pub fn contract_violations(io: &StageIo, batch: &Batch) -> Vec<String> {
                 t.dtype(),
                 t.rank()
             )),
+            Some(t) if !spec.devices.contains(&t.device().kind) => {
+                let declared: Vec<String> = spec.devices.iter().map(ToString::to_string).collect();
+                Some(format!("output `{}`: declared on {}, produced on {}", spec.name, declared.join(" or "), t.device()))
+            }
             Some(_) => None,
         })
         .collect()
@@ -237,4 +241,22 @@ pub fn create_from_library(library: &std::path::Path, stage: &str, options: Valu
     let opts =
         complete_options(&info.options, &map).map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
     (module.create)(stage.into(), opts.to_json().as_str().into(), context(stage)).into_result().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_stage_api::{DType, Device, DeviceContext, DeviceKind, TensorSpec};
+
+    #[test]
+    fn an_output_on_another_device_than_declared_breaks_the_contract() {
+        static BUFFERS: DeviceContext<u32> = DeviceContext::new();
+        let io = StageIo::new(vec![], vec![TensorSpec::new("flow", DType::F32, 1, "")]);
+        let on_gpu = Batch::new(vec![]).with("flow", Tensor::from_device_buffer(0u32, &BUFFERS, Device::wgpu(0), DType::F32, &[3]));
+        assert_eq!(contract_violations(&io, &on_gpu), ["output `flow`: declared on cpu, produced on wgpu adapter 0"]);
+        let io = StageIo::new(vec![], vec![TensorSpec::new("flow", DType::F32, 1, "").on(&[DeviceKind::Wgpu])]);
+        assert!(contract_violations(&io, &on_gpu).is_empty());
+        let on_cpu = Batch::new(vec![]).with("flow", Tensor::from_vec(vec![0f32; 3], &[3]));
+        assert_eq!(contract_violations(&io, &on_cpu), ["output `flow`: declared on wgpu, produced on the CPU"]);
+    }
 }

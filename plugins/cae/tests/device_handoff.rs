@@ -11,7 +11,10 @@
 use std::path::{Path, PathBuf};
 use vigil_stage_api::open::{open_plugin, PluginModule};
 use vigil_stage_api::tensor::TensorAccessError;
-use vigil_stage_api::{complete_options, names, Batch, DeviceKind, FlowBox, FrameId, LocalizerBox, StageContext, StageObject, Tensor};
+use vigil_stage_api::{
+    complete_options, names, Batch, DeviceKind, FlowBox, FrameId, LocalizerBox, StageContext, StageInstance, StageIo, StageObject, Tensor,
+};
+use vigil_stage_testkit::assert_contract;
 
 /// The example's library, which `cargo test --features gpu` builds into the
 /// examples folder beside this test's.
@@ -31,19 +34,26 @@ fn example_library() -> PathBuf {
     library
 }
 
-fn create(module: &PluginModule, name: &str) -> StageObject {
+fn create(module: &PluginModule, name: &str) -> StageInstance {
     let stages = (module.stages)().into_result().expect("the stages");
     let info = stages.iter().find(|s| s.name.as_str() == name).unwrap_or_else(|| panic!("no stage {name}"));
     let options = complete_options(&info.options, &serde_json::Map::new()).expect("the default options");
     let context = StageContext { stage_id: name.into(), seed: 0, device: "gpu".into(), work_dir: "/tmp".into() };
-    (module.create)(name.into(), options.to_json().as_str().into(), context).into_result().unwrap_or_else(|e| panic!("{name}: {e}")).stage
+    (module.create)(name.into(), options.to_json().as_str().into(), context).into_result().unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-fn stages(library: &Path) -> (FlowBox, LocalizerBox) {
+/// The example's two stages, each with its declared tensors.
+struct Stages {
+    change: (FlowBox, StageIo),
+    boxes: (LocalizerBox, StageIo),
+}
+
+fn stages(library: &Path) -> Stages {
     let module = open_plugin(library).unwrap_or_else(|e| panic!("{}: {e}", library.display()));
-    let StageObject::Flow(change) = create(&module, "gpu-frame-change") else { panic!("gpu-frame-change is a flow stage") };
-    let StageObject::Localizer(boxes) = create(&module, "gpu-change-boxes") else { panic!("gpu-change-boxes is a localizer") };
-    (change, boxes)
+    let (change, boxes) = (create(&module, "gpu-frame-change"), create(&module, "gpu-change-boxes"));
+    let StageObject::Flow(flow) = change.stage else { panic!("gpu-frame-change is a flow stage") };
+    let StageObject::Localizer(localizer) = boxes.stage else { panic!("gpu-change-boxes is a localizer") };
+    Stages { change: (flow, change.io), boxes: (localizer, boxes.io) }
 }
 
 /// Four 6 x 8 frames: a still gray scene in which a bright square appears in
@@ -72,19 +82,22 @@ fn mean_changes(pixels: &[u8], [n, h, w, _]: [usize; 4]) -> Vec<f32> {
 #[test]
 fn a_gpu_tensor_crosses_from_stage_to_stage_without_a_host_copy() {
     let library = example_library();
-    let (mut change, mut localize) = stages(&library);
+    let Stages { change: (mut change, change_io), boxes: (mut localize, boxes_io) } = stages(&library);
+    assert_eq!(change_io.outputs[0].devices.as_slice(), [DeviceKind::Wgpu], "declared on the GPU");
     let (pixels, shape) = frames();
     let expected = mean_changes(&pixels, shape);
     let ids = (0..shape[0] as u32).map(|frame| FrameId { video: 0, frame }).collect();
     let batch = Batch::new(ids).with(names::FRAMES, Tensor::from_vec(pixels, &shape));
 
     let with_flow = change.process(batch).into_result().expect("gpu-frame-change");
+    assert_contract(&change_io, &with_flow);
     let flow = with_flow.require(names::FLOW).expect("flow");
     assert_eq!(flow.device().kind, DeviceKind::Wgpu);
     assert_eq!(flow.shape(), [3, 6, 8, 2]);
     assert_eq!(flow.as_slice::<f32>().unwrap_err(), TensorAccessError::NotOnCpu(flow.device()), "the host holds no copy to read");
 
     let out = localize.process(with_flow).into_result().expect("gpu-change-boxes");
+    assert_contract(&boxes_io, &out);
     let boxes = out.require(names::BOXES).unwrap().as_slice::<f32>().unwrap().to_vec();
     // The square appears in frame 2; frame 3's noise stays under the threshold of 1.
     assert!(expected[1] > 10.0 && expected[0] == 0.0 && expected[2] < 1.0, "{expected:?}");
@@ -105,8 +118,8 @@ fn another_library_refuses_a_gpu_tensor_it_did_not_make() {
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join(library.file_name().unwrap());
     std::fs::copy(&library, &copy).unwrap();
-    let (mut change, _) = stages(&library);
-    let (_, mut foreign_localize) = stages(&copy);
+    let (mut change, _) = stages(&library).change;
+    let (mut foreign_localize, _) = stages(&copy).boxes;
     let (pixels, shape) = frames();
     let ids = (0..shape[0] as u32).map(|frame| FrameId { video: 0, frame }).collect();
     let with_flow = change.process(Batch::new(ids).with(names::FRAMES, Tensor::from_vec(pixels, &shape))).into_result().unwrap();
