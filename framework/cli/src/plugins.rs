@@ -136,11 +136,7 @@ fn print_stage(library: &Library, info: &StageInfo, io: Option<&StageIo>) {
         println!("{title}:");
         for t in list {
             // Host memory is the rule; only other devices are worth a word.
-            let place = if t.is_host_only() {
-                String::new()
-            } else {
-                format!(" on {}", t.devices.iter().map(ToString::to_string).collect::<Vec<_>>().join(" or "))
-            };
+            let place = if t.is_host_only() { String::new() } else { format!(" on {}", t.devices_text()) };
             println!("  {} {}[rank {}]{place}  {}", t.name, t.dtype, t.rank, t.doc);
         }
     };

@@ -318,7 +318,7 @@ fn check_contracts(stages: &[Stage], diags: &mut Vec<Diagnostic>) {
                         stage.id(),
                         stage.spec.plugin,
                         output.name,
-                        kinds(&output.devices)
+                        output.devices_text()
                     ),
                 ));
             }
@@ -342,10 +342,6 @@ fn runtime_reads(kind: StageKind, name: &str) -> bool {
     }
 }
 
-fn kinds(devices: &[DeviceKind]) -> String {
-    devices.iter().map(DeviceKind::to_string).collect::<Vec<_>>().join(" or ")
-}
-
 /// Why `stage` cannot read `input` as `offer` hands it over, if it cannot:
 /// the offer may live on a device the stage does not read from, or in wgpu
 /// buffers of another plugin library (each library has its own wgpu
@@ -357,7 +353,7 @@ fn device_problem(stage: &Stage, input: &TensorSpec, offer: &Offer) -> Option<St
             "{who} reads `{}` on {} only, but {} puts it on {unread}: a device tensor would reach a stage that cannot read it; \
              run the producer on a device the reader takes, or use a reader that takes {unread} tensors",
             input.name,
-            kinds(&input.devices),
+            input.devices_text(),
             offer.producer
         ));
     }

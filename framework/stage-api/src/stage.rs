@@ -90,6 +90,11 @@ impl TensorSpec {
     pub fn is_host_only(&self) -> bool {
         self.devices.iter().all(|&d| d == DeviceKind::Cpu)
     }
+
+    /// Its device kinds for messages: "cpu", "wgpu or cuda".
+    pub fn devices_text(&self) -> String {
+        self.devices.iter().map(DeviceKind::to_string).collect::<Vec<_>>().join(" or ")
+    }
 }
 
 /// What a stage is, independent of its options.

@@ -70,8 +70,7 @@ pub fn contract_violations(io: &StageIo, batch: &Batch) -> Vec<String> {
                 t.rank()
             )),
             Some(t) if !spec.devices.contains(&t.device().kind) => {
-                let declared: Vec<String> = spec.devices.iter().map(ToString::to_string).collect();
-                Some(format!("output `{}`: declared on {}, produced on {}", spec.name, declared.join(" or "), t.device()))
+                Some(format!("output `{}`: declared on {}, produced on {}", spec.name, spec.devices_text(), t.device()))
             }
             Some(_) => None,
         })
