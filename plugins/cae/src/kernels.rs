@@ -17,7 +17,7 @@
 //! and the tests check these kernels against burn's autodiff.
 
 use crate::config::Precision;
-use crate::matmul::{matmul, matmul_to, Mat};
+use crate::matmul::{matmul, matmul_to, reads_in_place, Columns, Mat, Operand};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::ops::Range;
@@ -288,21 +288,37 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// dw (row-major m x taps) += a (row-major m x cols) x colᵀ, for `col` a
-/// row-major taps x cols column buffer: a weight gradient, reduced over every
+/// taps x cols column matrix: a weight gradient, reduced over every
 /// position of a chunk. The product is formed column-major and added
 /// transposed: into a row-major destination `gemm` would transpose the whole
 /// problem and repack all of `col` (taps = 9 x channels rows) as its left
 /// operand, where column-major it packs `a` (m rows), and the packing was
 /// the largest cost after the multiply-adds (docs/benchmarks.md, "Weight
 /// gradients formed column-major").
-fn add_weight_gradient(precision: Precision, m: usize, taps: usize, cols: usize, a: &[f32], col: &[f32], dw: &mut [f32]) {
+fn add_weight_gradient(precision: Precision, m: usize, taps: usize, cols: usize, a: &[f32], col: Operand<'_>, dw: &mut [f32]) {
     let mut product = vec![0f32; m * taps];
-    matmul_to(precision, m, taps, cols, &mut product, [1, m], Mat::rows(a, cols), Mat::transposed(col, cols));
+    matmul_to(precision, m, taps, cols, &mut product, [1, m], Mat::rows(a, cols).into(), col.t());
     for (t, column) in product.chunks_exact(m).enumerate() {
         for (row, v) in column.iter().enumerate() {
             dw[row * taps + t] += v;
         }
     }
+}
+
+/// A convolution's weight [cout, cin, k, k] turned by 180 degrees, input
+/// and output channels swapped: [cin, cout, k, k], the kernel that
+/// convolves an output gradient into the input gradient.
+fn turned_kernel(weight: &[f32], cin: usize, cout: usize, k: usize) -> Vec<f32> {
+    let kk = k * k;
+    let mut turned = vec![0f32; weight.len()];
+    for co in 0..cout {
+        for ci in 0..cin {
+            let from = &weight[(co * cin + ci) * kk..][..kk];
+            let to = &mut turned[(ci * cout + co) * kk..][..kk];
+            to.iter_mut().zip(from.iter().rev()).for_each(|(t, &v)| *t = v);
+        }
+    }
+    turned
 }
 
 /// A k x k window with stride and padding over an h x w image, giving ho x wo positions.
@@ -386,28 +402,8 @@ impl Window {
     }
 
     /// The adjoint of `im2col`: adds every column entry back onto its image
-    /// pixel. Entries that read outside the image add nothing (and may be
-    /// zeroed in `col`, which the caller no longer needs).
-    fn col2im(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32]) {
-        if self.is_same_size() {
-            return self.col2im_shifted(col, channels, samples, image, false);
-        }
-        self.col2im_rows(col, channels, samples, image);
-    }
-
-    /// `col2im` onto an image whose old values are discarded, so the caller
-    /// need not zero it first: a same-size window's centre tap covers every
-    /// pixel and is copied, not added (one pass over the image fewer).
-    fn col2im_into(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32]) {
-        if self.is_same_size() {
-            return self.col2im_shifted(col, channels, samples, image, true);
-        }
-        image.fill(0.0);
-        self.col2im_rows(col, channels, samples, image);
-    }
-
-    /// `col2im` for any window, one output row at a time.
-    fn col2im_rows(&self, col: &[f32], channels: usize, samples: usize, image: &mut [f32]) {
+    /// pixel. Entries that read outside the image add nothing.
+    fn col2im(&self, col: &[f32], channels: usize, samples: usize, image: &mut [f32]) {
         self.segments(channels, samples, |at, from, valid| {
             let Some(from) = from else { return };
             let (src, line) = (&col[at..][valid.clone()], &mut image[from..]);
@@ -485,34 +481,6 @@ impl Window {
                     dst[..run.start].fill(0.0);
                     dst[run.end..].fill(0.0);
                     self.zero_outside(ki, kj, samples, dst);
-                }
-            }
-        }
-    }
-
-    /// With `overwrite`, the centre tap (offset 0, never outside) is copied
-    /// onto the plane first and the other taps are added to it.
-    fn col2im_shifted(&self, col: &mut [f32], channels: usize, samples: usize, image: &mut [f32], overwrite: bool) {
-        let len = samples * self.h * self.w;
-        let centre = self.pad * self.k + self.pad;
-        for ch in 0..channels {
-            let plane = &mut image[ch * len..][..len];
-            let taps = &mut col[ch * self.k * self.k * len..][..self.k * self.k * len];
-            if overwrite {
-                plane.copy_from_slice(&taps[centre * len..][..len]);
-            }
-            for ki in 0..self.k {
-                for kj in 0..self.k {
-                    if overwrite && ki * self.k + kj == centre {
-                        continue;
-                    }
-                    let src = &mut taps[(ki * self.k + kj) * len..][..len];
-                    // Zeroed, these entries add nothing (x + 0 == x), so the run can be added whole.
-                    self.zero_outside(ki, kj, samples, src);
-                    let offset = self.tap_offset(ki, kj);
-                    let run = Self::shifted_run(offset, len);
-                    let from = (run.start as isize + offset) as usize;
-                    plane[from..from + run.len()].iter_mut().zip(&src[run]).for_each(|(d, v)| *d += v);
                 }
             }
         }
@@ -602,32 +570,58 @@ impl Net<'_> {
         Window { k: 3, stride: 2, pad: 1, h: 2 * h, w: 2 * w, ho: h, wo: w }
     }
 
+    /// Runs `f` with the column matrix of a k x k convolution (stride 1,
+    /// padding k / 2) over a chunk's `image` (`channels` planes of `samples`
+    /// images of h x w), as an operand of the m x n x k product `dims`: a 1 x 1
+    /// convolution's is the image itself; the bf16 products read it in place
+    /// ([`Columns`]); otherwise im2col writes it into a scratch buffer.
+    fn columns<R>(
+        &self,
+        image: &[f32],
+        channels: usize,
+        samples: usize,
+        [k, h, w]: [usize; 3],
+        [m, n, depth]: [usize; 3],
+        f: impl FnOnce(Operand<'_>) -> R,
+    ) -> R {
+        let cols = samples * h * w;
+        if k == 1 {
+            return f(Mat::rows(image, cols).into());
+        }
+        if reads_in_place(self.precision, m, n, depth) {
+            if let Some(columns) = Columns::new(image, channels, samples, k, [h, w]) {
+                return f(Operand::Columns(&columns, false));
+            }
+        }
+        with_scratch(channels * k * k * cols, |col| {
+            Self::conv_window(k, h, w).im2col(image, channels, samples, col);
+            f(Mat::rows(col, cols).into())
+        })
+    }
+
     /// A convolution, with a ReLU on its output when `relu` (eval mode,
     /// where BatchNorm is folded into the weights).
     fn conv(&self, x: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], bias: &[f32], relu: bool) -> Activation {
         let (hw, taps) = (x.h * x.w, cin * k * k);
-        let window = Self::conv_window(k, x.h, x.w);
         let mut y = Activation::uninit(cout, x.h, x.w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, cout * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
         outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
             let cols = range.len() * hw;
-            let product =
-                |col: &[f32], out: &mut [f32]| matmul(self.precision, cout, cols, taps, out, Mat::rows(weight, taps), Mat::rows(col, cols));
-            if k == 1 {
-                product(input, out);
-            } else {
-                with_scratch(taps * cols, |col| {
-                    window.im2col(input, cin, range.len(), col);
-                    product(col, out);
-                });
-            }
+            self.columns(input, cin, range.len(), [k, x.h, x.w], [cout, cols, taps], |col| {
+                matmul(self.precision, cout, cols, taps, out, Mat::rows(weight, taps).into(), col)
+            });
             add_bias(out, bias, relu);
         });
         y
     }
 
     /// Gradients of a convolution: (weight, bias, input when `need_input`).
+    /// The input gradient is the output gradient convolved with the kernel
+    /// turned by 180 degrees, input and output channels swapped: the same
+    /// product as a forward convolution, where the transposed product
+    /// followed by col2im wrote and read back a column buffer of the input's
+    /// channels.
     fn conv_backward(
         &self,
         x: &Activation,
@@ -636,9 +630,9 @@ impl Net<'_> {
         weight: &[f32],
         need_input: bool,
     ) -> (Vec<f32>, Vec<f32>, Option<Activation>) {
-        let (hw, taps) = (x.h * x.w, cin * k * k);
-        let window = Self::conv_window(k, x.h, x.w);
-        // Every value is written: by the 1 x 1 product, or by `col2im_into`.
+        let (hw, taps, back_taps) = (x.h * x.w, cin * k * k, cout * k * k);
+        let turned = need_input.then(|| turned_kernel(weight, cin, cout, k));
+        // Every value is written by the product.
         let mut dx = need_input.then(|| Activation::uninit(cin, x.h, x.w, self.chunks.batch()));
         let dx_blocks: Vec<Option<&mut [f32]>> = match &mut dx {
             Some(d) => self.chunks.split_mut(&mut d.data, x.per_sample()).into_iter().map(Some).collect(),
@@ -646,25 +640,13 @@ impl Net<'_> {
         };
         let (dw, db) = self.backward_chunks(x, dy, dx_blocks, cout * taps, |input, grad, dx_block, range, dw| {
             let cols = range.len() * hw;
-            // dW += dY x col^T, and the input gradient's columns W^T x dY.
-            let mut weight_grad = |col: &[f32]| add_weight_gradient(self.precision, cout, taps, cols, grad, col, dw);
-            let input_cols =
-                |dcol: &mut [f32]| matmul(self.precision, taps, cols, cout, dcol, Mat::transposed(weight, taps), Mat::rows(grad, cols));
-            if k == 1 {
-                // A 1 x 1 convolution's columns are its input.
-                weight_grad(input);
-                if let Some(dx_block) = dx_block {
-                    input_cols(dx_block);
-                }
-            } else {
-                with_scratch(taps * cols, |col| {
-                    window.im2col(input, cin, range.len(), col);
-                    weight_grad(col);
-                    if let Some(dx_block) = dx_block {
-                        // The column buffer is free again: reuse it for the input gradient's columns.
-                        input_cols(col);
-                        window.col2im_into(col, cin, range.len(), dx_block);
-                    }
+            // dW += dY x col^T.
+            self.columns(input, cin, range.len(), [k, x.h, x.w], [cout, taps, cols], |col| {
+                add_weight_gradient(self.precision, cout, taps, cols, grad, col, dw)
+            });
+            if let (Some(dx_block), Some(turned)) = (dx_block, &turned) {
+                self.columns(grad, cout, range.len(), [k, x.h, x.w], [cin, cols, back_taps], |col| {
+                    matmul(self.precision, cin, cols, back_taps, dx_block, Mat::rows(turned, back_taps).into(), col)
                 });
             }
         });
@@ -715,7 +697,7 @@ impl Net<'_> {
             let cols = range.len() * hw;
             with_scratch(taps * cols, |col| {
                 // Weight [in, (out, ki, kj)] transposed times the input: one column per input position.
-                matmul(self.precision, taps, cols, c, col, Mat::transposed(weight, taps), Mat::rows(input, cols));
+                matmul(self.precision, taps, cols, c, col, Mat::transposed(weight, taps).into(), Mat::rows(input, cols).into());
                 window.col2im(col, c, range.len(), out);
             });
             add_bias(out, bias, false);
@@ -735,8 +717,8 @@ impl Net<'_> {
             with_scratch(taps * cols, |col| {
                 // The output gradient read at the input positions: dW += X x col^T, dX = W x col.
                 window.im2col(grad, c, range.len(), col);
-                add_weight_gradient(self.precision, c, taps, cols, input, col, dw);
-                matmul(self.precision, c, cols, taps, dx_block, Mat::rows(weight, taps), Mat::rows(col, cols));
+                add_weight_gradient(self.precision, c, taps, cols, input, Mat::rows(col, cols).into(), dw);
+                matmul(self.precision, c, cols, taps, dx_block, Mat::rows(weight, taps).into(), Mat::rows(col, cols).into());
             });
         });
         (dw, db, dx)
@@ -1155,7 +1137,7 @@ mod tests {
             let mut col = vec![0f32; c.len()];
             window.im2col(&image, channels, samples, &mut col);
             let mut back = vec![0f32; image.len()];
-            window.col2im(&mut c.clone(), channels, samples, &mut back);
+            window.col2im(&c, channels, samples, &mut back);
             let left: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
             let right: f64 = image.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
             assert!((left - right).abs() < 1e-4, "{left} vs {right}");
@@ -1176,24 +1158,78 @@ mod tests {
             window.im2col(&image, channels, samples, &mut fast);
             window.im2col_rows(&image, channels, samples, &mut rows);
             assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-            let col: Vec<f32> = (0..len).map(|_| lcg(seed)).collect();
-            let start: Vec<f32> = (0..image.len()).map(|_| lcg(seed)).collect();
-            let (mut fast, mut rows) = (start.clone(), start);
-            window.col2im(&mut col.clone(), channels, samples, &mut fast);
-            window.col2im_rows(&col, channels, samples, &mut rows);
-            assert_eq!(
-                fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                "{k} {h}x{w}"
-            );
-            // Onto a plane of garbage: the sums of the row path onto zeros, up to their order.
-            let mut into = vec![f32::NAN; image.len()];
-            let mut onto_zeros = vec![0.0; image.len()];
-            window.col2im_into(&mut col.clone(), channels, samples, &mut into);
-            window.col2im_rows(&col, channels, samples, &mut onto_zeros);
-            for (i, (a, b)) in into.iter().zip(&onto_zeros).enumerate() {
-                assert!((a - b).abs() <= 1e-6, "{k} {h}x{w} pixel {i}: {a} vs {b}");
-            }
+        }
+    }
+
+    /// The column matrix read in place gives the bf16 products the bits of
+    /// the im2col buffer's, in both places the kernels use it (right
+    /// operand of a forward product, transposed in a weight gradient), at
+    /// every image size of the network and with partial tiles.
+    #[test]
+    fn columns_read_in_place_give_the_products_of_im2col() {
+        if !crate::matmul::bf16::available() {
+            println!("skipped: this CPU or system has no AMX-BF16, so nothing reads columns in place");
+            return;
+        }
+        for (channels, samples, h, w, m) in [(15, 2, 32, 32, 16), (16, 2, 16, 16, 40), (33, 5, 4, 4, 7), (8, 4, 8, 8, 64)] {
+            let seed = &mut 5;
+            let image: Vec<f32> = (0..channels * samples * h * w).map(|_| lcg(seed)).collect();
+            let (taps, cols) = (channels * 9, samples * h * w);
+            assert!(reads_in_place(Precision::Bf16, m, cols, taps) && reads_in_place(Precision::Bf16, m, taps, cols));
+            let weight: Vec<f32> = (0..m * taps).map(|_| lcg(seed)).collect();
+            let grad: Vec<f32> = (0..m * cols).map(|_| lcg(seed)).collect();
+            let mut col = vec![0f32; taps * cols];
+            Net::conv_window(3, h, w).im2col(&image, channels, samples, &mut col);
+            let columns = Columns::new(&image, channels, samples, 3, [h, w]).expect("h * w a multiple of 16");
+            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+            let forward = |b: Operand<'_>| {
+                let mut out = vec![f32::NAN; m * cols];
+                crate::matmul::matmul(Precision::Bf16, m, cols, taps, &mut out, Mat::rows(&weight, taps).into(), b);
+                out
+            };
+            let gradient = |col: Operand<'_>| {
+                let mut dw = vec![0f32; m * taps];
+                add_weight_gradient(Precision::Bf16, m, taps, cols, &grad, col, &mut dw);
+                dw
+            };
+            let (dense, in_place) = (Operand::from(Mat::rows(&col, cols)), Operand::Columns(&columns, false));
+            assert_eq!(bits(forward(in_place)), bits(forward(dense)), "forward {channels} x {samples} x {h} x {w}");
+            assert_eq!(bits(gradient(in_place)), bits(gradient(dense)), "weight gradient {channels} x {samples} x {h} x {w}");
+        }
+    }
+
+    #[test]
+    fn a_turned_kernel_convolves_the_output_gradient_into_the_input_gradient() {
+        // <conv(x, W), g> == <x, conv(g, turned(W))> (adjoints), 3 x 3 and 1 x 1.
+        for (cin, cout, k, h, w) in [(3, 4, 3, 5, 4), (2, 5, 1, 3, 3)] {
+            let seed = &mut 3;
+            let samples = 2;
+            let cols = samples * h * w;
+            let x: Vec<f32> = (0..cin * cols).map(|_| lcg(seed)).collect();
+            let g: Vec<f32> = (0..cout * cols).map(|_| lcg(seed)).collect();
+            let weight: Vec<f32> = (0..cout * cin * k * k).map(|_| lcg(seed)).collect();
+            let conv = |image: &[f32], channels: usize, kernel: &[f32], outs: usize| {
+                let window = Net::conv_window(k, h, w);
+                let mut col = vec![0f32; channels * k * k * cols];
+                window.im2col(image, channels, samples, &mut col);
+                let mut out = vec![0f32; outs * cols];
+                let taps = channels * k * k;
+                crate::matmul::matmul(
+                    Precision::F32,
+                    outs,
+                    cols,
+                    taps,
+                    &mut out,
+                    Mat::rows(kernel, taps).into(),
+                    Mat::rows(&col, cols).into(),
+                );
+                out
+            };
+            let y = conv(&x, cin, &weight, cout);
+            let back = conv(&g, cout, &turned_kernel(&weight, cin, cout, k), cin);
+            let left: f64 = y.iter().zip(&g).map(|(a, b)| (a * b) as f64).sum();
+            let right: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
+            assert!((left - right).abs() < 1e-4, "{cin} -> {cout}, k {k}: {left} vs {right}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! The matrix products of the CPU kernels: f32 through `gemm`, or, as an
 //! opt-in (`precision = "bf16"`), with operands rounded to bf16 and every
-//! sum in f32 on AMX ([`bf16`]).
+//! sum in f32 on AMX ([`bf16`]). The bf16 products also read a
+//! convolution's column matrix in place from its image ([`Columns`]).
 
 use crate::config::Precision;
 use gemm::{gemm, Parallelism};
@@ -30,32 +31,185 @@ impl<'a> Mat<'a> {
     }
 }
 
+/// The column matrix (im2col) of a k x k convolution, stride 1, padding
+/// k / 2, over a chunk's `channels` planes of `samples` images of h x w
+/// (each plane [samples, h, w]), read in place: row (ch * k + ki) * k + kj,
+/// column s * h * w + y * w + x holds pixel (y + ki - k / 2, x + kj - k / 2)
+/// of image s in plane ch, 0 outside the image. Only the bf16 products read
+/// it ([`reads_in_place`]); they pack it into tile layout straight from the
+/// image, where im2col would first write 9 times the image out and the
+/// packing read it back (docs/decisions/bf16-products.md).
+pub struct Columns<'a> {
+    image: &'a [f32],
+    /// Rows: channels * taps.
+    rows: usize,
+    /// k * k.
+    taps: usize,
+    /// Columns: samples * h * w.
+    cols: usize,
+    /// Per tap, the offset from a column to the image value it reads.
+    offsets: Vec<isize>,
+    /// Per tap, per 16 columns, which of them read inside their image.
+    masks: Vec<u16>,
+}
+
+impl<'a> Columns<'a> {
+    /// None when an image's pixel count is not a multiple of 16 (a run of
+    /// 16 columns would cross from one image into the next) or k is even.
+    pub fn new(image: &'a [f32], channels: usize, samples: usize, k: usize, [h, w]: [usize; 2]) -> Option<Columns<'a>> {
+        let (hw, pad) = (h * w, k / 2);
+        if !hw.is_multiple_of(16) || k.is_multiple_of(2) {
+            return None;
+        }
+        let cols = samples * hw;
+        assert!(image.len() >= channels * cols, "matmul: an image smaller than its columns");
+        let inside = |at: usize, shift: usize, size: usize| at + shift >= pad && at + shift - pad < size;
+        let mut masks = Vec::with_capacity(k * k * cols / 16);
+        let mut offsets = Vec::with_capacity(k * k);
+        for ki in 0..k {
+            for kj in 0..k {
+                offsets.push((ki as isize - pad as isize) * w as isize + (kj as isize - pad as isize));
+                let plane: Vec<u16> = (0..hw / 16)
+                    .map(|g| {
+                        (0..16)
+                            .filter(|&l| inside((16 * g + l) / w, ki, h) && inside((16 * g + l) % w, kj, w))
+                            .fold(0u16, |m, l| m | 1 << l)
+                    })
+                    .collect();
+                (0..samples).for_each(|_| masks.extend_from_slice(&plane));
+            }
+        }
+        Some(Columns { image, rows: channels * k * k, taps: k * k, cols, offsets, masks })
+    }
+
+    /// Row `r` of the matrix (or of none, past the last row).
+    fn line(&self, r: usize) -> Line {
+        if r >= self.rows {
+            return Line { base: std::ptr::null(), masks: std::ptr::null(), all: 0 };
+        }
+        let (ch, tap) = (r / self.taps, r % self.taps);
+        Line {
+            base: self.image.as_ptr().wrapping_offset((ch * self.cols) as isize + self.offsets[tap]),
+            masks: self.masks[tap * self.cols / 16..].as_ptr(),
+            all: 0,
+        }
+    }
+}
+
+/// A run of an operand's values that lie side by side, as the packer reads
+/// them: value c at `base + c`, and, per 16 values from a multiple of 16,
+/// which of them are read (`masks`; when null, `all` for every run).
+#[derive(Clone, Copy)]
+struct Line {
+    base: *const f32,
+    masks: *const u16,
+    all: u16,
+}
+
+/// A matrix operand of a product: in memory, or a [`Columns`] read in
+/// place (transposed when the flag says so).
+#[derive(Clone, Copy)]
+pub enum Operand<'a> {
+    Dense(Mat<'a>),
+    Columns(&'a Columns<'a>, bool),
+}
+
+impl<'a> From<Mat<'a>> for Operand<'a> {
+    fn from(mat: Mat<'a>) -> Operand<'a> {
+        Operand::Dense(mat)
+    }
+}
+
+impl<'a> Operand<'a> {
+    /// This operand transposed (no copy).
+    pub fn t(self) -> Operand<'a> {
+        match self {
+            Operand::Dense(mat) => Operand::Dense(mat.t()),
+            Operand::Columns(columns, transposed) => Operand::Columns(columns, !transposed),
+        }
+    }
+
+    /// Whether the operand has at least `rows` x `cols` elements.
+    fn covers(&self, rows: usize, cols: usize) -> bool {
+        match *self {
+            Operand::Dense(x) => (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs < x.data.len(),
+            Operand::Columns(c, false) => rows <= c.rows && cols <= c.cols,
+            Operand::Columns(c, true) => rows <= c.cols && cols <= c.rows,
+        }
+    }
+
+    /// Whether the values of one column (row r, r + 1, ...) lie side by
+    /// side, rather than those of one row.
+    fn columns_contiguous(&self) -> bool {
+        match *self {
+            Operand::Dense(x) => {
+                assert!(x.rs == 1 || x.cs == 1, "bf16 matmul: an operand with neither stride 1");
+                x.rs == 1
+            }
+            Operand::Columns(_, transposed) => transposed,
+        }
+    }
+
+    /// The run of values along the side-by-side direction at index `r` of
+    /// the other one.
+    fn line(&self, r: usize) -> Line {
+        match *self {
+            Operand::Dense(x) => {
+                let stride = if x.rs == 1 { x.cs } else { x.rs };
+                Line { base: x.data.as_ptr().wrapping_add(r * stride), masks: std::ptr::null(), all: u16::MAX }
+            }
+            Operand::Columns(c, _) => c.line(r),
+        }
+    }
+}
+
+/// Whether an m x k by k x n product at `precision` reads a [`Columns`]
+/// operand in place: where it runs as a bf16 product.
+pub fn reads_in_place(precision: Precision, m: usize, n: usize, k: usize) -> bool {
+    precision == Precision::Bf16 && bf16::pays(m, n, k) && bf16::available()
+}
+
 /// dst (row-major m x n) = a (m x k) * b (k x n).
-pub fn matmul(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>) {
+pub fn matmul(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], a: Operand<'_>, b: Operand<'_>) {
     matmul_to(precision, m, n, k, dst, [n, 1], a, b);
 }
 
 /// `matmul` into a destination with element (r, c) at `dst[r * rs + c * cs]`
 /// (`[rs, cs]`: `[n, 1]` row-major or `[1, m]` column-major). bf16 products
 /// run only where they beat f32 ones ([`bf16::pays`]).
+///
+/// # Panics
+/// With a [`Columns`] operand where the product is not a bf16 one
+/// ([`reads_in_place`] false).
 #[allow(clippy::too_many_arguments)]
-pub fn matmul_to(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], strides: [usize; 2], a: Mat<'_>, b: Mat<'_>) {
+pub fn matmul_to(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], strides: [usize; 2], a: Operand<'_>, b: Operand<'_>) {
     let precision = if bf16::pays(m, n, k) { precision } else { Precision::F32 };
     product(precision, m, n, k, dst, strides, a, b)
 }
 
 /// [`matmul_to`] at `precision`, wherever it pays or not.
 #[allow(clippy::too_many_arguments)]
-fn product(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], [dst_rs, dst_cs]: [usize; 2], a: Mat<'_>, b: Mat<'_>) {
+fn product(
+    precision: Precision,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [f32],
+    [dst_rs, dst_cs]: [usize; 2],
+    a: Operand<'_>,
+    b: Operand<'_>,
+) {
     assert!(([dst_rs, dst_cs] == [n, 1] || [dst_rs, dst_cs] == [1, m]) && dst.len() >= m * n, "matmul: destination too small or not dense");
-    let last = |x: Mat<'_>, rows: usize, cols: usize| (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs;
-    assert!(k == 0 || (last(a, m, k) < a.data.len() && last(b, k, n) < b.data.len()), "matmul: operand too small");
+    assert!(k == 0 || (a.covers(m, k) && b.covers(k, n)), "matmul: operand too small");
     if k == 0 || m == 0 || n == 0 {
         dst[..m * n].fill(0.0);
         return;
     }
     match precision {
         Precision::F32 => {
+            let (Operand::Dense(a), Operand::Dense(b)) = (a, b) else {
+                panic!("matmul: columns read in place by an f32 product (ask `reads_in_place` first)");
+            };
             // SAFETY: the asserts above keep every index gemm computes from the
             // strides inside the three slices; dst is exclusively borrowed.
             unsafe {
@@ -99,7 +253,7 @@ fn product(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], 
 /// instruction per two cycles against two per cycle), so it is not used
 /// (docs/decisions/bf16-products.md).
 pub mod bf16 {
-    use super::Mat;
+    use super::Operand;
 
     /// Whether this CPU and system run the bf16 products: AMX-BF16, and
     /// the kernel's leave to use the tile registers (asked for once).
@@ -130,7 +284,7 @@ pub mod bf16 {
     ///
     /// # Panics
     /// When [`available`] is false (the stage refuses the option there).
-    pub(super) fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>) {
+    pub(super) fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Operand<'_>, b: Operand<'_>) {
         assert!(available(), "bf16 products on a CPU or system without AMX-BF16");
         #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
         // SAFETY: the CPU has the features and the tiles are enabled
@@ -142,7 +296,7 @@ pub mod bf16 {
 
     #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     mod amx {
-        use super::super::Mat;
+        use super::super::{Line, Operand};
         use std::arch::asm;
         use std::arch::x86_64::*;
         use std::cell::RefCell;
@@ -202,7 +356,7 @@ pub mod bf16 {
         }
 
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
-        pub(super) unsafe fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat<'_>, b: Mat<'_>) {
+        pub(super) unsafe fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], a: Operand<'_>, b: Operand<'_>) {
             let blocks = m.div_ceil(BLOCK);
             // The inner dimension in steps whose packed a (all m rows) fits in
             // L2 beside b's panels: a weight gradient's inner dimension is
@@ -217,12 +371,11 @@ pub mod bf16 {
                     let depth = (k - k0).min(2 * step);
                     // Whole tile rows: pairs past the step's end are packed as zeros.
                     let pairs = depth.div_ceil(2).next_multiple_of(TILE);
-                    let (a, b) = (Mat { data: &a.data[k0 * a.cs..], ..a }, Mat { data: &b.data[k0 * b.rs..], ..b });
                     // Sums of earlier steps are in dst already.
                     let add = s > 0;
                     // a in blocks of 32 rows: row r of a block holds its pairs at r * pairs.
                     grow(left, blocks * BLOCK * pairs);
-                    pack(a.data, a.rs, a.cs, m, blocks * BLOCK, depth, pairs, left.as_mut_ptr(), [pairs, 1]);
+                    pack(a, [0, k0], m, blocks * BLOCK, depth, pairs, left.as_mut_ptr(), [pairs, 1]);
                     // Columns of b in spans of whole 32-column panels that fit
                     // in L2: a pass reads each row of b along a whole span, not
                     // 32 values from each of many rows (latency-bound).
@@ -230,8 +383,7 @@ pub mod bf16 {
                     grow(right, span * pairs);
                     for js in (0..n).step_by(span) {
                         let columns = span.min(n - js);
-                        let spanned = &b.data[js * b.cs..];
-                        pack(spanned, b.cs, b.rs, columns, columns.next_multiple_of(BLOCK), depth, pairs, right.as_mut_ptr(), [1, BLOCK]);
+                        pack(b.t(), [js, k0], columns, columns.next_multiple_of(BLOCK), depth, pairs, right.as_mut_ptr(), [1, BLOCK]);
                         for (q, j) in (js..js + columns).step_by(BLOCK).enumerate() {
                             let width = BLOCK.min(n - j);
                             let b_panel = right[q * BLOCK * pairs..].as_ptr();
@@ -337,17 +489,17 @@ pub mod bf16 {
         }
 
         /// Packs lanes `0..span` (a multiple of 32; `lanes` of them real, the
-        /// rest zeros) of an operand whose element (lane, i) is
-        /// `data[lane * ls + i * ks]`, in blocks of 32 lanes: lane l's
-        /// elements 2p and 2p + 1, as bf16 (low half first; zeros past k),
-        /// go to `out[(l / 32) * 32 * pairs + (l % 32) * lane_stride + p *
-        /// pair_stride]` for every p below `pairs` (a multiple of 16).
+        /// rest zeros) of `x` from lane `first[0]` and element `first[1]` on,
+        /// where element (lane, i) is x's (first[0] + lane, first[1] + i), in
+        /// blocks of 32 lanes: lane l's elements 2p and 2p + 1, as bf16 (low
+        /// half first; zeros past k), go to `out[(l / 32) * 32 * pairs + (l %
+        /// 32) * lane_stride + p * pair_stride]` for every p below `pairs` (a
+        /// multiple of 16).
         #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16")]
         unsafe fn pack(
-            data: &[f32],
-            ls: usize,
-            ks: usize,
+            x: Operand<'_>,
+            [lane0, i0]: [usize; 2],
             lanes: usize,
             span: usize,
             k: usize,
@@ -356,7 +508,6 @@ pub mod bf16 {
             [lane_stride, pair_stride]: [usize; 2],
         ) {
             let at = |lane: usize, p: usize| out.add(lane / BLOCK * BLOCK * pairs + lane % BLOCK * lane_stride + p * pair_stride);
-            let base = data.as_ptr();
             // Sixteen values, one per lane or per pair, at `at` and `stride` apart.
             let store = |at: *mut u32, stride: usize, values: __m512i| {
                 if stride == 1 {
@@ -369,7 +520,15 @@ pub mod bf16 {
                     _mm512_i32scatter_epi32(at.cast(), offsets, values, 4);
                 }
             };
-            if ls == 1 {
+            // The 16 values of `line` from `c` on, those outside `wanted` as zeros.
+            let load = |line: &Line, c: usize, wanted: __mmask16| {
+                if wanted == 0 {
+                    return _mm512_setzero_ps();
+                }
+                let readable = if line.masks.is_null() { line.all } else { *line.masks.add(c / TILE) };
+                _mm512_maskz_loadu_ps(wanted & readable, line.base.wrapping_add(c))
+            };
+            if x.columns_contiguous() {
                 // Lanes lie side by side: elements 2p and 2p + 1 of 16 lanes,
                 // rounded together and interleaved.
                 let interleave = _mm512_set_epi16(
@@ -377,25 +536,24 @@ pub mod bf16 {
                 );
                 for p in 0..pairs {
                     let i = 2 * p;
+                    let (even, odd) = (x.line(i0 + i), x.line(i0 + i + 1));
                     for g in (0..span).step_by(TILE) {
                         let mask = if i < k { lane_mask(lanes.saturating_sub(g)) } else { 0 };
-                        let from = base.wrapping_add(g * ls + i * ks);
-                        let even = _mm512_maskz_loadu_ps(mask, from);
-                        let odd = _mm512_maskz_loadu_ps(if i + 1 < k { mask } else { 0 }, from.wrapping_add(ks));
-                        let rounded: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(odd, even));
+                        let low = load(&even, lane0 + g, mask);
+                        let high = load(&odd, lane0 + g, if i + 1 < k { mask } else { 0 });
+                        let rounded: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(high, low));
                         store(at(g, p), lane_stride, _mm512_permutexvar_epi16(interleave, rounded));
                     }
                 }
             } else {
                 // Each lane's elements lie side by side: 32 of them are 16
                 // pairs in order.
-                assert_eq!(ks, 1, "bf16 matmul: an operand with neither stride 1");
                 for lane in 0..span {
-                    let row = base.wrapping_add(lane * ls);
+                    let line = x.line(lane0 + lane);
                     for p in (0..pairs).step_by(TILE) {
                         let left = if lane < lanes { k.saturating_sub(2 * p) } else { 0 };
-                        let low = _mm512_maskz_loadu_ps(lane_mask(left), row.wrapping_add(2 * p));
-                        let high = _mm512_maskz_loadu_ps(lane_mask(left.saturating_sub(TILE)), row.wrapping_add(2 * p + TILE));
+                        let low = load(&line, i0 + 2 * p, lane_mask(left));
+                        let high = load(&line, i0 + 2 * p + TILE, lane_mask(left.saturating_sub(TILE)));
                         let rounded: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(high, low));
                         store(at(lane, p), pair_stride, rounded);
                     }
@@ -460,7 +618,7 @@ mod tests {
                 for precision in precisions {
                     let round = |x: f32| if precision == Precision::Bf16 { bf16_rounded(x) } else { x };
                     let mut dst = before.clone();
-                    product(precision, m, n, k, &mut dst, strides, a_mat, b_mat);
+                    product(precision, m, n, k, &mut dst, strides, a_mat.into(), b_mat.into());
                     for r in 0..m {
                         for c in 0..n {
                             let terms = (0..k).map(|i| round(a[r * k + i]) as f64 * round(b[i * n + c]) as f64);

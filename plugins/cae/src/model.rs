@@ -278,7 +278,11 @@ mod tests {
 
     #[test]
     fn kernel_gradients_match_burn_autodiff() {
-        assert_gradients_match(&Device::flex().autodiff(), Precision::F32, 1e-5, 2e-3, 1e-4);
+        // The floor is for the biases of convolutions that a BatchNorm
+        // follows: their gradients are zero up to rounding (under 1e-7 here,
+        // and off by up to 2.2e-7); every other gradient's largest value is
+        // above 2.6e-3.
+        assert_gradients_match(&Device::flex().autodiff(), Precision::F32, 1e-5, 2e-3, 1e-3);
     }
 
     /// bf16 products (operands with 8 bits of mantissa, f32 sums) against
