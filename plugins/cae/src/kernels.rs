@@ -16,8 +16,9 @@
 //! (model.rs), so checkpoints, the optimizer and the GPU path are unchanged,
 //! and the tests check these kernels against burn's autodiff.
 
+use crate::columns::Taps;
 use crate::config::Precision;
-use crate::matmul::{matmul, matmul_to, reads_in_place, Columns, Mat, Operand};
+use crate::matmul::{matmul, matmul_to, reads_in_place, Mat, Operand};
 use rayon::prelude::*;
 use std::cell::RefCell;
 use std::ops::Range;
@@ -158,6 +159,11 @@ impl Chunks {
 
     fn batch(&self) -> usize {
         self.ranges.last().map_or(0, |r| r.end)
+    }
+
+    /// Samples in the largest chunk.
+    fn largest(&self) -> usize {
+        self.ranges.iter().map(|r| r.len()).max().unwrap_or(0)
     }
 
     fn split<'a>(&self, data: &'a [f32], per_sample: usize) -> Vec<&'a [f32]> {
@@ -321,181 +327,11 @@ fn turned_kernel(weight: &[f32], cin: usize, cout: usize, k: usize) -> Vec<f32> 
     turned
 }
 
-/// A k x k window with stride and padding over an h x w image, giving ho x wo positions.
-#[derive(Clone, Copy)]
-struct Window {
-    k: usize,
-    stride: usize,
-    pad: usize,
-    h: usize,
-    w: usize,
-    ho: usize,
-    wo: usize,
-}
-
-impl Window {
-    /// The input row (or column) of output row `i` at kernel row `ki`, if inside the image.
-    fn source(&self, i: usize, ki: usize, size: usize) -> Option<usize> {
-        (i * self.stride + ki).checked_sub(self.pad).filter(|&y| y < size)
-    }
-
-    /// The output columns whose input column at kernel column `kj` lies
-    /// inside the image, and the input column of the first of them.
-    fn valid_columns(&self, kj: usize) -> (std::ops::Range<usize>, usize) {
-        let first = (0..self.wo).find(|&j| self.source(j, kj, self.w).is_some());
-        match first {
-            None => (0..0, 0),
-            Some(j0) => {
-                let j1 = (j0..self.wo).take_while(|&j| self.source(j, kj, self.w).is_some()).last().map_or(j0, |j| j + 1);
-                (j0..j1, j0 * self.stride + kj - self.pad)
-            }
-        }
-    }
-
-    /// Visits the column-buffer row segment of every (channel, ki, kj,
-    /// sample, output row) of one chunk: `f(at, from, valid)`, where the
-    /// segment's `wo` values start at `at` in the column buffer, `from` is the
-    /// image offset its first valid column reads (`None`: the whole segment
-    /// lies outside the image) and `valid` the columns that read inside it.
-    fn segments(&self, channels: usize, samples: usize, mut f: impl FnMut(usize, Option<usize>, &Range<usize>)) {
-        let (hw, out) = (self.h * self.w, self.ho * self.wo);
-        let cols = samples * out;
-        for ch in 0..channels {
-            for ki in 0..self.k {
-                for kj in 0..self.k {
-                    let (valid, x0) = self.valid_columns(kj);
-                    let row = ((ch * self.k + ki) * self.k + kj) * cols;
-                    for s in 0..samples {
-                        let image = ch * samples * hw + s * hw;
-                        for i in 0..self.ho {
-                            let from = self.source(i, ki, self.h).map(|y| image + y * self.w + x0);
-                            f(row + s * out + i * self.wo, from, &valid);
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// col[(ch * k + ki) * k + kj][s * ho * wo + i * wo + j] = image[ch][s * h * w + y * w + x]
-    /// for the `samples` of one chunk, 0 outside the image.
-    fn im2col(&self, image: &[f32], channels: usize, samples: usize, col: &mut [f32]) {
-        if self.is_same_size() {
-            return self.im2col_shifted(image, channels, samples, col);
-        }
-        self.im2col_rows(image, channels, samples, col);
-    }
-
-    /// `im2col` for any window, one output row at a time.
-    fn im2col_rows(&self, image: &[f32], channels: usize, samples: usize, col: &mut [f32]) {
-        self.segments(channels, samples, |at, from, valid| {
-            let dst = &mut col[at..][..self.wo];
-            let Some(from) = from else {
-                dst.fill(0.0);
-                return;
-            };
-            dst[..valid.start].fill(0.0);
-            dst[valid.end..].fill(0.0);
-            let (dst, line) = (&mut dst[valid.clone()], &image[from..]);
-            dst.iter_mut().zip(line.iter().step_by(self.stride)).for_each(|(d, v)| *d = *v);
-        });
-    }
-
-    /// The adjoint of `im2col`: adds every column entry back onto its image
-    /// pixel. Entries that read outside the image add nothing.
-    fn col2im(&self, col: &[f32], channels: usize, samples: usize, image: &mut [f32]) {
-        self.segments(channels, samples, |at, from, valid| {
-            let Some(from) = from else { return };
-            let (src, line) = (&col[at..][valid.clone()], &mut image[from..]);
-            line.iter_mut().step_by(self.stride).zip(src).for_each(|(d, v)| *d += v);
-        });
-    }
-
-    /// A stride-1 window whose output has the image's size (the network's
-    /// convolutions). Each kernel tap's column row is then the chunk's
-    /// channel plane shifted by one offset, so it is copied (or added) as one
-    /// contiguous run across all samples, and only the positions that read
-    /// outside their own image are fixed up afterwards; row by row, the runs
-    /// are a few dozen values and the calls cost more than the copies
-    /// (docs/benchmarks.md, "im2col in one run per tap"). Value for value
-    /// the same as the row-by-row path.
-    fn is_same_size(&self) -> bool {
-        self.stride == 1 && self.ho == self.h && self.wo == self.w && 2 * self.pad + 1 == self.k
-    }
-
-    /// For kernel tap (ki, kj) of a same-size window: the offset from a
-    /// position of a chunk's channel plane ([samples, h, w]) to the image
-    /// position it reads.
-    fn tap_offset(&self, ki: usize, kj: usize) -> isize {
-        (ki as isize - self.pad as isize) * self.w as isize + (kj as isize - self.pad as isize)
-    }
-
-    /// Zeroes, in `values` (a tap's row of a chunk's column buffer), every
-    /// plane position that at tap (ki, kj) of a same-size window reads
-    /// outside its own image: whole rows above and below, and `pad` columns
-    /// or fewer at the ends of the rows between. Those column runs are
-    /// written in place: as `fill` calls, one or two values each, the calls
-    /// cost more than the im2col copy itself (docs/benchmarks.md, "Border
-    /// zeros written in place").
-    fn zero_outside(&self, ki: usize, kj: usize, samples: usize, values: &mut [f32]) {
-        let (h, w) = (self.h, self.w);
-        // Output rows i0..i1 and columns j0..j1 read inside the image.
-        let inside =
-            |shift: usize, size: usize| (self.pad.saturating_sub(shift).min(size), (size + self.pad).saturating_sub(shift).min(size));
-        let ((i0, i1), (j0, j1)) = (inside(ki, h), inside(kj, w));
-        for plane in values[..samples * h * w].chunks_exact_mut(h * w) {
-            if i0 >= i1 || j0 >= j1 {
-                plane.fill(0.0);
-                continue;
-            }
-            plane[..i0 * w].fill(0.0);
-            plane[i1 * w..].fill(0.0);
-            if j0 > 0 || j1 < w {
-                for row in plane[i0 * w..i1 * w].chunks_exact_mut(w) {
-                    zero_short(&mut row[..j0]);
-                    zero_short(&mut row[j1..]);
-                }
-            }
-        }
-    }
-
-    /// The plane positions `lo..hi` whose shifted position lies inside the
-    /// chunk's plane of `len` values (every other position reads outside its image).
-    fn shifted_run(offset: isize, len: usize) -> Range<usize> {
-        let lo = (-offset).max(0) as usize;
-        let hi = (len as isize - offset.max(0)).max(0) as usize;
-        lo.min(hi)..hi
-    }
-
-    fn im2col_shifted(&self, image: &[f32], channels: usize, samples: usize, col: &mut [f32]) {
-        let len = samples * self.h * self.w;
-        for ch in 0..channels {
-            let plane = &image[ch * len..][..len];
-            for ki in 0..self.k {
-                for kj in 0..self.k {
-                    let dst = &mut col[((ch * self.k + ki) * self.k + kj) * len..][..len];
-                    let offset = self.tap_offset(ki, kj);
-                    let run = Self::shifted_run(offset, len);
-                    let from = (run.start as isize + offset) as usize;
-                    dst[run.clone()].copy_from_slice(&plane[from..from + run.len()]);
-                    dst[..run.start].fill(0.0);
-                    dst[run.end..].fill(0.0);
-                    self.zero_outside(ki, kj, samples, dst);
-                }
-            }
-        }
-    }
-}
-
-/// Zeroes a run of a value or two without a call: `fill` becomes a
-/// `memset` call whatever the length.
-fn zero_short(run: &mut [f32]) {
-    match run {
-        [] => {}
-        [v] => *v = 0.0,
-        _ => run.fill(0.0),
-    }
-}
+/// ConvTranspose2d with kernel 3, stride 2, padding 1 and output padding 1,
+/// along one axis: input i, through kernel tap ki, reaches output 2i - 1 +
+/// ki, which has parity `UP_REACH[ki].0` and lies in row i + `UP_REACH[ki].1`
+/// of the outputs of that parity.
+const UP_REACH: [(usize, isize); 3] = [(1, -1), (0, 0), (1, 0)];
 
 /// Adds `bias[ch]` to every value of channel row `ch`, then clamps at 0
 /// when `relu`.
@@ -561,54 +397,47 @@ struct Net<'a> {
 }
 
 impl Net<'_> {
-    fn conv_window(k: usize, h: usize, w: usize) -> Window {
-        Window { k, stride: 1, pad: k / 2, h, w, ho: h, wo: w }
-    }
-
-    /// The window of an `Up` layer's output read back at its input positions.
-    fn up_window(h: usize, w: usize) -> Window {
-        Window { k: 3, stride: 2, pad: 1, h: 2 * h, w: 2 * w, ho: h, wo: w }
-    }
-
-    /// Runs `f` with the column matrix of a k x k convolution (stride 1,
-    /// padding k / 2) over a chunk's `image` (`channels` planes of `samples`
-    /// images of h x w), as an operand of the m x n x k product `dims`: a 1 x 1
-    /// convolution's is the image itself; the bf16 products read it in place
-    /// ([`Columns`]); otherwise im2col writes it into a scratch buffer.
-    fn columns<R>(
+    /// Runs `f` with the column matrix of `taps` over a chunk's `image`
+    /// (`samples` images per plane, `cols` positions) as an operand of the
+    /// m x n x k product `dims`: read in place where the product is a bf16
+    /// one, else written out into a scratch buffer (im2col). Without taps
+    /// (a 1 x 1 convolution) the matrix is the image itself.
+    fn with_columns<R>(
         &self,
+        taps: Option<&Taps>,
         image: &[f32],
-        channels: usize,
-        samples: usize,
-        [k, h, w]: [usize; 3],
+        [samples, cols]: [usize; 2],
         [m, n, depth]: [usize; 3],
         f: impl FnOnce(Operand<'_>) -> R,
     ) -> R {
-        let cols = samples * h * w;
-        if k == 1 {
-            return f(Mat::rows(image, cols).into());
+        let Some(taps) = taps else { return f(Mat::rows(image, cols).into()) };
+        let columns = taps.over(image, samples);
+        if columns.in_place() && reads_in_place(self.precision, m, n, depth) {
+            return f(Operand::Columns(&columns, false));
         }
-        if reads_in_place(self.precision, m, n, depth) {
-            if let Some(columns) = Columns::new(image, channels, samples, k, [h, w]) {
-                return f(Operand::Columns(&columns, false));
-            }
-        }
-        with_scratch(channels * k * k * cols, |col| {
-            Self::conv_window(k, h, w).im2col(image, channels, samples, col);
+        with_scratch(taps.rows() * cols, |col| {
+            columns.write(col);
             f(Mat::rows(col, cols).into())
         })
+    }
+
+    /// The taps of a k x k convolution over `channels` planes of h x w
+    /// (none for 1 x 1: its columns are its input).
+    fn window(&self, channels: usize, k: usize, size: [usize; 2]) -> Option<Taps> {
+        (k > 1).then(|| Taps::window(channels, k, size, self.chunks.largest()))
     }
 
     /// A convolution, with a ReLU on its output when `relu` (eval mode,
     /// where BatchNorm is folded into the weights).
     fn conv(&self, x: &Activation, [cin, cout, k]: [usize; 3], weight: &[f32], bias: &[f32], relu: bool) -> Activation {
         let (hw, taps) = (x.h * x.w, cin * k * k);
+        let window = self.window(cin, k, [x.h, x.w]);
         let mut y = Activation::uninit(cout, x.h, x.w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, cout * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
         outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
             let cols = range.len() * hw;
-            self.columns(input, cin, range.len(), [k, x.h, x.w], [cout, cols, taps], |col| {
+            self.with_columns(window.as_ref(), input, [range.len(), cols], [cout, cols, taps], |col| {
                 matmul(self.precision, cout, cols, taps, out, Mat::rows(weight, taps).into(), col)
             });
             add_bias(out, bias, relu);
@@ -619,9 +448,10 @@ impl Net<'_> {
     /// Gradients of a convolution: (weight, bias, input when `need_input`).
     /// The input gradient is the output gradient convolved with the kernel
     /// turned by 180 degrees, input and output channels swapped: the same
-    /// product as a forward convolution, where the transposed product
-    /// followed by col2im wrote and read back a column buffer of the input's
-    /// channels.
+    /// product as a forward convolution, so that its columns too are read
+    /// in place by the bf16 products (the transposed product followed by
+    /// col2im wrote and read back a column buffer of 9 x the input's
+    /// channels).
     fn conv_backward(
         &self,
         x: &Activation,
@@ -631,7 +461,8 @@ impl Net<'_> {
         need_input: bool,
     ) -> (Vec<f32>, Vec<f32>, Option<Activation>) {
         let (hw, taps, back_taps) = (x.h * x.w, cin * k * k, cout * k * k);
-        let turned = need_input.then(|| turned_kernel(weight, cin, cout, k));
+        let window = self.window(cin, k, [x.h, x.w]);
+        let back = need_input.then(|| (turned_kernel(weight, cin, cout, k), self.window(cout, k, [x.h, x.w])));
         // Every value is written by the product.
         let mut dx = need_input.then(|| Activation::uninit(cin, x.h, x.w, self.chunks.batch()));
         let dx_blocks: Vec<Option<&mut [f32]>> = match &mut dx {
@@ -641,11 +472,11 @@ impl Net<'_> {
         let (dw, db) = self.backward_chunks(x, dy, dx_blocks, cout * taps, |input, grad, dx_block, range, dw| {
             let cols = range.len() * hw;
             // dW += dY x col^T.
-            self.columns(input, cin, range.len(), [k, x.h, x.w], [cout, taps, cols], |col| {
+            self.with_columns(window.as_ref(), input, [range.len(), cols], [cout, taps, cols], |col| {
                 add_weight_gradient(self.precision, cout, taps, cols, grad, col, dw)
             });
-            if let (Some(dx_block), Some(turned)) = (dx_block, &turned) {
-                self.columns(grad, cout, range.len(), [k, x.h, x.w], [cin, cols, back_taps], |col| {
+            if let (Some(dx_block), Some((turned, back_window))) = (dx_block, &back) {
+                self.with_columns(back_window.as_ref(), grad, [range.len(), cols], [cin, cols, back_taps], |col| {
                     matmul(self.precision, cin, cols, back_taps, dx_block, Mat::rows(turned, back_taps).into(), col)
                 });
             }
@@ -686,40 +517,90 @@ impl Net<'_> {
         sum_in_order(partials)
     }
 
+    /// The taps of a transposed convolution over `c` channels of h x w
+    /// inputs, read from its output's four parity planes (plane (2a + b) *
+    /// c + co holds output channel co at (2i + a, 2j + b)): row (co, ki, kj)
+    /// reads, at input (i, j), the output value (2i - 1 + ki, 2j - 1 + kj)
+    /// that kernel tap (ki, kj) links it to ([`UP_REACH`]), a shift of 0 or -1
+    /// in its parity plane.
+    fn up_taps(&self, c: usize, size: [usize; 2]) -> Taps {
+        let shift = |ki: usize, kj: usize| 2 * usize::from(UP_REACH[ki].1 < 0) + usize::from(UP_REACH[kj].1 < 0);
+        let rows = (0..c)
+            .flat_map(|co| (0..9).map(move |t| (co, t / 3, t % 3)))
+            .map(|(co, ki, kj)| ((2 * UP_REACH[ki].0 + UP_REACH[kj].0) * c + co, shift(ki, kj)))
+            .collect();
+        Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, size, self.chunks.largest())
+    }
+
+    /// The transposed convolution: the product W^T x X gives, per input
+    /// position, the 9 x c values it adds to the output ([`Taps::add_back`]
+    /// of [`up_taps`](Self::up_taps)); they are added onto the output's
+    /// parity planes as shifted runs, and the planes interleaved into the
+    /// output with the bias. (Adding them straight onto the output went a
+    /// value at a time, every other one.)
     fn up(&self, x: &Activation, weight: &[f32], bias: &[f32]) -> Activation {
-        let c = x.c;
-        let (hw, taps) = (x.h * x.w, c * 9);
-        let window = Self::up_window(x.h, x.w);
-        let mut y = Activation::zeros(c, 2 * x.h, 2 * x.w, self.chunks.batch());
+        let (c, [h, w]) = (x.c, [x.h, x.w]);
+        let (hw, depth) = (h * w, c * 9);
+        let taps = self.up_taps(c, [h, w]);
+        // Every value is written by the interleave.
+        let mut y = Activation::uninit(c, 2 * h, 2 * w, self.chunks.batch());
         let outs = self.chunks.split_mut(&mut y.data, c * 4 * hw);
         let ins = self.chunks.split(&x.data, x.per_sample());
         outs.into_par_iter().zip(ins).zip(&self.chunks.ranges).for_each(|((out, input), range)| {
-            let cols = range.len() * hw;
-            with_scratch(taps * cols, |col| {
+            let (n, cols) = (range.len(), range.len() * hw);
+            let mut parts = zeros(4 * c * cols);
+            with_scratch(depth * cols, |col| {
                 // Weight [in, (out, ki, kj)] transposed times the input: one column per input position.
-                matmul(self.precision, taps, cols, c, col, Mat::transposed(weight, taps).into(), Mat::rows(input, cols).into());
-                window.col2im(col, c, range.len(), out);
+                matmul(self.precision, depth, cols, c, col, Mat::transposed(weight, depth).into(), Mat::rows(input, cols).into());
+                taps.add_back(col, n, &mut parts);
             });
-            add_bias(out, bias, false);
+            for (co, plane) in out.chunks_exact_mut(4 * cols).enumerate() {
+                for (row, line) in plane.chunks_exact_mut(2 * w).enumerate() {
+                    let (s, y) = (row / (2 * h), row % (2 * h));
+                    for b in 0..2 {
+                        let at = ((2 * (y % 2) + b) * c + co) * cols + s * hw + y / 2 * w;
+                        line.iter_mut().skip(b).step_by(2).zip(&parts[at..at + w]).for_each(|(d, v)| *d = v + bias[co]);
+                    }
+                }
+            }
+            recycle(parts);
         });
         y
     }
 
+    /// Gradients of the transposed convolution: dX = W x col and dW += X x
+    /// col^T, where col reads the output gradient at the input positions:
+    /// entry ((co, ki, kj), (i, j)) is dY at (2i - 1 + ki, 2j - 1 + kj). Split
+    /// into its four parity planes first, dY is read there at shifts of 0
+    /// or -1, a column matrix like a convolution's, so the bf16 products
+    /// read it in place too.
     fn up_backward(&self, x: &Activation, dy: &Activation, weight: &[f32]) -> (Vec<f32>, Vec<f32>, Activation) {
-        let c = x.c;
-        let (hw, taps) = (x.h * x.w, c * 9);
-        let window = Self::up_window(x.h, x.w);
-        let mut dx = Activation::uninit(c, x.h, x.w, self.chunks.batch());
+        let (c, [h, w]) = (x.c, [x.h, x.w]);
+        let (hw, depth) = (h * w, c * 9);
+        let taps = self.up_taps(c, [h, w]);
+        let mut dx = Activation::uninit(c, h, w, self.chunks.batch());
         let dx_blocks = self.chunks.split_mut(&mut dx.data, x.per_sample()).into_iter().map(Some).collect();
-        let (dw, db) = self.backward_chunks(x, dy, dx_blocks, c * taps, |input, grad, dx_block, range, dw| {
-            let cols = range.len() * hw;
+        let (dw, db) = self.backward_chunks(x, dy, dx_blocks, c * depth, |input, grad, dx_block, range, dw| {
+            let (n, cols) = (range.len(), range.len() * hw);
             let dx_block = dx_block.expect("an input gradient for every chunk");
-            with_scratch(taps * cols, |col| {
-                // The output gradient read at the input positions: dW += X x col^T, dX = W x col.
-                window.im2col(grad, c, range.len(), col);
-                add_weight_gradient(self.precision, c, taps, cols, input, Mat::rows(col, cols).into(), dw);
-                matmul(self.precision, c, cols, taps, dx_block, Mat::rows(weight, taps).into(), Mat::rows(col, cols).into());
+            // Plane (2a + b) * c + co holds dY[co] at (2i + a, 2j + b).
+            let mut parts = uninit(4 * c * cols);
+            for (co, plane) in grad.chunks_exact(4 * cols).enumerate() {
+                for (row, line) in plane.chunks_exact(2 * w).enumerate() {
+                    let (s, y) = (row / (2 * h), row % (2 * h));
+                    for b in 0..2 {
+                        let at = ((2 * (y % 2) + b) * c + co) * cols + s * hw + y / 2 * w;
+                        parts[at..at + w].iter_mut().zip(line.iter().skip(b).step_by(2)).for_each(|(d, v)| *d = *v);
+                    }
+                }
+            }
+            self.with_columns(Some(&taps), &parts, [n, cols], [c, depth, cols], |col| {
+                add_weight_gradient(self.precision, c, depth, cols, input, col, dw)
             });
+            self.with_columns(Some(&taps), &parts, [n, cols], [c, cols, depth], |col| {
+                matmul(self.precision, c, cols, depth, dx_block, Mat::rows(weight, depth).into(), col)
+            });
+            recycle(parts);
         });
         (dw, db, dx)
     }
@@ -1125,111 +1006,174 @@ mod tests {
         (*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5
     }
 
-    #[test]
-    fn im2col_and_col2im_are_adjoint() {
-        // <im2col(x), c> == <x, col2im(c)> for both windows the network uses.
-        for window in [Net::conv_window(3, 5, 4), Net::up_window(3, 2)] {
-            let (channels, samples) = (2, 3);
-            let seed = &mut 7;
-            let image: Vec<f32> = (0..channels * samples * window.h * window.w).map(|_| lcg(seed)).collect();
-            let cols = samples * window.ho * window.wo;
-            let c: Vec<f32> = (0..channels * 9 * cols).map(|_| lcg(seed)).collect();
-            let mut col = vec![0f32; c.len()];
-            window.im2col(&image, channels, samples, &mut col);
-            let mut back = vec![0f32; image.len()];
-            window.col2im(&c, channels, samples, &mut back);
-            let left: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
-            let right: f64 = image.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
-            assert!((left - right).abs() < 1e-4, "{left} vs {right}");
-        }
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let seed = &mut (seed + 1);
+        (0..len).map(|_| lcg(seed)).collect()
     }
 
-    #[test]
-    fn same_size_windows_give_the_row_by_row_values() {
-        // Every shape the network has, and images smaller than the kernel.
-        for (k, h, w, samples) in [(3, 32, 32, 3), (3, 4, 4, 5), (3, 5, 3, 2), (3, 1, 1, 2), (3, 2, 1, 1), (5, 3, 6, 2)] {
-            let window = Net::conv_window(k, h, w);
-            assert!(window.is_same_size());
-            let channels = 2;
-            let seed = &mut 11;
-            let image: Vec<f32> = (0..channels * samples * h * w).map(|_| lcg(seed)).collect();
-            let len = channels * k * k * samples * h * w;
-            let (mut fast, mut rows) = (vec![f32::NAN; len], vec![f32::NAN; len]);
-            window.im2col(&image, channels, samples, &mut fast);
-            window.im2col_rows(&image, channels, samples, &mut rows);
-            assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), rows.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
-        }
+    fn dot(a: &[f32], b: &[f32]) -> f64 {
+        a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum()
     }
 
-    /// The column matrix read in place gives the bf16 products the bits of
-    /// the im2col buffer's, in both places the kernels use it (right
-    /// operand of a forward product, transposed in a weight gradient), at
-    /// every image size of the network and with partial tiles.
+    /// One chunk of `samples` samples, and an activation of them.
+    fn net(chunks: &Chunks, precision: Precision) -> Net<'_> {
+        Net { chunks, precision }
+    }
+
+    fn activation(data: Vec<f32>, c: usize, [h, w]: [usize; 2]) -> Activation {
+        Activation { c, h, w, data }
+    }
+
+    /// Columns read in place give the bf16 products the bits of the written
+    /// columns', in both places the kernels use them (right operand of a
+    /// forward product, transposed in a weight gradient), at every image
+    /// size of the network, for a convolution's window and the transposed
+    /// convolution's backward taps.
     #[test]
-    fn columns_read_in_place_give_the_products_of_im2col() {
+    fn columns_read_in_place_give_the_products_of_written_columns() {
         if !crate::matmul::bf16::available() {
             println!("skipped: this CPU or system has no AMX-BF16, so nothing reads columns in place");
             return;
         }
-        for (channels, samples, h, w, m) in [(15, 2, 32, 32, 16), (16, 2, 16, 16, 40), (33, 5, 4, 4, 7), (8, 4, 8, 8, 64)] {
-            let seed = &mut 5;
-            let image: Vec<f32> = (0..channels * samples * h * w).map(|_| lcg(seed)).collect();
-            let (taps, cols) = (channels * 9, samples * h * w);
-            assert!(reads_in_place(Precision::Bf16, m, cols, taps) && reads_in_place(Precision::Bf16, m, taps, cols));
-            let weight: Vec<f32> = (0..m * taps).map(|_| lcg(seed)).collect();
-            let grad: Vec<f32> = (0..m * cols).map(|_| lcg(seed)).collect();
-            let mut col = vec![0f32; taps * cols];
-            Net::conv_window(3, h, w).im2col(&image, channels, samples, &mut col);
-            let columns = Columns::new(&image, channels, samples, 3, [h, w]).expect("h * w a multiple of 16");
+        let up_back = |c: usize| {
+            let rows = (0..4 * c).map(|r| (r % 4 * c + r / 4 % c, r % 4)).collect();
+            Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, [8, 8], 4)
+        };
+        let cases = [
+            (Taps::window(15, 3, [32, 32], 2), 2, [32, 32], 16),
+            (Taps::window(16, 3, [16, 16], 2), 2, [16, 16], 40),
+            (Taps::window(33, 3, [4, 4], 5), 5, [4, 4], 7),
+            (Taps::window(8, 3, [8, 8], 4), 4, [8, 8], 64),
+            (up_back(24), 4, [8, 8], 24),
+        ];
+        for (case, (taps, samples, [h, w], m)) in cases.into_iter().enumerate() {
+            let (rows, cols) = (taps.rows(), samples * h * w);
+            assert!(reads_in_place(Precision::Bf16, m, cols, rows) && reads_in_place(Precision::Bf16, m, rows, cols));
+            let image = values(rows * cols, case as u64);
+            let (weight, grad) = (values(m * rows, 10 + case as u64), values(m * cols, 20 + case as u64));
+            let columns = taps.over(&image, samples);
+            let mut written = vec![0f32; rows * cols];
+            columns.write(&mut written);
             let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
             let forward = |b: Operand<'_>| {
                 let mut out = vec![f32::NAN; m * cols];
-                crate::matmul::matmul(Precision::Bf16, m, cols, taps, &mut out, Mat::rows(&weight, taps).into(), b);
+                matmul(Precision::Bf16, m, cols, rows, &mut out, Mat::rows(&weight, rows).into(), b);
                 out
             };
             let gradient = |col: Operand<'_>| {
-                let mut dw = vec![0f32; m * taps];
-                add_weight_gradient(Precision::Bf16, m, taps, cols, &grad, col, &mut dw);
+                let mut dw = vec![0f32; m * rows];
+                add_weight_gradient(Precision::Bf16, m, rows, cols, &grad, col, &mut dw);
                 dw
             };
-            let (dense, in_place) = (Operand::from(Mat::rows(&col, cols)), Operand::Columns(&columns, false));
-            assert_eq!(bits(forward(in_place)), bits(forward(dense)), "forward {channels} x {samples} x {h} x {w}");
-            assert_eq!(bits(gradient(in_place)), bits(gradient(dense)), "weight gradient {channels} x {samples} x {h} x {w}");
+            let (dense, in_place) = (Operand::from(Mat::rows(&written, cols)), Operand::Columns(&columns, false));
+            assert_eq!(bits(forward(in_place)), bits(forward(dense)), "case {case}: forward");
+            assert_eq!(bits(gradient(in_place)), bits(gradient(dense)), "case {case}: weight gradient");
         }
     }
 
+    /// Every precision this machine runs.
+    fn precisions() -> Vec<Precision> {
+        if crate::matmul::bf16::available() {
+            vec![Precision::F32, Precision::Bf16]
+        } else {
+            println!("this CPU or system has no AMX-BF16: the bf16 half of this test is skipped");
+            vec![Precision::F32]
+        }
+    }
+
+    /// |a - b| within `tol` of b's largest value, element-wise.
+    fn assert_near(what: &str, a: &[f32], b: &[f32], tol: f32) {
+        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(a.len() == b.len() && worst <= tol * scale, "{what}: off by {worst} at a largest value of {scale}");
+    }
+
     #[test]
-    fn a_turned_kernel_convolves_the_output_gradient_into_the_input_gradient() {
-        // <conv(x, W), g> == <x, conv(g, turned(W))> (adjoints), 3 x 3 and 1 x 1.
-        for (cin, cout, k, h, w) in [(3, 4, 3, 5, 4), (2, 5, 1, 3, 3)] {
-            let seed = &mut 3;
-            let samples = 2;
-            let cols = samples * h * w;
-            let x: Vec<f32> = (0..cin * cols).map(|_| lcg(seed)).collect();
-            let g: Vec<f32> = (0..cout * cols).map(|_| lcg(seed)).collect();
-            let weight: Vec<f32> = (0..cout * cin * k * k).map(|_| lcg(seed)).collect();
-            let conv = |image: &[f32], channels: usize, kernel: &[f32], outs: usize| {
-                let window = Net::conv_window(k, h, w);
-                let mut col = vec![0f32; channels * k * k * cols];
-                window.im2col(image, channels, samples, &mut col);
-                let mut out = vec![0f32; outs * cols];
-                let taps = channels * k * k;
-                crate::matmul::matmul(
-                    Precision::F32,
-                    outs,
-                    cols,
-                    taps,
-                    &mut out,
-                    Mat::rows(kernel, taps).into(),
-                    Mat::rows(&col, cols).into(),
-                );
-                out
+    fn a_convolutions_gradients_are_its_adjoints() {
+        // <conv(x, W), g> == <x, dX(g)> == <W, dW(x, g)>, 3 x 3 and 1 x 1,
+        // an image size that columns are read in place at (4 x 4) and one
+        // they are not (5 x 3).
+        for (cin, cout, k, size) in [(24, 32, 3, [4, 4]), (3, 4, 3, [5, 3]), (2, 5, 1, [3, 3]), (16, 40, 3, [8, 8])] {
+            let samples = 5;
+            let chunks = Chunks::single(samples);
+            let cols = samples * size[0] * size[1];
+            let x = values(cin * cols, 1);
+            let g = activation(values(cout * cols, 2), cout, size);
+            let weight = values(cout * cin * k * k, 3);
+            let exact = {
+                let net = net(&chunks, Precision::F32);
+                let y = net.conv(&activation(x.clone(), cin, size), [cin, cout, k], &weight, &vec![0.0; cout], false);
+                dot(&y.data, &g.data)
             };
-            let y = conv(&x, cin, &weight, cout);
-            let back = conv(&g, cout, &turned_kernel(&weight, cin, cout, k), cin);
-            let left: f64 = y.iter().zip(&g).map(|(a, b)| (a * b) as f64).sum();
-            let right: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
-            assert!((left - right).abs() < 1e-4, "{cin} -> {cout}, k {k}: {left} vs {right}");
+            for precision in precisions() {
+                let net = net(&chunks, precision);
+                let (dw, db, dx) = net.conv_backward(&activation(x.clone(), cin, size), &g, [cin, cout, k], &weight, true);
+                let tol = if precision == Precision::F32 { 1e-4 } else { 2e-2 };
+                let scale = dot(&x, &x).sqrt() * dot(&g.data, &g.data).sqrt();
+                for (what, value) in [("input", dot(&x, &dx.expect("asked for").data)), ("weight", dot(&weight, &dw))] {
+                    assert!(
+                        (value - exact).abs() <= tol * scale,
+                        "{cin} -> {cout}, k {k}, {precision:?}: {what} gradient gives {value}, not {exact}"
+                    );
+                }
+                let sums: Vec<f32> = g.data.chunks_exact(cols).map(|row| row.iter().sum()).collect();
+                assert_near("bias gradient", &db, &sums, 1e-5);
+            }
+        }
+    }
+
+    /// ConvTranspose2d(k 3, stride 2, padding 1, output padding 1) by its
+    /// definition: input (i, j) through tap (ki, kj) adds to output (2i - 1
+    /// + ki, 2j - 1 + kj).
+    fn up_by_definition(x: &[f32], weight: &[f32], bias: &[f32], c: usize, samples: usize, [h, w]: [usize; 2]) -> Vec<f32> {
+        let (cols, out_cols) = (samples * h * w, samples * 4 * h * w);
+        let mut y: Vec<f32> = (0..c * out_cols).map(|i| bias[i / out_cols]).collect();
+        for (ci, co, s, i, j, ki, kj) in (0..c * c * samples * h * w * 9).map(|n| {
+            let (rest, tap) = (n / 9, n % 9);
+            let (rest, j) = (rest / w, rest % w);
+            let (rest, i) = (rest / h, rest % h);
+            let (rest, s) = (rest / samples, rest % samples);
+            (rest / c, rest % c, s, i, j, tap / 3, tap % 3)
+        }) {
+            let (oy, ox) = ((2 * i + ki).checked_sub(1), (2 * j + kj).checked_sub(1));
+            if let (Some(oy), Some(ox)) = (oy.filter(|&v| v < 2 * h), ox.filter(|&v| v < 2 * w)) {
+                let v = x[ci * cols + (s * h + i) * w + j] * weight[(ci * c + co) * 9 + ki * 3 + kj];
+                y[co * out_cols + (s * 2 * h + oy) * 2 * w + ox] += v;
+            }
+        }
+        y
+    }
+
+    #[test]
+    fn transposed_convolutions_follow_the_definition_and_their_gradients_are_adjoints() {
+        // The network's sizes; 32 channels at 8 x 8 also runs the products
+        // of two and four taps (and the backward one) on AMX with bf16.
+        for (c, size) in [(3, [2, 3]), (32, [8, 8]), (8, [4, 4])] {
+            let samples = 3;
+            let chunks = Chunks::single(samples);
+            let cols = samples * size[0] * size[1];
+            let (x, weight, bias) = (values(c * cols, 4), values(c * c * 9, 5), values(c, 6));
+            let out_size = [2 * size[0], 2 * size[1]];
+            let g = activation(values(c * 4 * cols, 7), c, out_size);
+            let want = up_by_definition(&x, &weight, &bias, c, samples, size);
+            let zero = up_by_definition(&x, &weight, &vec![0.0; c], c, samples, size);
+            for precision in precisions() {
+                let net = net(&chunks, precision);
+                let tol = if precision == Precision::F32 { 1e-5 } else { 2e-2 };
+                let y = net.up(&activation(x.clone(), c, size), &weight, &bias);
+                assert_near(&format!("{c} channels, {size:?}, {precision:?}: output"), &y.data, &want, tol);
+                let (dw, db, dx) = net.up_backward(&activation(x.clone(), c, size), &g, &weight);
+                let exact = dot(&zero, &g.data);
+                let scale = dot(&x, &x).sqrt() * dot(&g.data, &g.data).sqrt();
+                for (what, value) in [("input", dot(&x, &dx.data)), ("weight", dot(&weight, &dw))] {
+                    assert!(
+                        (value - exact).abs() <= 10.0 * tol as f64 * scale,
+                        "{c} channels, {size:?}, {precision:?}: {what} gradient gives {value}, not {exact}"
+                    );
+                }
+                let sums: Vec<f32> = g.data.chunks_exact(4 * cols).map(|row| row.iter().sum()).collect();
+                assert_near("bias gradient", &db, &sums, 1e-5);
+            }
         }
     }
 

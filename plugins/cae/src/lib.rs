@@ -6,6 +6,7 @@
 //! (burn's `flex` backend) or, built with the `gpu` feature, on wgpu.
 
 pub mod checkpoint;
+pub mod columns;
 pub mod config;
 pub mod cubes;
 pub mod init;

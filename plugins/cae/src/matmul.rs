@@ -1,8 +1,12 @@
 //! The matrix products of the CPU kernels: f32 through `gemm`, or, as an
 //! opt-in (`precision = "bf16"`), with operands rounded to bf16 and every
 //! sum in f32 on AMX ([`bf16`]). The bf16 products also read a
-//! convolution's column matrix in place from its image ([`Columns`]).
+//! convolution's column matrix in place from its image ([`Columns`]): they
+//! pack it into tile layout straight from the image, where im2col would
+//! first write it out (9 times the image for a 3 x 3 window) and the packing
+//! read it back.
 
+use crate::columns::Columns;
 use crate::config::Precision;
 use gemm::{gemm, Parallelism};
 
@@ -31,79 +35,14 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// The column matrix (im2col) of a k x k convolution, stride 1, padding
-/// k / 2, over a chunk's `channels` planes of `samples` images of h x w
-/// (each plane [samples, h, w]), read in place: row (ch * k + ki) * k + kj,
-/// column s * h * w + y * w + x holds pixel (y + ki - k / 2, x + kj - k / 2)
-/// of image s in plane ch, 0 outside the image. Only the bf16 products read
-/// it ([`reads_in_place`]); they pack it into tile layout straight from the
-/// image, where im2col would first write 9 times the image out and the
-/// packing read it back (docs/decisions/bf16-products.md).
-pub struct Columns<'a> {
-    image: &'a [f32],
-    /// Rows: channels * taps.
-    rows: usize,
-    /// k * k.
-    taps: usize,
-    /// Columns: samples * h * w.
-    cols: usize,
-    /// Per tap, the offset from a column to the image value it reads.
-    offsets: Vec<isize>,
-    /// Per tap, per 16 columns, which of them read inside their image.
-    masks: Vec<u16>,
-}
-
-impl<'a> Columns<'a> {
-    /// None when an image's pixel count is not a multiple of 16 (a run of
-    /// 16 columns would cross from one image into the next) or k is even.
-    pub fn new(image: &'a [f32], channels: usize, samples: usize, k: usize, [h, w]: [usize; 2]) -> Option<Columns<'a>> {
-        let (hw, pad) = (h * w, k / 2);
-        if !hw.is_multiple_of(16) || k.is_multiple_of(2) {
-            return None;
-        }
-        let cols = samples * hw;
-        assert!(image.len() >= channels * cols, "matmul: an image smaller than its columns");
-        let inside = |at: usize, shift: usize, size: usize| at + shift >= pad && at + shift - pad < size;
-        let mut masks = Vec::with_capacity(k * k * cols / 16);
-        let mut offsets = Vec::with_capacity(k * k);
-        for ki in 0..k {
-            for kj in 0..k {
-                offsets.push((ki as isize - pad as isize) * w as isize + (kj as isize - pad as isize));
-                let plane: Vec<u16> = (0..hw / 16)
-                    .map(|g| {
-                        (0..16)
-                            .filter(|&l| inside((16 * g + l) / w, ki, h) && inside((16 * g + l) % w, kj, w))
-                            .fold(0u16, |m, l| m | 1 << l)
-                    })
-                    .collect();
-                (0..samples).for_each(|_| masks.extend_from_slice(&plane));
-            }
-        }
-        Some(Columns { image, rows: channels * k * k, taps: k * k, cols, offsets, masks })
-    }
-
-    /// Row `r` of the matrix (or of none, past the last row).
-    fn line(&self, r: usize) -> Line {
-        if r >= self.rows {
-            return Line { base: std::ptr::null(), masks: std::ptr::null(), all: 0 };
-        }
-        let (ch, tap) = (r / self.taps, r % self.taps);
-        Line {
-            base: self.image.as_ptr().wrapping_offset((ch * self.cols) as isize + self.offsets[tap]),
-            masks: self.masks[tap * self.cols / 16..].as_ptr(),
-            all: 0,
-        }
-    }
-}
-
 /// A run of an operand's values that lie side by side, as the packer reads
 /// them: value c at `base + c`, and, per 16 values from a multiple of 16,
 /// which of them are read (`masks`; when null, `all` for every run).
 #[derive(Clone, Copy)]
-struct Line {
-    base: *const f32,
-    masks: *const u16,
-    all: u16,
+pub(crate) struct Line {
+    pub(crate) base: *const f32,
+    pub(crate) masks: *const u16,
+    pub(crate) all: u16,
 }
 
 /// A matrix operand of a product: in memory, or a [`Columns`] read in
@@ -133,8 +72,15 @@ impl<'a> Operand<'a> {
     fn covers(&self, rows: usize, cols: usize) -> bool {
         match *self {
             Operand::Dense(x) => (rows.max(1) - 1) * x.rs + (cols.max(1) - 1) * x.cs < x.data.len(),
-            Operand::Columns(c, false) => rows <= c.rows && cols <= c.cols,
-            Operand::Columns(c, true) => rows <= c.cols && cols <= c.rows,
+            Operand::Columns(c, transposed) => {
+                let [r, n] = c.shape();
+                assert!(c.in_place(), "matmul: columns the packer cannot read in place");
+                if transposed {
+                    rows <= n && cols <= r
+                } else {
+                    rows <= r && cols <= n
+                }
+            }
         }
     }
 
@@ -152,6 +98,7 @@ impl<'a> Operand<'a> {
 
     /// The run of values along the side-by-side direction at index `r` of
     /// the other one.
+    #[inline]
     fn line(&self, r: usize) -> Line {
         match *self {
             Operand::Dense(x) => {
