@@ -31,20 +31,22 @@ impl Taps {
     /// The k x k window (k odd) of a stride-1 convolution with padding k /
     /// 2 over `channels` planes: row (ch * k + ki) * k + kj reads plane ch
     /// shifted by (ki - k / 2, kj - k / 2), im2col's order.
-    pub fn window(channels: usize, k: usize, size: [usize; 2], samples: usize) -> Taps {
+    pub fn window(channels: usize, k: usize, size: [usize; 2], samples: usize, in_place: bool) -> Taps {
         let pad = (k / 2) as isize;
         let shifts = (0..k * k).map(|t| [(t / k) as isize - pad, (t % k) as isize - pad]).collect();
         let rows = (0..channels).flat_map(|ch| (0..k * k).map(move |t| (ch, t))).collect();
-        Taps::new(shifts, rows, size, samples)
+        Taps::new(shifts, rows, size, samples, in_place)
     }
 
     /// Rows reading `rows` (plane, index into `shifts`), over chunks of at
-    /// most `samples` images of `size`.
-    pub fn new(shifts: Vec<[isize; 2]>, rows: Vec<(usize, usize)>, [h, w]: [usize; 2], samples: usize) -> Taps {
+    /// most `samples` images of `size`; with the masks the bf16 packer
+    /// needs to read them in place only when `in_place` (f32 products never
+    /// do, and an eval pass builds taps per group of cubes).
+    pub fn new(shifts: Vec<[isize; 2]>, rows: Vec<(usize, usize)>, [h, w]: [usize; 2], samples: usize, in_place: bool) -> Taps {
         assert!(rows.iter().all(|&(_, s)| s < shifts.len()), "columns: a row with no shift");
         let hw = h * w;
         let mut masks = Vec::new();
-        if hw.is_multiple_of(16) {
+        if in_place && hw.is_multiple_of(16) {
             masks.reserve(shifts.len() * samples * hw / 16);
             for &[dy, dx] in &shifts {
                 let (ys, xs) = (inside(dy, h), inside(dx, w));
@@ -220,13 +222,13 @@ mod tests {
         // a 5 x 5 window and the transposed convolutions' one-sided shifts.
         let up = vec![[0, 0], [0, -1], [-1, 0], [-1, -1], [1, 1]];
         let cases = [
-            (Taps::window(2, 3, [32, 32], 3), 3),
-            (Taps::window(3, 3, [4, 4], 5), 4),
-            (Taps::window(2, 3, [5, 3], 2), 2),
-            (Taps::window(2, 3, [1, 1], 2), 2),
-            (Taps::window(1, 5, [3, 6], 2), 2),
-            (Taps::new(up.clone(), vec![(1, 0), (0, 4), (2, 1), (1, 3), (0, 2)], [8, 8], 2), 2),
-            (Taps::new(up, vec![(0, 1), (0, 2), (0, 3)], [2, 8], 3), 1),
+            (Taps::window(2, 3, [32, 32], 3, true), 3),
+            (Taps::window(3, 3, [4, 4], 5, true), 4),
+            (Taps::window(2, 3, [5, 3], 2, true), 2),
+            (Taps::window(2, 3, [1, 1], 2, true), 2),
+            (Taps::window(1, 5, [3, 6], 2, true), 2),
+            (Taps::new(up.clone(), vec![(1, 0), (0, 4), (2, 1), (1, 3), (0, 2)], [8, 8], 2, true), 2),
+            (Taps::new(up, vec![(0, 1), (0, 2), (0, 3)], [2, 8], 3, true), 1),
         ];
         for (taps, samples) in cases {
             let [h, w] = taps.size;
@@ -244,6 +246,7 @@ mod tests {
             let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum::<f64>();
             assert_eq!(dot(&got, &col), dot(&image, &back), "{h} x {w}: add_back");
             assert_eq!(columns.in_place(), (h * w) % 16 == 0);
+            assert!(!Taps::new(taps.shifts.clone(), taps.rows.clone(), [h, w], samples, false).over(&image, samples).in_place());
             if columns.in_place() {
                 // A mask bit is set exactly where the entry reads inside (every pixel is nonzero).
                 for r in 0..taps.rows() {

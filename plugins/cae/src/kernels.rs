@@ -424,7 +424,7 @@ impl Net<'_> {
     /// The taps of a k x k convolution over `channels` planes of h x w
     /// (none for 1 x 1: its columns are its input).
     fn window(&self, channels: usize, k: usize, size: [usize; 2]) -> Option<Taps> {
-        (k > 1).then(|| Taps::window(channels, k, size, self.chunks.largest()))
+        (k > 1).then(|| Taps::window(channels, k, size, self.chunks.largest(), self.may_read_in_place()))
     }
 
     /// A convolution, with a ReLU on its output when `relu` (eval mode,
@@ -529,7 +529,12 @@ impl Net<'_> {
             .flat_map(|co| (0..9).map(move |t| (co, t / 3, t % 3)))
             .map(|(co, ki, kj)| ((2 * UP_REACH[ki].0 + UP_REACH[kj].0) * c + co, shift(ki, kj)))
             .collect();
-        Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, size, self.chunks.largest())
+        Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, size, self.chunks.largest(), self.may_read_in_place())
+    }
+
+    /// Whether any of this net's products may read columns in place.
+    fn may_read_in_place(&self) -> bool {
+        self.precision == Precision::Bf16 && crate::matmul::bf16::available()
     }
 
     /// The transposed convolution: the product W^T x X gives, per input
@@ -1037,13 +1042,13 @@ mod tests {
         }
         let up_back = |c: usize| {
             let rows = (0..4 * c).map(|r| (r % 4 * c + r / 4 % c, r % 4)).collect();
-            Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, [8, 8], 4)
+            Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, [8, 8], 4, true)
         };
         let cases = [
-            (Taps::window(15, 3, [32, 32], 2), 2, [32, 32], 16),
-            (Taps::window(16, 3, [16, 16], 2), 2, [16, 16], 40),
-            (Taps::window(33, 3, [4, 4], 5), 5, [4, 4], 7),
-            (Taps::window(8, 3, [8, 8], 4), 4, [8, 8], 64),
+            (Taps::window(15, 3, [32, 32], 2, true), 2, [32, 32], 16),
+            (Taps::window(16, 3, [16, 16], 2, true), 2, [16, 16], 40),
+            (Taps::window(33, 3, [4, 4], 5, true), 5, [4, 4], 7),
+            (Taps::window(8, 3, [8, 8], 4, true), 4, [8, 8], 64),
             (up_back(24), 4, [8, 8], 24),
         ];
         for (case, (taps, samples, [h, w], m)) in cases.into_iter().enumerate() {
