@@ -5,6 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
+# ONNX Runtime's library, for the tests of the detector's optional engine
+# (they skip, saying so, without it).
+if [ -z "${ORT_DYLIB_PATH:-}" ]; then
+    ORT_DYLIB_PATH="$(bash scripts/onnxruntime.sh)"
+    export ORT_DYLIB_PATH
+fi
 bash scripts/lint.sh
 # The Kubernetes manifests against the Kubernetes schemas (no cluster here).
 bash scripts/validate-k8s.sh

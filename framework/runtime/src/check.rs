@@ -211,7 +211,8 @@ fn resolve_path_options(pipeline: &Pipeline, options: &Node, info: &vigil_stage_
         let mut value = entry.node.to_json();
         let is_path = info.options.iter().any(|o| o.name.as_str() == entry.key && o.ty == OptionType::Path);
         if let (true, Value::String(text), Origin::File(_)) = (is_path, &value, &entry.node.origin) {
-            if Path::new(text).is_relative() {
+            // An empty path is an optional one left out, not the file's folder.
+            if Path::new(text).is_relative() && !text.is_empty() {
                 value = Value::from(base.join(text).display().to_string());
             }
         }

@@ -221,6 +221,17 @@ impl SettingsField for PathBuf {
     }
 }
 
+/// A file or folder that may be left out: empty, the default, reads as none.
+impl SettingsField for Option<PathBuf> {
+    fn field_specs(name: &str, default: &Option<PathBuf>, doc: &str) -> Vec<OptionSpec> {
+        let default = default.as_ref().map_or(Some(""), |d| d.to_str());
+        one(OptionSpec::path(name, default, doc))
+    }
+    fn read_field(options: &Options, name: &str) -> Result<Option<PathBuf>, StageError> {
+        options.string(name).map(|text| (!text.is_empty()).then(|| PathBuf::from(text)))
+    }
+}
+
 impl SettingsField for Vec<String> {
     fn field_specs(name: &str, default: &Vec<String>, doc: &str) -> Vec<OptionSpec> {
         let default: Vec<&str> = default.iter().map(String::as_str).collect();
@@ -394,6 +405,8 @@ mod tests {
             classes: Vec<i64> = vec![0],
             /// frames held
             queue: usize = 100 => at_least(1),
+            /// a library, if any
+            library: Option<PathBuf> = None,
             inner: Inner = Inner { threshold: 0.3 },
         }
     }
@@ -408,14 +421,16 @@ mod tests {
     fn specs_carry_types_defaults_and_docs_once() {
         let specs = Outer::specs();
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["model", "shade", "classes", "queue", "threshold"]);
+        assert_eq!(names, ["model", "shade", "classes", "queue", "library", "threshold"]);
         assert!(specs[0].is_required(), "an empty default path is required");
         assert_eq!(specs[0].doc.as_str(), "the model file, on two lines");
         assert_eq!(specs[1].ty, OptionType::Choice(vec!["light".into(), "dark".into()].into()));
         assert_eq!(specs[1].default.as_str(), "\"dark\"");
         assert_eq!(specs[3].default.as_str(), "100");
+        assert!(!specs[4].is_required(), "an optional path is not required");
+        assert_eq!((specs[4].ty.clone(), specs[4].default.as_str()), (OptionType::Path, "\"\""));
         // The outer struct's default for the group wins over the group's own.
-        assert_eq!(specs[4].default.as_str(), "0.3", "as written, not 0.30000001192092896");
+        assert_eq!(specs[5].default.as_str(), "0.3", "as written, not 0.30000001192092896");
         assert_eq!(Inner::specs()[0].default.as_str(), "0.2");
     }
 
@@ -426,6 +441,8 @@ mod tests {
         assert_eq!(settings.shade, Shade::Light);
         assert_eq!(settings.classes, [0]);
         assert_eq!(settings.inner.threshold, 1.0);
+        assert_eq!(settings.library, None, "left out");
+        assert_eq!(read(json!({"model": "m", "library": "lib.so"})).unwrap().library, Some(PathBuf::from("lib.so")));
         assert_eq!(read(json!({"model": "m", "queue": -1})).unwrap_err(), "option `queue`: expected an int >= 0, found -1");
         assert_eq!(read(json!({"model": "m", "queue": 0})).unwrap_err(), "option `queue`: expected at least 1, found 0");
         assert_eq!(read(json!({"model": "m", "threshold": 2})).unwrap_err(), "option `threshold`: expected a value from 0 to 1, found 2");

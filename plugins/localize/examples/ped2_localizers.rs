@@ -2,9 +2,11 @@
 //! detector speed next to onnxruntime's reference, and for each localizer
 //! the share of anomalous frames where a box overlaps the anomaly mask.
 //!
-//!   cargo run --release -p vigil-plugin-localize --example ped2_localizers [-- --stride N] [--speed-only]
+//!   cargo run --release -p vigil-plugin-localize --example ped2_localizers [-- --stride N] [--speed-only] [--engine onnxruntime]
 //!
-//! Reads the shared data folder ($VIGIL_DATA or ../shared/data).
+//! Reads the shared data folder ($VIGIL_DATA or ../shared/data). With
+//! `--engine onnxruntime` the detector runs on ONNX Runtime's library from
+//! ORT_DYLIB_PATH.
 
 #[path = "../tests/common/mod.rs"]
 mod ped2;
@@ -24,8 +26,9 @@ const INPUT_SIZES: [&str; 2] = ["model", "fit"];
 const BATCH: usize = 8;
 
 fn main() {
-    let stride: u32 =
-        std::env::args().skip_while(|a| a != "--stride").nth(1).map(|s| s.parse().expect("--stride takes a number")).unwrap_or(1);
+    let argument = |name: &str| std::env::args().skip_while(|a| a != name).nth(1);
+    let stride: u32 = argument("--stride").map(|s| s.parse().expect("--stride takes a number")).unwrap_or(1);
+    let engine = argument("--engine").unwrap_or_else(|| "tract".into());
     let (Some(root), Some(model)) = (kit::shared_data("ped2"), kit::shared_data("models/yolox_nano.onnx")) else {
         std::process::exit(2);
     };
@@ -34,7 +37,7 @@ fn main() {
     println!("machine: {} CPUs, {}", std::thread::available_parallelism().map_or(0, |n| n.get()), cpu_model());
 
     for input_size in INPUT_SIZES {
-        speed(&ped2, &model, input_size);
+        speed(&ped2, &model, input_size, &engine);
     }
     if std::env::args().any(|a| a == "--speed-only") {
         return;
@@ -43,7 +46,7 @@ fn main() {
     // Detector with motion completion from frame differences; its own
     // boxes (class >= 0) give the detector-only figure from the same run.
     for input_size in INPUT_SIZES {
-        let options = json!({"model": model, "motion_source": "frame_difference", "input_size": input_size});
+        let options = json!({"model": model, "motion_source": "frame_difference", "input_size": input_size, "engine": engine});
         let (all, detections, seconds) = coverage::<DetectorLocalizer>(&ped2, options, stride, |b| b[4] >= 0.0);
         println!("detector only, input_size {input_size:5}:                       {detections}");
         println!(
@@ -58,9 +61,10 @@ fn main() {
 
 /// Detector time per frame on the first 60 frames of video 01, with the
 /// reference program's settings (score > 0.3, NMS 0.45, no other filters).
-fn speed(ped2: &Ped2, model: &str, input_size: &str) {
+fn speed(ped2: &Ped2, model: &str, input_size: &str, engine: &str) {
     let options = json!({
-        "model": model, "input_size": input_size, "score_threshold": 0.3, "min_area": 0.0, "cover_threshold": 1.0, "motion_completion": false
+        "model": model, "input_size": input_size, "engine": engine, "score_threshold": 0.3, "min_area": 0.0, "cover_threshold": 1.0,
+        "motion_completion": false
     });
     let mut stage = kit::into_localizer(kit::create::<DetectorLocalizer>(options).unwrap());
     let batches: Vec<_> = (0..60).map(|f| ped2.batch(1, &[f])).collect();
@@ -73,7 +77,7 @@ fn speed(ped2: &Ped2, model: &str, input_size: &str) {
     }
     let (elapsed, cpu) = (started.elapsed().as_secs_f64(), cpu_seconds() - cpu_started);
     println!(
-        "detector speed, input_size {input_size:5}, video 01 frames 0-59: {:.1} ms/frame wall, {:.1} ms/frame CPU, {:.1} boxes/frame at \
+        "detector speed, {engine}, input_size {input_size:5}, video 01 frames 0-59: {:.1} ms/frame wall, {:.1} ms/frame CPU, {:.1} boxes/frame at \
          score 0.3 (onnxruntime reference on an idle machine: 5.4 ms, 15.8 boxes/frame)",
         ms(elapsed, 60),
         ms(cpu, 60),

@@ -1,6 +1,7 @@
 //! Localizer stages: where the objects of each frame are.
 //!
-//! - `detector`: an ONNX object detector (YOLOX-style, run by tract), its
+//! - `detector`: an ONNX object detector (YOLOX-style, run by tract or by
+//!   ONNX Runtime loaded at run time), its
 //!   boxes filtered by score, size and cover removal, completed with boxes
 //!   around moving regions it missed;
 //! - `motion`: boxes around moving regions only, no weights.
@@ -18,6 +19,7 @@ pub mod letterbox;
 pub mod model;
 pub mod motion;
 pub mod motion_source;
+pub mod onnxruntime;
 pub mod rows;
 pub mod yolox;
 

@@ -1,15 +1,19 @@
-//! A YOLOX-style ONNX detector run with tract. Loading checks the graph's
-//! input and output shapes, so a wrong or broken file fails at stage
-//! creation (what `vigil check` runs), with the file named.
+//! A YOLOX-style ONNX detector, run with tract or, as an option, ONNX
+//! Runtime ([`crate::onnxruntime`]). Loading checks the graph's input and
+//! output shapes with tract either way, so a wrong or broken file fails at
+//! stage creation (what `vigil check` runs), with the file named.
 //!
 //! The network is fully convolutional, so besides its declared input size
 //! it can run at the size a frame's letterbox actually fills
 //! ([`InputSize::Fit`]): a 360 x 240 frame scaled into 416 x 416 fills
 //! 415 x 277, and running 416 x 288 leaves out two thirds of the padding
 //! rows, and about 30% of the arithmetic, with the image placed and scaled
-//! exactly as before. One optimized plan is kept per input size.
+//! exactly as before. tract keeps one optimized plan per input size; ONNX
+//! Runtime's sessions take any size once the declared one is freed.
 
 use crate::letterbox::Letterbox;
+use crate::onnxruntime::{library_path, with_free_input_size, OrtSessions};
+use crate::rows::worker_threads;
 use crate::yolox::{AnchorGrid, BOX_COLUMNS, STRIDES};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -30,9 +34,26 @@ vigil_stage_api::choice! {
     }
 }
 
+vigil_stage_api::choice! {
+    /// The engine that runs the network.
+    pub enum Engine {
+        /// tract: pure Rust, part of the plugin.
+        Tract = "tract",
+        /// ONNX Runtime's shared library, loaded at run time from `onnxruntime_library` or ORT_DYLIB_PATH
+        /// (1.17 or newer).
+        OnnxRuntime = "onnxruntime",
+    }
+}
+
+/// What runs the network at one input size.
+enum Network {
+    Tract(Arc<TypedSimplePlan>),
+    OnnxRuntime(Arc<OrtSessions>),
+}
+
 /// The network at one input size, ready to run.
 pub struct SizedPlan {
-    plan: Arc<TypedSimplePlan>,
+    network: Network,
     pub input_width: usize,
     pub input_height: usize,
     pub grid: AnchorGrid,
@@ -43,6 +64,8 @@ pub struct YoloxModel {
     /// The graph before typing, to type and optimize at another input size.
     source: InferenceModel,
     input_size: InputSize,
+    /// ONNX Runtime's sessions, under `engine = "onnxruntime"`.
+    sessions: Option<Arc<OrtSessions>>,
     /// The declared input size.
     pub input_width: usize,
     pub input_height: usize,
@@ -52,7 +75,8 @@ pub struct YoloxModel {
 }
 
 impl YoloxModel {
-    pub fn load(path: &Path, input_size: InputSize) -> Result<YoloxModel, StageError> {
+    /// The model at `path`, run by `engine` (`library`: the `onnxruntime_library` option).
+    pub fn load(path: &Path, input_size: InputSize, engine: Engine, library: Option<&Path>) -> Result<YoloxModel, StageError> {
         let shown = path.display();
         if !path.is_file() {
             return Err(StageError::invalid(format!("detector model {shown}: no such file")));
@@ -83,12 +107,29 @@ impl YoloxModel {
                 grid.len()
             ))
         })?;
-        let declared =
-            optimize(model, input_width, input_height).map_err(|e| StageError::invalid(format!("detector model {shown}: {e}")))?;
+        let sessions = match engine {
+            Engine::Tract => None,
+            Engine::OnnxRuntime => {
+                let library = library_path(library).map_err(StageError::invalid)?;
+                let bytes = std::fs::read(path).map_err(|e| StageError::invalid(format!("detector model {shown}: {e}")))?;
+                let bytes = match input_size {
+                    InputSize::Model => bytes,
+                    InputSize::Fit => {
+                        with_free_input_size(&bytes).map_err(|e| StageError::invalid(format!("detector model {shown}: {e}")))?
+                    }
+                };
+                let sessions = OrtSessions::new(&library, &bytes, worker_threads())
+                    .map_err(|e| StageError::invalid(format!("detector model {shown}: {e}")))?;
+                Some(Arc::new(sessions))
+            }
+        };
+        let declared = prepare(model, sessions.as_ref(), input_width, input_height)
+            .map_err(|e| StageError::invalid(format!("detector model {shown}: {e}")))?;
         let yolox = YoloxModel {
             path: path.to_path_buf(),
             source,
             input_size,
+            sessions,
             input_width,
             input_height,
             classes,
@@ -124,7 +165,7 @@ impl YoloxModel {
                 self.path.display()
             ))
         };
-        let plan = Arc::new(optimize(self.typed_at(width, height).map_err(fail)?, width, height).map_err(fail)?);
+        let plan = Arc::new(prepare(self.typed_at(width, height).map_err(fail)?, self.sessions.as_ref(), width, height).map_err(fail)?);
         tracing::info!("detector: {width}x{height} input for {frame_width}x{frame_height} frames");
         plans.push(plan.clone());
         Ok(plan)
@@ -166,18 +207,28 @@ fn fitted_input(frame_width: usize, frame_height: usize, width: usize, height: u
     (fit(scaled_width, width), fit(scaled_height, height))
 }
 
-/// `model` optimized into a plan for its `width` x `height` input.
-fn optimize(model: TypedModel, width: usize, height: usize) -> Result<SizedPlan, String> {
-    let plan = model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| format!("cannot be prepared to run: {e:#}"))?;
-    Ok(SizedPlan { plan, input_width: width, input_height: height, grid: AnchorGrid::new(width, height) })
+/// The network for a `width` x `height` input: ONNX Runtime's `sessions`
+/// where given, else `model` optimized into a tract plan.
+fn prepare(model: TypedModel, sessions: Option<&Arc<OrtSessions>>, width: usize, height: usize) -> Result<SizedPlan, String> {
+    let network = match sessions {
+        Some(sessions) => Network::OnnxRuntime(sessions.clone()),
+        None => {
+            Network::Tract(model.into_optimized().and_then(|m| m.into_runnable()).map_err(|e| format!("cannot be prepared to run: {e:#}"))?)
+        }
+    };
+    Ok(SizedPlan { network, input_width: width, input_height: height, grid: AnchorGrid::new(width, height) })
 }
 
 impl SizedPlan {
     /// Runs one letterboxed frame, planar BGR [3, H, W]; returns the raw
     /// output rows [anchors, 5 + classes].
     pub fn run(&self, input: Vec<f32>) -> Result<Vec<f32>, String> {
+        let plan = match &self.network {
+            Network::Tract(plan) => plan,
+            Network::OnnxRuntime(sessions) => return sessions.run(self.input_width, self.input_height, &input),
+        };
         let array = tract_ndarray::Array4::from_shape_vec((1, 3, self.input_height, self.input_width), input).map_err(|e| e.to_string())?;
-        let outputs = self.plan.run(tvec!(array.into_tensor().into())).map_err(|e| format!("{e:#}"))?;
+        let outputs = plan.run(tvec!(array.into_tensor().into())).map_err(|e| format!("{e:#}"))?;
         // A tract tensor is contiguous: one copy, not an element-by-element walk of a view.
         let plain = outputs[0].try_as_plain_ram().map_err(|e| e.to_string())?;
         Ok(plain.as_slice::<f32>().map_err(|e| e.to_string())?.to_vec())

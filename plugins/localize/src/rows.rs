@@ -2,11 +2,16 @@
 
 use vigil_stage_api::StageError;
 
+/// The threads [`on_cores`] runs rows on at most: one per core.
+pub fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// `work(row)` for every row `0..count`, results in row order. The rows are
 /// split into one contiguous run per core, each run on its own thread, so a
 /// row's result is the same whichever thread ran it.
 pub fn on_cores<T: Send>(count: usize, work: impl Fn(usize) -> Result<T, StageError> + Sync) -> Result<Vec<T>, StageError> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(count);
+    let threads = worker_threads().min(count);
     if threads <= 1 {
         return (0..count).map(work).collect();
     }

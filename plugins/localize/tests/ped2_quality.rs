@@ -160,6 +160,58 @@ fn a_fitted_input_finds_the_confident_boxes_of_the_declared_input() {
     assert!(score_change < 0.1, "a matched box's score moved by {score_change}");
 }
 
+/// `engine = "onnxruntime"` runs the same network on ONNX Runtime's library
+/// (ORT_DYLIB_PATH; scripts/test.sh fetches one): both engines must find
+/// the same boxes at both input sizes, in a batch split between threads
+/// (one session each). Their kernels sum in other orders, so scores differ
+/// in the last digits and a box at the threshold could come or go: every
+/// box either finds above 0.35 must be the other's, same class, IoU above
+/// 0.98, score within 0.005.
+#[test]
+fn the_onnxruntime_engine_finds_the_boxes_tract_finds() {
+    let Some((ped2, model)) = data() else { return };
+    let Some(library) = std::env::var("ORT_DYLIB_PATH").ok().filter(|p| !p.is_empty()) else {
+        kit::skip("ORT_DYLIB_PATH is not set to ONNX Runtime's library (scripts/onnxruntime.sh fetches one)");
+        return;
+    };
+    let frames: Vec<u32> = (0..7).map(|i| i * 25).collect();
+    for input_size in ["model", "fit"] {
+        let detect = |engine: &str| {
+            let options = json!({
+                "model": model, "input_size": input_size, "engine": engine, "onnxruntime_library": library, "score_threshold": 0.3,
+                "min_area": 0.0, "cover_threshold": 1.0, "motion_completion": false
+            });
+            let mut stage = kit::into_localizer(kit::create::<DetectorLocalizer>(options).unwrap());
+            let out = stage.process(ped2.batch(2, &frames)).into_result().unwrap();
+            let raw = out.get(names::BOXES).unwrap().as_slice::<f32>().unwrap().to_vec();
+            raw.chunks_exact(7).map(|b| (b[0] as usize, Bbox::new(b[1], b[2], b[3], b[4], b[5], b[6] as i32))).collect::<Vec<_>>()
+        };
+        let (tract, onnxruntime) = (detect("tract"), detect("onnxruntime"));
+        let mut compared = 0;
+        for (these, those, name) in [(&tract, &onnxruntime, "onnxruntime"), (&onnxruntime, &tract, "tract")] {
+            for (row, found) in these.iter().filter(|(_, b)| b.score > 0.35) {
+                compared += 1;
+                let matched = those
+                    .iter()
+                    .any(|(r, b)| r == row && b.class == found.class && b.iou(found) > 0.98 && (b.score - found.score).abs() < 0.005);
+                assert!(matched, "input_size {input_size}: {name} has no box for row {row}'s {found:?}");
+            }
+        }
+        println!("input_size {input_size}: {} boxes from tract, {} from onnxruntime, {compared} compared", tract.len(), onnxruntime.len());
+        assert!(compared > 100, "{compared} boxes above 0.35 in 7 frames with about 10 walkers each");
+    }
+}
+
+/// An ONNX Runtime library that is not there is an error at creation that
+/// names it.
+#[test]
+fn a_missing_onnxruntime_library_is_an_error_naming_it() {
+    let Some((_, model)) = data() else { return };
+    let options = json!({"model": model, "engine": "onnxruntime", "onnxruntime_library": "/nonexistent/libonnxruntime.so.1.32.0"});
+    let err = kit::create::<DetectorLocalizer>(options).err().expect("created without its library").to_string();
+    assert!(err.contains("ONNX Runtime library /nonexistent/libonnxruntime.so.1.32.0: no such file"), "{err}");
+}
+
 /// A batch's frames are split between threads: every row must get exactly
 /// the boxes its frame gets alone, in row order.
 #[test]
