@@ -534,7 +534,7 @@ impl Net<'_> {
 
     /// Whether any of this net's products may read columns in place.
     fn may_read_in_place(&self) -> bool {
-        self.precision == Precision::Bf16 && crate::matmul::bf16::available()
+        (self.precision == Precision::Bf16 && crate::matmul::bf16::available()) || crate::matmul::f32_reads_in_place()
     }
 
     /// The transposed convolution: the product W^T x X gives, per input

@@ -1,10 +1,14 @@
 //! The matrix products of the CPU kernels: f32 through `gemm`, or, as an
 //! opt-in (`precision = "bf16"`), with operands rounded to bf16 and every
-//! sum in f32 on AMX ([`bf16`]). The bf16 products also read a
-//! convolution's column matrix in place from its image ([`Columns`]): they
-//! pack it into tile layout straight from the image, where im2col would
-//! first write it out (9 times the image for a 3 x 3 window) and the packing
-//! read it back.
+//! sum in f32 on AMX ([`bf16`]). A convolution's column matrix is read in
+//! place from its image ([`Columns`]) where the CPU allows: the bf16
+//! products pack it into tile layout straight from the image, and f32
+//! products with it run on AVX-512 ([`direct`]), where im2col would first
+//! write it out (9 times the image for a 3 x 3 window) for `gemm` to read
+//! back.
+
+#[cfg(target_arch = "x86_64")]
+mod direct;
 
 use crate::columns::Columns;
 use crate::config::Precision;
@@ -111,9 +115,25 @@ impl<'a> Operand<'a> {
 }
 
 /// Whether an m x k by k x n product at `precision` reads a [`Columns`]
-/// operand in place: where it runs as a bf16 product.
+/// operand in place: as a bf16 product on AMX, as an f32 one on AVX-512.
 pub fn reads_in_place(precision: Precision, m: usize, n: usize, k: usize) -> bool {
-    precision == Precision::Bf16 && bf16::pays(m, n, k) && bf16::available()
+    if precision == Precision::Bf16 && bf16::pays(m, n, k) {
+        bf16::available()
+    } else {
+        f32_reads_in_place()
+    }
+}
+
+/// Whether f32 products read [`Columns`] in place on this CPU.
+pub fn f32_reads_in_place() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        direct::available()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
 }
 
 /// dst (row-major m x n) = a (m x k) * b (k x n).
@@ -126,8 +146,8 @@ pub fn matmul(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32
 /// run only where they beat f32 ones ([`bf16::pays`]).
 ///
 /// # Panics
-/// With a [`Columns`] operand where the product is not a bf16 one
-/// ([`reads_in_place`] false).
+/// With a [`Columns`] operand where [`reads_in_place`] is false, or in a
+/// layout the kernels do not use.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_to(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], strides: [usize; 2], a: Operand<'_>, b: Operand<'_>) {
     let precision = if bf16::pays(m, n, k) { precision } else { Precision::F32 };
@@ -154,8 +174,12 @@ fn product(
     }
     match precision {
         Precision::F32 => {
-            let (Operand::Dense(a), Operand::Dense(b)) = (a, b) else {
-                panic!("matmul: columns read in place by an f32 product (ask `reads_in_place` first)");
+            let (a, b) = match (a, b) {
+                (Operand::Dense(a), Operand::Dense(b)) => (a, b),
+                (Operand::Dense(a), Operand::Columns(b, transposed)) => {
+                    return columns_f32(m, n, k, dst, [dst_rs, dst_cs], a, b, transposed)
+                }
+                _ => panic!("matmul: an f32 product with columns as its left operand"),
             };
             // SAFETY: the asserts above keep every index gemm computes from the
             // strides inside the three slices; dst is exclusively borrowed.
@@ -186,6 +210,25 @@ fn product(
         // A column-major destination is the transposed product, row-major.
         Precision::Bf16 if dst_cs == 1 => bf16::matmul(m, n, k, dst, a, b),
         Precision::Bf16 => bf16::matmul(n, m, k, dst, b.t(), a.t()),
+    }
+}
+
+/// An f32 product whose right operand is a [`Columns`] read in place
+/// ([`direct`]): the rows of a by its columns (a convolution, row-major
+/// dst), or by its rows (`transposed`: a weight gradient, a's rows side by
+/// side).
+#[allow(clippy::too_many_arguments)]
+fn columns_f32(m: usize, n: usize, k: usize, dst: &mut [f32], strides: [usize; 2], a: Mat<'_>, b: &Columns<'_>, transposed: bool) {
+    assert!(f32_reads_in_place() && b.in_place(), "matmul: columns read in place by an f32 product on a CPU without AVX-512");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `product` checked a and b against m, n, k and dst's size, and
+    // Columns read in place have whole runs of 16 (`in_place`).
+    unsafe {
+        match (transposed, strides) {
+            (false, [rs, 1]) if rs == n => direct::weights_by_columns(m, n, k, dst, a, b),
+            (true, strides) if a.cs == 1 => direct::rows_by_lines(m, n, k, dst, strides, a, b),
+            _ => panic!("matmul: an f32 product with columns in a layout the kernels do not use"),
+        }
     }
 }
 
@@ -532,6 +575,64 @@ mod tests {
     fn values(len: usize, seed: u64) -> Vec<f32> {
         let mut rng = crate::init::Rng::new(seed);
         (0..len).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect()
+    }
+
+    /// f32 products reading columns in place ([`direct`]), in both forms
+    /// the kernels use (a convolution: weights by the columns, row-major
+    /// dst; a weight gradient: rows by the columns transposed, column-major
+    /// dst), give the exact sums over the written columns: windows and the
+    /// transposed convolution's taps at every image size of the network,
+    /// with counts that leave partial passes (rows, 16-column registers,
+    /// lines) and a weight gradient longer than one span of positions.
+    #[test]
+    fn f32_products_read_columns_in_place_to_exact_sums() {
+        use crate::columns::Taps;
+        if !f32_reads_in_place() {
+            println!("skipped: this CPU has no AVX-512, so f32 products write their columns out");
+            return;
+        }
+        let up_back = |c: usize| {
+            let rows = (0..4 * c).map(|r| (r % 4 * c + r / 4 % c, r % 4)).collect();
+            Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, [8, 8], 4, true)
+        };
+        let cases = [
+            (Taps::window(15, 3, [32, 32], 2, true), 2, [32, 32], 16),
+            (Taps::window(16, 3, [16, 16], 3, true), 3, [16, 16], 13),
+            (Taps::window(33, 3, [4, 4], 5, true), 5, [4, 4], 7),
+            (Taps::window(8, 3, [8, 8], 4, true), 4, [8, 8], 64),
+            (up_back(5), 4, [8, 8], 9),
+        ];
+        for (case, (taps, samples, [h, w], m)) in cases.into_iter().enumerate() {
+            let (rows, cols) = (taps.rows(), samples * h * w);
+            let image = values(rows * cols, case as u64);
+            let (weight, grad) = (values(m * rows, 10 + case as u64), values(m * cols, 20 + case as u64));
+            let columns = taps.over(&image, samples);
+            let mut written = vec![0f32; rows * cols];
+            columns.write(&mut written);
+            let check = |what: &str, got: &[f32], [r_count, c_count]: [usize; 2], term: &dyn Fn(usize, usize) -> Vec<f64>| {
+                for r in 0..r_count {
+                    for c in 0..c_count {
+                        let terms = term(r, c);
+                        let magnitude: f64 = terms.iter().map(|t| t.abs()).sum();
+                        let want: f64 = terms.iter().sum();
+                        let got = got[r * c_count + c] as f64;
+                        assert!((got - want).abs() <= 1e-5 * (magnitude + 1.0), "case {case} {what} at ({r}, {c}): {got} against {want}");
+                    }
+                }
+            };
+            let in_place = Operand::Columns(&columns, false);
+            let mut out = vec![f32::NAN; m * cols];
+            product(Precision::F32, m, cols, rows, &mut out, [cols, 1], Mat::rows(&weight, rows).into(), in_place);
+            check("forward", &out, [m, cols], &|r, c| {
+                (0..rows).map(|p| weight[r * rows + p] as f64 * written[p * cols + c] as f64).collect()
+            });
+            // Column-major m x rows: row-major rows x m.
+            let mut dw = vec![f32::NAN; m * rows];
+            product(Precision::F32, m, rows, cols, &mut dw, [1, m], Mat::rows(&grad, cols).into(), in_place.t());
+            check("weight gradient", &dw, [rows, m], &|t, r| {
+                (0..cols).map(|p| grad[r * cols + p] as f64 * written[t * cols + p] as f64).collect()
+            });
+        }
     }
 
     /// Every layout the kernels use (each operand row-major or transposed,

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ort::environment::Environment;
+use ort::logging::LogLevel;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use ort::value::TensorRef;
@@ -69,7 +70,8 @@ fn environment(library: &Path) -> Result<Environment, String> {
         .with_telemetry(false)
         .build()
         .map_err(|e| format!("ONNX Runtime library {shown}: {e}"))?;
-    tracing::info!("detector: ONNX Runtime {} from {}", ort::info(), wanted.display());
+    // Its info lines (every arena extension) would bury the run's own.
+    environment.set_log_level(LogLevel::Warning);
     *runtime = Some((wanted, environment.clone()));
     Ok(environment)
 }
