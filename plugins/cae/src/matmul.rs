@@ -146,8 +146,7 @@ pub fn matmul(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32
 /// run only where they beat f32 ones ([`bf16::pays`]).
 ///
 /// # Panics
-/// With a [`Columns`] operand where [`reads_in_place`] is false, or in a
-/// layout the kernels do not use.
+/// With a [`Columns`] as the left operand.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_to(precision: Precision, m: usize, n: usize, k: usize, dst: &mut [f32], strides: [usize; 2], a: Operand<'_>, b: Operand<'_>) {
     let precision = if bf16::pays(m, n, k) { precision } else { Precision::F32 };
@@ -213,23 +212,37 @@ fn product(
     }
 }
 
-/// An f32 product whose right operand is a [`Columns`] read in place
-/// ([`direct`]): the rows of a by its columns (a convolution, row-major
-/// dst), or by its rows (`transposed`: a weight gradient, a's rows side by
-/// side).
+/// An f32 product whose right operand is a [`Columns`]: read in place
+/// ([`direct`]) by the rows of a (a convolution, row-major dst), or, when
+/// `transposed`, with a's rows side by side (a weight gradient) where that
+/// is the faster way; otherwise written out for `gemm`.
 #[allow(clippy::too_many_arguments)]
 fn columns_f32(m: usize, n: usize, k: usize, dst: &mut [f32], strides: [usize; 2], a: Mat<'_>, b: &Columns<'_>, transposed: bool) {
-    assert!(f32_reads_in_place() && b.in_place(), "matmul: columns read in place by an f32 product on a CPU without AVX-512");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `product` checked a and b against m, n, k and dst's size, and
-    // Columns read in place have whole runs of 16 (`in_place`).
-    unsafe {
+    if f32_reads_in_place() && b.in_place() {
+        // SAFETY: `product` checked a and b against m, n, k and dst's size,
+        // and Columns read in place have whole runs of 16 (`in_place`).
         match (transposed, strides) {
-            (false, [rs, 1]) if rs == n => direct::weights_by_columns(m, n, k, dst, a, b),
-            (true, strides) if a.cs == 1 => direct::rows_by_lines(m, n, k, dst, strides, a, b),
-            _ => panic!("matmul: an f32 product with columns in a layout the kernels do not use"),
+            (false, [rs, 1]) if rs == n => return unsafe { direct::weights_by_columns(m, n, k, dst, a, b) },
+            (true, strides) if a.cs == 1 && direct::lines_pay(k) => return unsafe { direct::rows_by_lines(m, n, k, dst, strides, a, b) },
+            _ => {}
         }
     }
+    WRITTEN.with_borrow_mut(|written| {
+        let [rows, cols] = b.shape();
+        written.resize(written.len().max(rows * cols), 0.0);
+        let written = &mut written[..rows * cols];
+        b.write(written);
+        let b = if transposed { Mat::transposed(written, cols) } else { Mat::rows(written, cols) };
+        product(Precision::F32, m, n, k, dst, strides, a.into(), b.into());
+    });
+}
+
+thread_local! {
+    /// Columns written out for an f32 product that does not read them in
+    /// place, kept per thread (a fresh buffer per product would be mapped
+    /// anew each time).
+    static WRITTEN: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// Products of bf16 operands with f32 sums on AMX (Intel's tile unit,
@@ -583,7 +596,8 @@ mod tests {
     /// dst), give the exact sums over the written columns: windows and the
     /// transposed convolution's taps at every image size of the network,
     /// with counts that leave partial passes (rows, 16-column registers,
-    /// lines) and a weight gradient longer than one span of positions.
+    /// lines), weight gradients over one and several spans of positions
+    /// (2,048 and 2,304) and ones short enough to go through `gemm`.
     #[test]
     fn f32_products_read_columns_in_place_to_exact_sums() {
         use crate::columns::Taps;
@@ -596,8 +610,8 @@ mod tests {
             Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, [8, 8], 4, true)
         };
         let cases = [
-            (Taps::window(15, 3, [32, 32], 2, true), 2, [32, 32], 16),
-            (Taps::window(16, 3, [16, 16], 3, true), 3, [16, 16], 13),
+            (Taps::window(15, 3, [32, 32], 2, true), 2, [32, 32], 14),
+            (Taps::window(16, 3, [16, 16], 9, true), 9, [16, 16], 13),
             (Taps::window(33, 3, [4, 4], 5, true), 5, [4, 4], 7),
             (Taps::window(8, 3, [8, 8], 4, true), 4, [8, 8], 64),
             (up_back(5), 4, [8, 8], 9),

@@ -99,6 +99,15 @@ unsafe fn block<const V: usize>(lines: &[Line], j: usize, weights: *const f32, o
     }
 }
 
+/// Whether [`rows_by_lines`] beats `gemm` over written columns for sums
+/// `k` long. At 512 positions (8 x 8 images, 8 to a chunk) `gemm` ran
+/// 145-171 GFLOP/s against 103 here, the sums across registers at the end
+/// of each pass weighing on passes that short; from 2,048 on this ran
+/// 110-136 against 65-128 (one core of the Xeon of docs/benchmarks.md).
+pub fn lines_pay(k: usize) -> bool {
+    k >= 2048
+}
+
 /// dst (m x n, element (r, c) at `dst[r * rs + c * cs]`) = a (m x k, rows
 /// side by side) x `b`^T (`b`: n rows of k, read in place).
 ///
