@@ -45,6 +45,7 @@ pub fn available() -> bool {
 /// k rows and n columns, a multiple of 16, readable in place.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn weights_by_columns(m: usize, n: usize, k: usize, dst: &mut [f32], a: Mat<'_>, b: &Columns<'_>) {
+    assert!(n.is_multiple_of(LANES), "columns read in place: {n} columns, not whole registers");
     let lines: Vec<Line> = (0..k).map(|p| b.line(p)).collect();
     // a in blocks of ROWS rows, each block's values for one p side by side
     // (zeros past m): the ROWS weights a column value meets, in one line.
@@ -117,6 +118,7 @@ pub fn lines_pay(k: usize) -> bool {
 /// multiple of 16, readable in place.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn rows_by_lines(m: usize, n: usize, k: usize, dst: &mut [f32], [rs, cs]: [usize; 2], a: Mat<'_>, b: &Columns<'_>) {
+    assert!(k.is_multiple_of(LANES), "columns read in place: {k} positions, not whole registers");
     let lines: Vec<Line> = (0..n).map(|j| b.line(j)).collect();
     let mut sums = vec![0f32; m * n];
     for p in (0..k).step_by(SPAN) {
