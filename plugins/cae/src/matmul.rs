@@ -590,65 +590,6 @@ mod tests {
         (0..len).map(|_| (rng.next_u64() % 2001) as f32 / 1000.0 - 1.0).collect()
     }
 
-    /// f32 products reading columns in place ([`direct`]), in both forms
-    /// the kernels use (a convolution: weights by the columns, row-major
-    /// dst; a weight gradient: rows by the columns transposed, column-major
-    /// dst), give the exact sums over the written columns: windows and the
-    /// transposed convolution's taps at every image size of the network,
-    /// with counts that leave partial passes (rows, 16-column registers,
-    /// lines), weight gradients over one and several spans of positions
-    /// (2,048 and 2,304) and ones short enough to go through `gemm`.
-    #[test]
-    fn f32_products_read_columns_in_place_to_exact_sums() {
-        use crate::columns::Taps;
-        if !f32_reads_in_place() {
-            println!("skipped: this CPU has no AVX-512, so f32 products write their columns out");
-            return;
-        }
-        let up_back = |c: usize| {
-            let rows = (0..4 * c).map(|r| (r % 4 * c + r / 4 % c, r % 4)).collect();
-            Taps::new(vec![[0, 0], [0, -1], [-1, 0], [-1, -1]], rows, [8, 8], 4, true)
-        };
-        let cases = [
-            (Taps::window(15, 3, [32, 32], 2, true), 2, [32, 32], 14),
-            (Taps::window(16, 3, [16, 16], 9, true), 9, [16, 16], 13),
-            (Taps::window(33, 3, [4, 4], 5, true), 5, [4, 4], 7),
-            (Taps::window(8, 3, [8, 8], 4, true), 4, [8, 8], 64),
-            (up_back(5), 4, [8, 8], 9),
-        ];
-        for (case, (taps, samples, [h, w], m)) in cases.into_iter().enumerate() {
-            let (rows, cols) = (taps.rows(), samples * h * w);
-            let image = values(rows * cols, case as u64);
-            let (weight, grad) = (values(m * rows, 10 + case as u64), values(m * cols, 20 + case as u64));
-            let columns = taps.over(&image, samples);
-            let mut written = vec![0f32; rows * cols];
-            columns.write(&mut written);
-            let check = |what: &str, got: &[f32], [r_count, c_count]: [usize; 2], term: &dyn Fn(usize, usize) -> Vec<f64>| {
-                for r in 0..r_count {
-                    for c in 0..c_count {
-                        let terms = term(r, c);
-                        let magnitude: f64 = terms.iter().map(|t| t.abs()).sum();
-                        let want: f64 = terms.iter().sum();
-                        let got = got[r * c_count + c] as f64;
-                        assert!((got - want).abs() <= 1e-5 * (magnitude + 1.0), "case {case} {what} at ({r}, {c}): {got} against {want}");
-                    }
-                }
-            };
-            let in_place = Operand::Columns(&columns, false);
-            let mut out = vec![f32::NAN; m * cols];
-            product(Precision::F32, m, cols, rows, &mut out, [cols, 1], Mat::rows(&weight, rows).into(), in_place);
-            check("forward", &out, [m, cols], &|r, c| {
-                (0..rows).map(|p| weight[r * rows + p] as f64 * written[p * cols + c] as f64).collect()
-            });
-            // Column-major m x rows: row-major rows x m.
-            let mut dw = vec![f32::NAN; m * rows];
-            product(Precision::F32, m, rows, cols, &mut dw, [1, m], Mat::rows(&grad, cols).into(), in_place.t());
-            check("weight gradient", &dw, [rows, m], &|t, r| {
-                (0..cols).map(|p| grad[r * cols + p] as f64 * written[t * cols + p] as f64).collect()
-            });
-        }
-    }
-
     /// Every layout the kernels use (each operand row-major or transposed,
     /// the destination row- or column-major, every old value overwritten), at
     /// sizes that leave partial tiles and cross every block boundary: the
